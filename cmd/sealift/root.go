@@ -1,0 +1,56 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+func newRootCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:           "sealift",
+		Short:         "GitOps delivery from signed OCI artifacts",
+		Long:          "sealift pushes rendered Kubernetes manifests as signed OCI artifacts, and pulls, verifies,\ncaches and applies them with server-side apply.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.AddCommand(
+		newPushCmd(),
+		newPullCmd(),
+		newVerifyCmd(),
+		newSignCmd(),
+		newKeyCmd(),
+		newSyncCmd(),
+		newCacheCmd(),
+		newRegistryCmd(),
+	)
+	return cmd
+}
+
+// hintError is an error with a recommendation telling the user what to do next.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+// withHint attaches a recommendation line to err.
+func withHint(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return &hintError{err: err, hint: fmt.Sprintf(format, args...)}
+}
+
+// printError writes "Error: ..." and, when there is one, the recommendation.
+func printError(w io.Writer, err error) {
+	fmt.Fprintf(w, "Error: %v\n", err)
+	var h *hintError
+	if errors.As(err, &h) && h.hint != "" {
+		fmt.Fprintf(w, "Recommendation: %s\n", h.hint)
+	}
+}

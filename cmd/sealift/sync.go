@@ -1,0 +1,6 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// TODO(foundation): replaced by the real command.
+func newSyncCmd() *cobra.Command { return &cobra.Command{Use: "sync"} }

@@ -1,0 +1,63 @@
+// Package errdef holds sealift's sentinel errors: the one place every stage
+// wraps with %w and every caller tests with errors.Is.
+//
+// Errors come in two families that the engine treats differently:
+// terminal ones (a bad signature, a malformed artifact, a policy violation)
+// stop and are reported until the spec or the source changes; transient ones
+// (a registry that cannot be reached, an API server timeout) are retried with
+// backoff. IsTerminal tells them apart.
+package errdef
+
+import "errors"
+
+var (
+	// ErrNotFound: the reference, digest, object or cache entry does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalidReference: a reference string cannot be parsed.
+	ErrInvalidReference = errors.New("invalid reference")
+	// ErrDigestMismatch: content does not hash to the digest that names it.
+	ErrDigestMismatch = errors.New("digest mismatch")
+	// ErrSizeMismatch: content is not the size its descriptor promises.
+	ErrSizeMismatch = errors.New("size mismatch")
+	// ErrSizeExceedsLimit: content is larger than a configured limit.
+	ErrSizeExceedsLimit = errors.New("size exceeds limit")
+	// ErrUnsupportedMediaType: the artifact holds no content sealift can read.
+	ErrUnsupportedMediaType = errors.New("unsupported media type")
+	// ErrUnsafePath: an archive entry would escape its root or is not a
+	// regular file or directory.
+	ErrUnsafePath = errors.New("unsafe archive entry")
+	// ErrInvalidManifest: a manifest, index or document cannot be parsed.
+	ErrInvalidManifest = errors.New("invalid manifest")
+	// ErrNoSignature: no signature was found for the digest.
+	ErrNoSignature = errors.New("no signature")
+	// ErrSignatureInvalid: signatures exist but none satisfies the policy.
+	ErrSignatureInvalid = errors.New("signature invalid")
+	// ErrPolicyViolation: the verification policy is not met.
+	ErrPolicyViolation = errors.New("policy violation")
+	// ErrInvalidKey: a key cannot be parsed or decrypted.
+	ErrInvalidKey = errors.New("invalid key")
+	// ErrInvalidObject: a rendered Kubernetes object is malformed or duplicated.
+	ErrInvalidObject = errors.New("invalid object")
+	// ErrCacheLocked: another process owns the cache directory.
+	ErrCacheLocked = errors.New("cache is locked by another process")
+	// ErrCorrupt: cached content failed its integrity check.
+	ErrCorrupt = errors.New("corrupt content")
+)
+
+// terminal lists the sentinels that retrying cannot fix.
+var terminal = []error{
+	ErrInvalidReference, ErrDigestMismatch, ErrSizeMismatch, ErrSizeExceedsLimit,
+	ErrUnsupportedMediaType, ErrUnsafePath, ErrInvalidManifest, ErrNoSignature,
+	ErrSignatureInvalid, ErrPolicyViolation, ErrInvalidKey, ErrInvalidObject,
+}
+
+// IsTerminal reports whether err is a failure that retrying cannot fix: it
+// should be reported and left alone until the spec or the source changes.
+func IsTerminal(err error) bool {
+	for _, t := range terminal {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,27 @@
+// Package limits names the hard limits sealift applies to untrusted input.
+// Each is a default; callers may lower or raise it through the option that
+// carries it, never disable it.
+package limits
+
+const (
+	// MaxManifestBytes caps manifests, indexes and referrer lists (4 MiB, as
+	// registries and oras-go do).
+	MaxManifestBytes int64 = 4 << 20
+	// MaxLayerBytes caps one compressed content layer (256 MiB: rendered
+	// manifests are kilobytes; anything near this is hostile or a mistake).
+	MaxLayerBytes int64 = 256 << 20
+	// MaxExtractBytes caps the total bytes written when extracting an
+	// artifact, stopping gzip bombs while they inflate (1 GiB).
+	MaxExtractBytes int64 = 1 << 30
+	// MaxExtractFiles caps the number of entries extracted from an artifact.
+	MaxExtractFiles = 100_000
+	// MaxLayers caps the layers of one manifest (cosign uses 1000).
+	MaxLayers = 1000
+	// MaxSignatures caps the signatures considered for one digest (cosign uses 100).
+	MaxSignatures = 100
+	// MaxSignaturePayloadBytes caps one signature payload (a simple-signing
+	// document is well under a kilobyte; bundles a few kilobytes).
+	MaxSignaturePayloadBytes int64 = 128 << 10
+	// MaxManifestFileBytes caps one Kubernetes manifest file read for rendering (64 MiB).
+	MaxManifestFileBytes int64 = 64 << 20
+)

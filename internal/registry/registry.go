@@ -1,0 +1,102 @@
+// Package registry runs the CNCF distribution registry as a library: the
+// server behind `sealift registry serve` and the in-process registry of the
+// tests. Storage is the filesystem under a root directory, or memory.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // storage driver
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"   // storage driver
+	"github.com/sirupsen/logrus"
+)
+
+// Options configure a Server. The zero value serves from memory on a random
+// loopback port.
+type Options struct {
+	// Root is the storage directory; empty keeps everything in memory.
+	Root string
+	// Addr is the listen address; empty picks a free loopback port.
+	Addr string
+	// Log receives the registry's access and error log; nil discards it.
+	Log io.Writer
+}
+
+// Server is a running registry.
+type Server struct {
+	// Addr is the host:port the registry listens on.
+	Addr string
+	srv  *http.Server
+	done chan error
+}
+
+// DefaultAddr is where `sealift registry serve` listens unless told otherwise:
+// loopback only, so nothing is exposed by accident.
+const DefaultAddr = "127.0.0.1:5000"
+
+// Start listens and serves until Close or ctx ends.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	cfg := &configuration.Configuration{}
+	cfg.Version = configuration.CurrentVersion
+	if opts.Root != "" {
+		cfg.Storage = configuration.Storage{"filesystem": configuration.Parameters{"rootdirectory": opts.Root}}
+	} else {
+		cfg.Storage = configuration.Storage{"inmemory": configuration.Parameters{}}
+	}
+	cfg.Storage["delete"] = configuration.Parameters{"enabled": true}
+	cfg.Storage["maintenance"] = configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}}
+	cfg.HTTP.Addr = addr
+	cfg.Log.AccessLog.Disabled = opts.Log == nil
+	cfg.Log.Level = "error"
+	w := opts.Log
+	if w == nil {
+		w = io.Discard
+	}
+	logrus.SetOutput(w)
+	logrus.SetLevel(logrus.ErrorLevel)
+
+	app := handlers.NewApp(ctx, cfg)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("registry: listen on %s: %w", addr, err)
+	}
+	s := &Server{
+		Addr: ln.Addr().String(),
+		srv:  &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second},
+		done: make(chan error, 1),
+	}
+	go func() {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	go func() {
+		<-ctx.Done()
+		_ = s.Close()
+	}()
+	return s, nil
+}
+
+// Wait blocks until the server stops and returns why.
+func (s *Server) Wait() error { return <-s.done }
+
+// Close stops the server, letting requests in flight finish for a moment.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.srv.Shutdown(ctx)
+}
