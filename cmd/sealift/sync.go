@@ -1,6 +1,129 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"fmt"
 
-// TODO(foundation): replaced by the real command.
-func newSyncCmd() *cobra.Command { return &cobra.Command{Use: "sync"} }
+	"github.com/spf13/cobra"
+
+	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/reconcile"
+)
+
+type syncOptions struct {
+	once    bool
+	file    string
+	offline bool
+	kube    kubeOptions
+	cache   cacheOptions
+	remote  remoteOptions
+	output  outputOptions
+}
+
+func newSyncCmd() *cobra.Command {
+	var o syncOptions
+	cmd := &cobra.Command{
+		Use:   "sync --once -f sync.yaml",
+		Short: "Reconcile a Sync once: resolve, verify, cache and apply its artifact",
+		Long: `Reconcile a Sync once against any cluster: resolve the source to a digest, check its
+signatures against the Sync's policy, fetch exactly that digest into the cache and apply it
+with server-side apply. Exit status 0 means everything was applied; nothing is applied when
+the signatures do not satisfy the policy.
+
+With --offline, the last revision the cache holds for the Sync is applied without any
+registry.`,
+		Example: `  sealift sync --once -f examples/podinfo/sync.yaml
+  sealift sync --once --offline -f sync.yaml --cache-dir /var/cache/sealift`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !o.once {
+				return withHint(errors.New("sync needs --once"), "run `sealift sync --once -f FILE`; the continuous loop is the in-cluster controller")
+			}
+			if o.file == "" {
+				return withHint(errors.New("-f is required"), "pass the Sync file with -f sync.yaml")
+			}
+			if err := o.output.validate(); err != nil {
+				return err
+			}
+			if err := o.remote.validate(); err != nil {
+				return err
+			}
+			s, err := reconcile.LoadFile(o.file)
+			if err != nil {
+				return withHint(err, "fix the Sync file; see examples/podinfo/sync.yaml")
+			}
+			restCfg, err := o.kube.restConfig()
+			if err != nil {
+				return err
+			}
+			c, err := o.cache.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+
+			r := &reconcile.Reconciler{Cache: c, RestConfig: restCfg, Remote: o.remote.pullOptions()}
+			var res reconcile.Result
+			if o.offline {
+				res, err = r.ReconcileOffline(cmd.Context(), s)
+			} else {
+				res, err = r.Reconcile(cmd.Context(), s)
+			}
+			if o.output.json() {
+				out := struct {
+					reconcile.Result
+					Status reconcile.SyncStatus `json:"status"`
+				}{res, s.Status}
+				if werr := writeJSON(cmd.OutOrStdout(), out); werr != nil && err == nil {
+					err = werr
+				}
+			} else if err == nil {
+				printSyncResult(cmd, s, res)
+			}
+			if err != nil {
+				return withHint(err, syncHint(err))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.once, "once", false, "reconcile once and exit")
+	f.StringVarP(&o.file, "file", "f", "", "Sync file")
+	f.BoolVar(&o.offline, "offline", false, "apply the last revision in the cache without contacting any registry")
+	o.kube.addFlags(f)
+	o.cache.addFlags(f)
+	o.remote.addFlags(f)
+	o.output.addFlags(f)
+	return cmd
+}
+
+func printSyncResult(cmd *cobra.Command, s *reconcile.Sync, res reconcile.Result) {
+	w := cmd.OutOrStdout()
+	src := "registry"
+	if res.Offline {
+		src = "cache (offline)"
+	}
+	fmt.Fprintf(w, "sync %s: applied %s@%s from %s\n", s.Key(), res.Repository, res.Digest, src)
+	if res.Verdict.Verified {
+		fmt.Fprintf(w, "verified by: %v\n", res.Verdict.Signers)
+	} else {
+		fmt.Fprintf(w, "NOT verified (audit mode): %s\n", res.Verdict.Reason)
+	}
+	for _, c := range res.Changes {
+		fmt.Fprintf(w, "  %-10s %s\n", c.Action, c.Object)
+	}
+}
+
+func syncHint(err error) string {
+	switch {
+	case errors.Is(err, errdef.ErrNoSignature):
+		return "sign the artifact (`sealift sign oci://REPO@DIGEST --key cosign.key`) or push it with --sign"
+	case errors.Is(err, errdef.ErrSignatureInvalid):
+		return "check that spec.verify.keys holds the public key matching the key the artifact was signed with"
+	case errors.Is(err, errdef.ErrNotFound):
+		return "check spec.source.url and the tag or digest; with --offline the Sync must have been applied once online"
+	case errdef.IsTerminal(err):
+		return "fix the artifact or the Sync; retrying will not help"
+	}
+	return "check that the registry and the API server are reachable, then retry"
+}

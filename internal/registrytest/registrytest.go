@@ -33,6 +33,9 @@ func Start(t testing.TB) *Registry {
 	return &Registry{Host: srv.Addr, srv: srv}
 }
 
+// Close stops the registry before the test ends, to act out an outage.
+func (r *Registry) Close() { _ = r.srv.Close() }
+
 // Repo returns host/name, a repository reference without a scheme.
 func (r *Registry) Repo(name string) string { return fmt.Sprintf("%s/%s", r.Host, name) }
 

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// kubeOptions selects the cluster: --kubeconfig, else $KUBECONFIG, else
+// ~/.kube/config, else the in-cluster service account.
+type kubeOptions struct {
+	Kubeconfig string
+	Context    string
+}
+
+func (o *kubeOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "path to a kubeconfig (default $KUBECONFIG or ~/.kube/config)")
+	fs.StringVar(&o.Context, "context", "", "kubeconfig context to use")
+}
+
+func (o *kubeOptions) restConfig() (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if o.Kubeconfig != "" {
+		rules.ExplicitPath = o.Kubeconfig
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.Context}).ClientConfig()
+	if err != nil {
+		return nil, withHint(fmt.Errorf("load kubeconfig: %w", err), "pass --kubeconfig FILE or set KUBECONFIG")
+	}
+	return cfg, nil
+}

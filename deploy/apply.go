@@ -1,0 +1,331 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sealift-dev/sealift/internal/errdef"
+)
+
+const (
+	// CRDEstablishTimeout bounds the wait for applied CRDs to be established
+	// and served: the API server does it in well under a second; a minute
+	// means something is wrong.
+	CRDEstablishTimeout = time.Minute
+	// crdPollInterval is how often the CRD conditions and discovery are polled.
+	crdPollInterval = 200 * time.Millisecond
+)
+
+// clusterDefinitions are the kinds applied in stage 1: they define names or
+// types that the other objects rely on, and none depends on a namespace.
+var clusterDefinitions = map[schema.GroupKind]bool{
+	{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}: true,
+	{Group: "", Kind: "Namespace"}:                                   true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:        true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}: true,
+	{Group: "storage.k8s.io", Kind: "StorageClass"}:                  true,
+	{Group: "scheduling.k8s.io", Kind: "PriorityClass"}:              true,
+	{Group: "node.k8s.io", Kind: "RuntimeClass"}:                     true,
+	{Group: "networking.k8s.io", Kind: "IngressClass"}:               true,
+}
+
+var crdGK = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
+
+// planned is one object ready to apply.
+type planned struct {
+	obj        *unstructured.Unstructured
+	gvr        schema.GroupVersionResource
+	namespaced bool
+	deferred   bool // kind defined by a CRD of this set: map after stage 1
+}
+
+// ApplyAllStaged applies objs with server-side apply, forcing ownership of
+// every field they set. Stage 1 holds CustomResourceDefinitions, Namespaces
+// and other cluster-scoped definitions; once they are applied and the CRDs
+// established, stage 2 applies the rest. Objects are not modified.
+//
+// Before anything is applied, every object must map to a resource the API
+// server serves or that a CRD in objs defines, must have a namespace when
+// namespaced (from ManagerOptions.TargetNamespace or its own), and must be
+// unique; otherwise nothing is applied. Unknown kinds fail with an
+// *ApplyError wrapping the RESTMapper's no-match error (not terminal: the
+// CRD may be installed later); malformed or rejected objects wrap
+// errdef.ErrInvalidObject.
+//
+// Unchanged objects are detected by comparing resourceVersion before and
+// after the apply: the API server does not write an apply that changes
+// nothing, so an equal resourceVersion means unchanged.
+//
+// The returned ChangeSet lists what was applied even when err is non-nil.
+func (m *Manager) ApplyAllStaged(ctx context.Context, objs []*unstructured.Unstructured) (*ChangeSet, error) {
+	cs := &ChangeSet{}
+	plans, err := m.plan(objs)
+	if err != nil {
+		return cs, err
+	}
+	var stage1, stage2 []*planned
+	for _, p := range plans {
+		if clusterDefinitions[p.obj.GroupVersionKind().GroupKind()] {
+			stage1 = append(stage1, p)
+		} else {
+			stage2 = append(stage2, p)
+		}
+	}
+
+	if err := m.applyStage(ctx, stage1, cs); err != nil {
+		return cs, err
+	}
+	if err := m.waitEstablished(ctx, stage1); err != nil {
+		return cs, err
+	}
+	if err := m.mapDeferred(ctx, stage2); err != nil {
+		return cs, err
+	}
+	if err := m.applyStage(ctx, stage2, cs); err != nil {
+		return cs, err
+	}
+	return cs, nil
+}
+
+// plan copies and validates every object, resolves its resource and scope,
+// sets namespaces and rejects duplicates, failing before anything is applied.
+func (m *Manager) plan(objs []*unstructured.Unstructured) ([]*planned, error) {
+	// Kinds defined by CRDs in this set: group/kind/version -> namespaced.
+	defined := map[schema.GroupVersionKind]bool{}
+	for _, o := range objs {
+		if o != nil && o.GroupVersionKind().GroupKind() == crdGK {
+			for gvk, namespaced := range crdKinds(o) {
+				defined[gvk] = namespaced
+			}
+		}
+	}
+
+	var errs []error
+	plans := make([]*planned, 0, len(objs))
+	refreshed := false
+	for i, o := range objs {
+		if o == nil {
+			errs = append(errs, &ApplyError{Object: fmt.Sprintf("#%d", i), Err: fmt.Errorf("%w: nil object", errdef.ErrInvalidObject)})
+			continue
+		}
+		obj := o.DeepCopy()
+		id := ObjectID(obj)
+		if err := validateObject(obj); err != nil {
+			errs = append(errs, &ApplyError{Object: id, Err: err})
+			continue
+		}
+		gvk := obj.GroupVersionKind()
+		p := &planned{obj: obj}
+		mapping, err := m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if meta.IsNoMatchError(err) {
+			if namespaced, ok := defined[gvk]; ok {
+				p.deferred, p.namespaced, err = true, namespaced, nil
+			} else if !refreshed {
+				refreshed = true
+				m.resetMu.Lock()
+				m.mapper.Reset()
+				m.resetMu.Unlock()
+				mapping, err = m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+			}
+		}
+		switch {
+		case meta.IsNoMatchError(err):
+			errs = append(errs, &ApplyError{Object: id, Err: fmt.Errorf("unknown kind %s: the API server serves no such resource and no CustomResourceDefinition in the set defines it: %w", gvk, err)})
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("deploy: map %s: %w", gvk, err)
+		case mapping != nil:
+			p.gvr = mapping.Resource
+			p.namespaced = mapping.Scope.Name() == meta.RESTScopeNameNamespace
+		}
+		if p.namespaced {
+			if m.namespace != "" {
+				obj.SetNamespace(m.namespace)
+			}
+			if obj.GetNamespace() == "" {
+				errs = append(errs, &ApplyError{Object: id, Err: fmt.Errorf("%w: namespaced object has no namespace and no target namespace is set", errdef.ErrInvalidObject)})
+				continue
+			}
+		} else {
+			obj.SetNamespace("")
+		}
+		plans = append(plans, p)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	seen := map[objectKey]string{}
+	for _, p := range plans {
+		if err := checkDuplicate(seen, p.obj, ObjectID(p.obj)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return plans, errors.Join(errs...)
+}
+
+// crdKinds returns the kinds a CRD object defines, per served version, with
+// whether they are namespaced.
+func crdKinds(crd *unstructured.Unstructured) map[schema.GroupVersionKind]bool {
+	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+	kind, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "kind")
+	scope, _, _ := unstructured.NestedString(crd.Object, "spec", "scope")
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	out := map[schema.GroupVersionKind]bool{}
+	for _, v := range versions {
+		vm, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		name, _ := vm["name"].(string)
+		if served, ok := vm["served"].(bool); ok && !served {
+			continue
+		}
+		if group != "" && kind != "" && name != "" {
+			out[schema.GroupVersionKind{Group: group, Version: name, Kind: kind}] = scope == "Namespaced"
+		}
+	}
+	return out
+}
+
+// applyStage applies one stage with bounded concurrency, appending the
+// outcomes in input order and joining every failure.
+func (m *Manager) applyStage(ctx context.Context, stage []*planned, cs *ChangeSet) error {
+	changes := make([]*Change, len(stage))
+	errs := make([]error, len(stage))
+	var g errgroup.Group
+	g.SetLimit(m.concurrency)
+	for i, p := range stage {
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				errs[i] = &ApplyError{Object: ObjectID(p.obj), Err: err}
+				return nil
+			}
+			action, err := m.applyOne(ctx, p)
+			if err != nil {
+				errs[i] = &ApplyError{Object: ObjectID(p.obj), Err: err}
+				return nil
+			}
+			changes[i] = &Change{Object: ObjectID(p.obj), Action: action}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for _, c := range changes {
+		if c != nil {
+			cs.Changes = append(cs.Changes, *c)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// applyOne server-side applies one object, telling created, configured and
+// unchanged apart by the resourceVersion before and after.
+func (m *Manager) applyOne(ctx context.Context, p *planned) (Action, error) {
+	var r dynamic.ResourceInterface = m.client.Resource(p.gvr)
+	if p.namespaced {
+		r = m.client.Resource(p.gvr).Namespace(p.obj.GetNamespace())
+	}
+	name := p.obj.GetName()
+	before := ""
+	live, err := r.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return "", fmt.Errorf("get: %w", err)
+	default:
+		before = live.GetResourceVersion()
+	}
+	applied, err := r.Apply(ctx, name, p.obj, metav1.ApplyOptions{FieldManager: m.owner, Force: true})
+	if err != nil {
+		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+			return "", fmt.Errorf("%w: %w", errdef.ErrInvalidObject, err)
+		}
+		return "", err
+	}
+	switch {
+	case before == "":
+		return ActionCreated, nil
+	case applied.GetResourceVersion() == before:
+		return ActionUnchanged, nil
+	default:
+		return ActionConfigured, nil
+	}
+}
+
+// waitEstablished waits until every CRD of the stage is established, failing
+// early when the API server refuses a CRD's names.
+func (m *Manager) waitEstablished(ctx context.Context, stage []*planned) error {
+	for _, p := range stage {
+		if p.obj.GroupVersionKind().GroupKind() != crdGK {
+			continue
+		}
+		r := m.client.Resource(p.gvr)
+		var last string
+		err := wait.PollUntilContextTimeout(ctx, crdPollInterval, CRDEstablishTimeout, true, func(ctx context.Context) (bool, error) {
+			crd, err := r.Get(ctx, p.obj.GetName(), metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+			for _, c := range conds {
+				cm, _ := c.(map[string]any)
+				typ, _ := cm["type"].(string)
+				status, _ := cm["status"].(string)
+				msg, _ := cm["message"].(string)
+				switch {
+				case typ == "NamesAccepted" && status == "False":
+					return false, fmt.Errorf("%w: names not accepted: %s", errdef.ErrInvalidObject, msg)
+				case typ == "Established" && status == "True":
+					return true, nil
+				case typ == "Established":
+					last = msg
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			if last != "" {
+				err = fmt.Errorf("%w (last condition: %s)", err, last)
+			}
+			return &ApplyError{Object: ObjectID(p.obj), Err: fmt.Errorf("wait for established: %w", err)}
+		}
+	}
+	return nil
+}
+
+// mapDeferred resolves the kinds defined by the stage's CRDs once the API
+// server serves them, polling discovery until it catches up. Every object is
+// mapped before any is applied.
+func (m *Manager) mapDeferred(ctx context.Context, stage []*planned) error {
+	for _, p := range stage {
+		if !p.deferred {
+			continue
+		}
+		gvk := p.obj.GroupVersionKind()
+		var mapping *meta.RESTMapping
+		err := wait.PollUntilContextTimeout(ctx, crdPollInterval, CRDEstablishTimeout, true, func(context.Context) (bool, error) {
+			var err error
+			mapping, err = m.mapping(gvk)
+			if meta.IsNoMatchError(err) {
+				return false, nil
+			}
+			return err == nil, err
+		})
+		if err != nil {
+			return &ApplyError{Object: ObjectID(p.obj), Err: fmt.Errorf("kind %s not served after its CRD was established: %w", gvk, err)}
+		}
+		p.gvr, p.deferred = mapping.Resource, false
+	}
+	return nil
+}

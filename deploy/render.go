@@ -1,0 +1,364 @@
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/validation"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/limits"
+)
+
+// RenderOptions tunes Render. The zero value renders the whole root.
+type RenderOptions struct {
+	// Path is the directory inside the root to render; "" means ".". It must
+	// be a relative path that stays inside the root.
+	Path string
+	// TargetNamespace is validated here but applied by the Manager
+	// (ManagerOptions.TargetNamespace), because only the API server knows
+	// which kinds are namespaced. Render leaves metadata.namespace as written.
+	TargetNamespace string
+	// MaxFileBytes caps one manifest file (and a kustomize build's output);
+	// zero means limits.MaxManifestFileBytes.
+	MaxFileBytes int64
+}
+
+// manifestExts are the file name endings Render reads in a plain directory.
+var manifestExts = []string{".yaml", ".yml", ".json"}
+
+// Render returns the objects held under root/opts.Path, in a stable order:
+// files sorted by path, documents in file order, List items in list order.
+// When the directory holds a kustomization file it is built with kustomize
+// instead. Every object has apiVersion, kind and metadata.name, and no two
+// share group, kind, namespace and name; violations wrap
+// errdef.ErrInvalidObject and name the file and document.
+func Render(ctx context.Context, root string, opts RenderOptions) ([]*unstructured.Unstructured, error) {
+	maxBytes := opts.MaxFileBytes
+	if maxBytes <= 0 {
+		maxBytes = limits.MaxManifestFileBytes
+	}
+	if ns := opts.TargetNamespace; ns != "" {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("%w: target namespace %q: %s", errdef.ErrInvalidObject, ns, strings.Join(errs, "; "))
+		}
+	}
+	sub, err := cleanSubPath(opts.Path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("render: open root: %w", err)
+	}
+	defer r.Close()
+	fi, err := r.Stat(sub)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", sub, pathError(err))
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("render %s: not a directory", sub)
+	}
+
+	kfile, err := findKustomization(r, sub)
+	if err != nil {
+		return nil, err
+	}
+	var objs []*unstructured.Unstructured
+	if kfile != "" {
+		objs, err = renderKustomization(ctx, r, sub, maxBytes)
+	} else {
+		objs, err = renderPlain(ctx, r, sub, maxBytes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
+// cleanSubPath checks that p names a directory inside the root.
+func cleanSubPath(p string) (string, error) {
+	if p == "" {
+		return ".", nil
+	}
+	p = filepath.ToSlash(p)
+	if !fs.ValidPath(path.Clean(p)) || strings.Contains(p, "\\") || path.IsAbs(p) || hasDotDot(p) {
+		return "", fmt.Errorf("%w: render path %q must be relative and stay inside the artifact", errdef.ErrUnsafePath, p)
+	}
+	return path.Clean(p), nil
+}
+
+func hasDotDot(p string) bool {
+	for _, el := range strings.Split(p, "/") {
+		if el == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// pathError marks os.Root's refusal to leave the root as an unsafe path.
+func pathError(err error) error {
+	if err != nil && strings.Contains(err.Error(), "path escapes from parent") {
+		return fmt.Errorf("%w: %w", errdef.ErrUnsafePath, err)
+	}
+	return err
+}
+
+// renderPlain decodes every manifest file under dir, in lexical path order.
+func renderPlain(ctx context.Context, r *os.Root, dir string, maxBytes int64) ([]*unstructured.Unstructured, error) {
+	var objs []*unstructured.Unstructured
+	seen := map[objectKey]string{}
+	err := fs.WalkDir(r.FS(), dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return pathError(err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if p != dir && strings.HasPrefix(name, ".") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !hasManifestExt(name) {
+			return nil
+		}
+		if isKustomizationName(name) {
+			return fmt.Errorf("%w: %s is a kustomization below the rendered directory; set the path to its directory", errdef.ErrUnsupportedMediaType, p)
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			fi, err := r.Stat(p)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, pathError(err))
+			}
+			if !fi.Mode().IsRegular() {
+				return fmt.Errorf("%w: %s is a symlink to something other than a regular file", errdef.ErrUnsafePath, p)
+			}
+		} else if !d.Type().IsRegular() {
+			return fmt.Errorf("%w: %s is not a regular file", errdef.ErrUnsafePath, p)
+		}
+		data, err := readCapped(r, p, maxBytes)
+		if err != nil {
+			return err
+		}
+		got, err := decodeDocuments(p, data)
+		if err != nil {
+			return err
+		}
+		for _, o := range got.objs {
+			if err := checkDuplicate(seen, o.obj, o.where); err != nil {
+				return err
+			}
+			objs = append(objs, o.obj)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
+func hasManifestExt(name string) bool {
+	ext := strings.ToLower(path.Ext(name))
+	for _, e := range manifestExts {
+		if ext == e {
+			return true
+		}
+	}
+	return false
+}
+
+// readCapped reads one file, refusing it when larger than maxBytes.
+func readCapped(r *os.Root, p string, maxBytes int64) ([]byte, error) {
+	f, err := r.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, pathError(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if fi.Size() > maxBytes {
+		return nil, fmt.Errorf("%s: %w: %d bytes, limit %d", p, errdef.ErrSizeExceedsLimit, fi.Size(), maxBytes)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if int64(len(data)) > maxBytes {
+		return nil, fmt.Errorf("%s: %w: grew past limit %d while read", p, errdef.ErrSizeExceedsLimit, maxBytes)
+	}
+	return data, nil
+}
+
+// located is an object and where it was found, for error messages.
+type located struct {
+	obj   *unstructured.Unstructured
+	where string
+}
+
+type decoded struct{ objs []located }
+
+// decodeDocuments splits a multi-document YAML (or JSON) file into objects,
+// expanding List kinds, and validates each. Documents are numbered from 1 in
+// the order they appear, counting empty ones, so numbers match the file.
+func decodeDocuments(file string, data []byte) (decoded, error) {
+	var out decoded
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	for n := 1; ; n++ {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		where := fmt.Sprintf("%s: document %d", file, n)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w: %w", where, errdef.ErrInvalidObject, err)
+		}
+		obj, err := decodeObject(doc)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w: %w", where, errdef.ErrInvalidObject, err)
+		}
+		if obj == nil {
+			continue // empty document or comments only
+		}
+		if !isList(obj) {
+			if err := validateObject(obj); err != nil {
+				return out, fmt.Errorf("%s: %w", where, err)
+			}
+			out.objs = append(out.objs, located{obj, where})
+			continue
+		}
+		items, _ := obj.Object["items"].([]any)
+		for i, item := range items {
+			itemWhere := fmt.Sprintf("%s, %s item %d", where, obj.GetKind(), i+1)
+			m, ok := item.(map[string]any)
+			if !ok {
+				return out, fmt.Errorf("%s: %w: item is not an object", itemWhere, errdef.ErrInvalidObject)
+			}
+			o := &unstructured.Unstructured{Object: m}
+			if err := validateObject(o); err != nil {
+				return out, fmt.Errorf("%s: %w", itemWhere, err)
+			}
+			out.objs = append(out.objs, located{o, itemWhere})
+		}
+	}
+}
+
+// decodeObject parses one YAML or JSON document; nil means the document is
+// empty. Duplicate keys are refused: which one wins would be a guess.
+func decodeObject(doc []byte) (*unstructured.Unstructured, error) {
+	js, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return nil, err
+	}
+	js = bytes.TrimSpace(js)
+	if len(js) == 0 || bytes.Equal(js, []byte("null")) {
+		return nil, nil
+	}
+	if js[0] != '{' {
+		return nil, errors.New("document is not an object")
+	}
+	var m map[string]any
+	if err := utiljson.Unmarshal(js, &m); err != nil {
+		return nil, err
+	}
+	return &unstructured.Unstructured{Object: m}, nil
+}
+
+// isList reports whether obj is a List kind (List, ConfigMapList, ...)
+// holding an items array, which Render expands into its items.
+func isList(obj *unstructured.Unstructured) bool {
+	kind, _ := obj.Object["kind"].(string)
+	if !strings.HasSuffix(kind, "List") {
+		return false
+	}
+	_, ok := obj.Object["items"].([]any)
+	return ok
+}
+
+// validateObject checks the fields every object needs to be applied.
+func validateObject(obj *unstructured.Unstructured) error {
+	apiVersion, _ := obj.Object["apiVersion"].(string)
+	kind, _ := obj.Object["kind"].(string)
+	var missing []string
+	if apiVersion == "" {
+		missing = append(missing, "apiVersion")
+	}
+	if kind == "" {
+		missing = append(missing, "kind")
+	}
+	meta, isMap := obj.Object["metadata"].(map[string]any)
+	if _, present := obj.Object["metadata"]; present && !isMap {
+		return fmt.Errorf("%w: metadata is not an object", errdef.ErrInvalidObject)
+	}
+	name, _ := meta["name"].(string)
+	if name == "" {
+		missing = append(missing, "metadata.name")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: missing %s", errdef.ErrInvalidObject, strings.Join(missing, ", "))
+	}
+	if _, err := schema.ParseGroupVersion(apiVersion); err != nil {
+		return fmt.Errorf("%w: apiVersion %q: %w", errdef.ErrInvalidObject, apiVersion, err)
+	}
+	if ns, present := meta["namespace"]; present {
+		if s, ok := ns.(string); !ok {
+			return fmt.Errorf("%w: metadata.namespace is not a string", errdef.ErrInvalidObject)
+		} else if s != "" {
+			if errs := validation.IsDNS1123Label(s); len(errs) > 0 {
+				return fmt.Errorf("%w: metadata.namespace %q: %s", errdef.ErrInvalidObject, s, strings.Join(errs, "; "))
+			}
+		}
+	}
+	return nil
+}
+
+// objectKey identifies an object the way the API server does, ignoring the
+// version: two versions of one object are still one object.
+type objectKey struct {
+	group, kind, namespace, name string
+}
+
+func keyOf(obj *unstructured.Unstructured) objectKey {
+	gvk := obj.GroupVersionKind()
+	return objectKey{gvk.Group, gvk.Kind, obj.GetNamespace(), obj.GetName()}
+}
+
+func (k objectKey) String() string {
+	gk := k.kind
+	if k.group != "" {
+		gk += "." + k.group
+	}
+	if k.namespace == "" {
+		return gk + "/" + k.name
+	}
+	return gk + "/" + k.namespace + "/" + k.name
+}
+
+func checkDuplicate(seen map[objectKey]string, obj *unstructured.Unstructured, where string) error {
+	k := keyOf(obj)
+	if first, dup := seen[k]; dup {
+		return fmt.Errorf("%s: %w: duplicate object %s, first defined at %s", where, errdef.ErrInvalidObject, k, first)
+	}
+	seen[k] = where
+	return nil
+}

@@ -1,0 +1,63 @@
+package pull
+
+import (
+	"errors"
+	"fmt"
+
+	orascontent "oras.land/oras-go/v2/content"
+	oraserrdef "oras.land/oras-go/v2/errdef"
+
+	"github.com/sealift-dev/sealift/internal/errdef"
+)
+
+// Error is a failed pull operation on one reference or digest.
+type Error struct {
+	// Op is the operation: "resolve", "fetch" or "extract".
+	Op string
+	// Ref names the object: a reference string or a digest.
+	Ref string
+	// Err is the cause; it wraps an errdef sentinel where one applies.
+	Err error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s %s: %v", e.Op, e.Ref, e.Err) }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// classify adds the matching errdef sentinel to errors raised by oras-go and
+// the verifying reader, so callers can test them with errors.Is and the engine
+// can tell terminal failures from transient ones. Errors that already carry a
+// sealift sentinel are returned unchanged. A body that ends early is left
+// unclassified (transient): it is far more often a dropped connection than a
+// lying registry.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, s := range []error{
+		errdef.ErrNotFound, errdef.ErrDigestMismatch, errdef.ErrSizeMismatch,
+		errdef.ErrSizeExceedsLimit, errdef.ErrUnsupportedMediaType, errdef.ErrUnsafePath,
+		errdef.ErrInvalidManifest, errdef.ErrInvalidReference,
+	} {
+		if errors.Is(err, s) {
+			return err
+		}
+	}
+	var sentinel error
+	switch {
+	case errors.Is(err, oraserrdef.ErrNotFound):
+		sentinel = errdef.ErrNotFound
+	case errors.Is(err, orascontent.ErrMismatchedDigest), errors.Is(err, oraserrdef.ErrInvalidDigest):
+		sentinel = errdef.ErrDigestMismatch
+	case errors.Is(err, orascontent.ErrTrailingData), errors.Is(err, orascontent.ErrInvalidDescriptorSize):
+		sentinel = errdef.ErrSizeMismatch
+	case errors.Is(err, oraserrdef.ErrSizeExceedsLimit):
+		sentinel = errdef.ErrSizeExceedsLimit
+	case errors.Is(err, oraserrdef.ErrInvalidReference):
+		sentinel = errdef.ErrInvalidReference
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %w", sentinel, err)
+}

@@ -1,0 +1,403 @@
+package pull
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/limits"
+)
+
+// Layer media types Extract reads.
+const (
+	// MediaTypeFluxContent is the content layer `flux push artifact` writes.
+	MediaTypeFluxContent = "application/vnd.cncf.flux.content.v1.tar+gzip"
+	// MediaTypeHelmChart is a Helm chart archive.
+	MediaTypeHelmChart = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+	// mediaTypeHelmProvenance is a Helm chart's provenance file; it holds no
+	// manifests and is skipped.
+	mediaTypeHelmProvenance = "application/vnd.cncf.helm.chart.provenance.v1.prov"
+	// annotationReferenceType marks attestation manifests in build indexes.
+	annotationReferenceType = "vnd.docker.reference.type"
+)
+
+// layerFormats maps readable layer media types to whether they are gzipped.
+var layerFormats = map[string]bool{
+	MediaTypeFluxContent:            true,
+	ocispec.MediaTypeImageLayerGzip: true,
+	MediaTypeHelmChart:              true,
+	ocispec.MediaTypeImageLayer:     false,
+}
+
+// ExtractOptions bounds an extraction. The zero value means the defaults
+// from package limits.
+type ExtractOptions struct {
+	// MaxBytes caps the bytes written, over all files (default
+	// limits.MaxExtractBytes).
+	MaxBytes int64
+	// MaxFiles caps the entries read, directories included (default
+	// limits.MaxExtractFiles).
+	MaxFiles int
+}
+
+func (o ExtractOptions) withDefaults() ExtractOptions {
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = limits.MaxExtractBytes
+	}
+	if o.MaxFiles <= 0 {
+		o.MaxFiles = limits.MaxExtractFiles
+	}
+	return o
+}
+
+// Extract writes the content layers of the artifact manifest names into dir,
+// which must not exist or be empty. Layers are unioned in order; a path in
+// two layers is an error unless it is a directory in both. Nothing is left
+// behind on failure: the content is written to a temporary directory beside
+// dir and renamed into place once every layer has been read and verified.
+func Extract(ctx context.Context, src content.Fetcher, manifest ocispec.Descriptor, dir string, opts ExtractOptions) error {
+	fail := func(err error) error {
+		return &Error{Op: "extract", Ref: manifest.Digest.String(), Err: err}
+	}
+	layers, err := contentLayers(ctx, src, manifest)
+	if err != nil {
+		return fail(err)
+	}
+	if err := ensureEmpty(dir); err != nil {
+		return fail(err)
+	}
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fail(err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".extract-")
+	if err != nil {
+		return fail(err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = os.RemoveAll(tmp)
+		}
+	}()
+
+	x := &extractor{root: tmp, opts: opts.withDefaults(), seen: map[string]entry{}}
+	for i, l := range layers {
+		if err := x.layer(ctx, src, i, l); err != nil {
+			return fail(fmt.Errorf("layer %s: %w", l.Digest, err))
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fail(err)
+	}
+	if err := ensureEmpty(dir); err != nil {
+		return fail(err)
+	}
+	// An empty dir is replaced; rename cannot replace a non-empty one, so a
+	// directory filled meanwhile fails here instead of being merged.
+	_ = os.Remove(dir)
+	if err := os.Rename(tmp, dir); err != nil {
+		return fail(err)
+	}
+	done = true
+	return nil
+}
+
+// ensureEmpty returns nil if dir does not exist or is an empty directory.
+func ensureEmpty(dir string) error {
+	f, err := os.Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if err == nil && len(names) > 0 {
+		return fmt.Errorf("destination %s is not empty: %w", dir, os.ErrExist)
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("destination %s: %w", dir, err)
+	}
+	return nil
+}
+
+// contentLayers reads the manifest (or the single artifact manifest of an
+// index) and returns its readable layers, in order.
+func contentLayers(ctx context.Context, src content.Fetcher, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	doc, err := readDocument(ctx, src, desc)
+	if err != nil {
+		return nil, err
+	}
+	if doc.Kind == kindIndex {
+		m, err := artifactOf(doc)
+		if err != nil {
+			return nil, fmt.Errorf("index %s: %w", desc.Digest, err)
+		}
+		if doc, err = readDocument(ctx, src, m); err != nil {
+			return nil, err
+		}
+		if doc.Kind != kindManifest {
+			return nil, fmt.Errorf("%w: index %s holds an index", errdef.ErrUnsupportedMediaType, desc.Digest)
+		}
+	}
+	return selectLayers(doc)
+}
+
+// artifactOf returns the one manifest of an index, ignoring attestations.
+func artifactOf(doc *document) (ocispec.Descriptor, error) {
+	var found []ocispec.Descriptor
+	for _, m := range doc.Manifests {
+		if _, ok := m.Annotations[annotationReferenceType]; ok {
+			continue
+		}
+		found = append(found, m)
+	}
+	if len(found) != 1 {
+		types := make([]string, 0, len(found))
+		for _, m := range found {
+			types = append(types, m.MediaType)
+		}
+		return ocispec.Descriptor{}, fmt.Errorf("%w: want an index holding one artifact manifest, found %d %v", errdef.ErrUnsupportedMediaType, len(found), types)
+	}
+	return found[0], nil
+}
+
+// selectLayers returns the layers Extract can read, or an error naming every
+// media type found when a layer is not one of them or none is present.
+func selectLayers(doc *document) ([]ocispec.Descriptor, error) {
+	var layers []ocispec.Descriptor
+	var unknown []string
+	for _, l := range doc.Layers {
+		if _, ok := layerFormats[l.MediaType]; ok {
+			layers = append(layers, l)
+			continue
+		}
+		if l.MediaType == mediaTypeHelmProvenance {
+			continue
+		}
+		unknown = append(unknown, l.MediaType)
+	}
+	if len(unknown) > 0 || len(layers) == 0 {
+		found := make([]string, 0, len(doc.Layers))
+		for _, l := range doc.Layers {
+			found = append(found, l.MediaType)
+		}
+		readable := make([]string, 0, len(layerFormats))
+		for mt := range layerFormats {
+			readable = append(readable, mt)
+		}
+		sort.Strings(readable)
+		return nil, fmt.Errorf("%w: config %q, layers %q; readable layers are %q",
+			errdef.ErrUnsupportedMediaType, doc.Config.MediaType, found, readable)
+	}
+	return layers, nil
+}
+
+// entry records what an extracted path is and which layer wrote it.
+// Implicit directories are parents of entries that had no entry of their own.
+type entry struct {
+	dir, explicit bool
+	layer         int
+}
+
+// extractor writes layers under root, tracking limits across layers.
+type extractor struct {
+	root  string
+	opts  ExtractOptions
+	seen  map[string]entry
+	files int
+	bytes int64
+}
+
+// layer fetches one layer, checks it against its descriptor while reading,
+// and writes its entries.
+func (x *extractor) layer(ctx context.Context, src content.Fetcher, index int, desc ocispec.Descriptor) error {
+	if err := checkDescriptor(desc); err != nil {
+		return err
+	}
+	if desc.Size > limits.MaxLayerBytes {
+		return fmt.Errorf("%w: %d bytes, at most %d", errdef.ErrSizeExceedsLimit, desc.Size, limits.MaxLayerBytes)
+	}
+	rc, err := src.Fetch(ctx, desc)
+	if err != nil {
+		return classify(err)
+	}
+	blob := newVerifiedReader(rc, desc)
+	defer blob.Close()
+	if err := x.untar(ctx, blob, layerFormats[desc.MediaType], index); err != nil {
+		// A digest or size failure explains a broken archive better than
+		// the archive error does.
+		if verr := blob.finish(); verr != nil {
+			return verr
+		}
+		return err
+	}
+	// Read to the end so the digest covers every byte, including padding
+	// after the end-of-archive marker.
+	return blob.finish()
+}
+
+func (x *extractor) untar(ctx context.Context, r io.Reader, gzipped bool, layer int) error {
+	if gzipped {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return malformed(err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	tr := tar.NewReader(r)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return malformed(err)
+		}
+		x.files++
+		if x.files > x.opts.MaxFiles {
+			return fmt.Errorf("%w: more than %d entries", errdef.ErrSizeExceedsLimit, x.opts.MaxFiles)
+		}
+		if err := x.entry(tr, hdr, layer); err != nil {
+			return err
+		}
+	}
+}
+
+// malformed reports an archive that cannot be read. A malformed archive is
+// a malformed artifact: terminal.
+func malformed(err error) error {
+	if errors.Is(err, errdef.ErrDigestMismatch) || errors.Is(err, errdef.ErrSizeMismatch) {
+		return err
+	}
+	return fmt.Errorf("%w: malformed archive: %v", errdef.ErrInvalidManifest, err)
+}
+
+func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header, layer int) error {
+	name, err := cleanName(hdr.Name)
+	if err != nil {
+		return err
+	}
+	unsafe := func(format string, args ...any) error {
+		return fmt.Errorf("%w %q: %s", errdef.ErrUnsafePath, hdr.Name, fmt.Sprintf(format, args...))
+	}
+	var isDir bool
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		isDir = true
+	case tar.TypeReg: // the reader turns the legacy '\x00' type into TypeReg
+	default:
+		return unsafe("type %q is not a regular file or directory", string(hdr.Typeflag))
+	}
+	if name == "." {
+		if !isDir {
+			return unsafe("the root must be a directory")
+		}
+		return nil
+	}
+	if prev, ok := x.seen[name]; ok {
+		// Only a directory may repeat: once per layer, or after it was
+		// implied by an entry below it.
+		if !isDir || !prev.dir || (prev.explicit && prev.layer == layer) {
+			return unsafe("duplicate entry")
+		}
+		x.seen[name] = entry{dir: true, explicit: true, layer: layer}
+		return nil
+	}
+	// Every ancestor must be a directory (or not yet seen).
+	for p := path.Dir(name); p != "."; p = path.Dir(p) {
+		if e, ok := x.seen[p]; ok {
+			if !e.dir {
+				return unsafe("parent %q is a file", p)
+			}
+			break
+		}
+	}
+	target := filepath.Join(x.root, filepath.FromSlash(name))
+	if isDir {
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			return err
+		}
+		x.markDirs(path.Dir(name), layer)
+		x.seen[name] = entry{dir: true, explicit: true, layer: layer}
+		return nil
+	}
+	if hdr.Size < 0 || hdr.Size > x.opts.MaxBytes-x.bytes {
+		return fmt.Errorf("%w: %q would exceed %d extracted bytes", errdef.ErrSizeExceedsLimit, hdr.Name, x.opts.MaxBytes)
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	x.markDirs(path.Dir(name), layer)
+	x.seen[name] = entry{layer: layer}
+	mode := os.FileMode(0o644)
+	if hdr.Mode&0o111 != 0 {
+		mode = 0o755
+	}
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(f, tr)
+	x.bytes += n
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return malformed(err)
+	}
+	return nil
+}
+
+// markDirs records name and its ancestors as implicit directories.
+func (x *extractor) markDirs(name string, layer int) {
+	for p := name; p != "."; p = path.Dir(p) {
+		if _, ok := x.seen[p]; ok {
+			return
+		}
+		x.seen[p] = entry{dir: true, layer: layer}
+	}
+}
+
+// cleanName turns an archive entry name into a clean slash path relative to
+// the root, or rejects it: empty names, absolute paths, Windows volumes,
+// backslashes, NUL bytes and any ".." element.
+func cleanName(name string) (string, error) {
+	unsafe := func(why string) (string, error) {
+		return "", fmt.Errorf("%w %q: %s", errdef.ErrUnsafePath, name, why)
+	}
+	switch {
+	case name == "":
+		return unsafe("empty name")
+	case strings.ContainsAny(name, "\\\x00"):
+		return unsafe("backslash or NUL in name")
+	case strings.HasPrefix(name, "/"):
+		return unsafe("absolute path")
+	case len(name) >= 2 && name[1] == ':':
+		return unsafe("volume name")
+	}
+	for _, elem := range strings.Split(name, "/") {
+		if elem == ".." {
+			return unsafe("parent directory element")
+		}
+	}
+	return path.Clean(name), nil
+}

@@ -1,0 +1,114 @@
+package pull
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/retry"
+
+	"github.com/sealift-dev/sealift/internal/limits"
+)
+
+// UserAgent is sent with every registry request.
+const UserAgent = "sealift"
+
+const (
+	// dialTimeout bounds connecting to a registry; a registry that cannot
+	// accept a TCP connection in this time is treated as down and retried.
+	dialTimeout = 30 * time.Second
+	// responseHeaderTimeout bounds the wait for a response once a request is
+	// sent, so a stalled registry fails instead of hanging the reconcile.
+	responseHeaderTimeout = 2 * time.Minute
+)
+
+// RemoteOptions configures access to a registry. The zero value means HTTPS
+// with credentials from the default docker config and its credential helpers.
+type RemoteOptions struct {
+	// PlainHTTP talks HTTP instead of HTTPS (loopback registries, tests).
+	PlainHTTP bool
+	// Username and Password are static credentials; when either is set the
+	// docker config is not consulted.
+	Username, Password string
+	// RegistryConfig is the path of a docker config.json. Empty means
+	// $DOCKER_CONFIG/config.json or ~/.docker/config.json, when they exist.
+	RegistryConfig string
+}
+
+// httpClient is shared by every repository so connections are reused. It
+// retries 5xx, 408 and 429 with exponential backoff and honours Retry-After.
+var httpClient = &http.Client{Transport: retry.NewTransport(newBaseTransport())}
+
+func newBaseTransport() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	t.ResponseHeaderTimeout = responseHeaderTimeout
+	return t
+}
+
+// NewRepository returns a client for ref's repository, authenticated with
+// opts and bounded by limits.MaxManifestBytes for manifests.
+func NewRepository(ref Reference, opts RemoteOptions) (*remote.Repository, error) {
+	repo, err := remote.NewRepository(ref.Repo())
+	if err != nil {
+		return nil, classify(fmt.Errorf("repository %s: %w", ref.Repo(), err))
+	}
+	cred, err := credentialFunc(ref.Registry, opts)
+	if err != nil {
+		return nil, err
+	}
+	client := &auth.Client{
+		Client:     httpClient,
+		Cache:      auth.NewCache(),
+		Credential: cred,
+	}
+	client.SetUserAgent(UserAgent)
+	repo.Client = client
+	repo.PlainHTTP = opts.PlainHTTP
+	repo.MaxMetadataBytes = limits.MaxManifestBytes
+	return repo, nil
+}
+
+// credentialFunc picks static credentials, or a docker config store.
+func credentialFunc(registry string, opts RemoteOptions) (auth.CredentialFunc, error) {
+	if opts.Username != "" || opts.Password != "" {
+		return auth.StaticCredential(registry, auth.Credential{Username: opts.Username, Password: opts.Password}), nil
+	}
+	path := opts.RegistryConfig
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("registry config: %w", err)
+		}
+	} else {
+		path = defaultDockerConfig()
+		if path == "" {
+			// No home and no DOCKER_CONFIG (a bare container): anonymous.
+			return func(context.Context, string) (auth.Credential, error) { return auth.EmptyCredential, nil }, nil
+		}
+	}
+	store, err := credentials.NewStore(path, credentials.StoreOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("registry config %s: %w", path, err)
+	}
+	return credentials.Credential(store), nil
+}
+
+// defaultDockerConfig returns where the docker CLI keeps its config, or ""
+// when that cannot be determined.
+func defaultDockerConfig() string {
+	if dir := os.Getenv("DOCKER_CONFIG"); dir != "" {
+		return filepath.Join(dir, "config.json")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".docker", "config.json")
+}

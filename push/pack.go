@@ -1,0 +1,297 @@
+package push
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	oraserrdef "oras.land/oras-go/v2/errdef"
+
+	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/limits"
+)
+
+// Media types of the Flux artifact format.
+const (
+	// MediaTypeFluxConfig is the config media type; it identifies the artifact.
+	MediaTypeFluxConfig = "application/vnd.cncf.flux.config.v1+json"
+	// MediaTypeFluxContent is the content layer: a tar+gzip of the tree.
+	MediaTypeFluxContent = "application/vnd.cncf.flux.content.v1.tar+gzip"
+)
+
+// configJSON is the config blob. Consumers identify the artifact by the
+// config media type and never read the blob, so it is an empty JSON object.
+var configJSON = []byte("{}")
+
+// gzipLevel is fixed so the layer digest never depends on a default that
+// might change.
+const gzipLevel = gzip.DefaultCompression
+
+// Packed file modes: only the execute bit of a file survives.
+const (
+	fileMode = 0o644
+	execMode = 0o755
+	dirMode  = 0o755
+)
+
+// skipDirs are version-control directories never packed.
+var skipDirs = map[string]bool{".git": true, ".svn": true, ".hg": true}
+
+// Options describes the artifact. The zero value packs with no source or
+// revision annotation, created at the Unix epoch, as a Flux content layer.
+type Options struct {
+	// Source is the org.opencontainers.image.source annotation, e.g. the
+	// git remote URL.
+	Source string
+	// Revision is the org.opencontainers.image.revision annotation, e.g.
+	// "main@sha1:<commit>".
+	Revision string
+	// Annotations are added to the manifest; they override the three above.
+	Annotations map[string]string
+	// Created is the org.opencontainers.image.created annotation. The zero
+	// value means the Unix epoch, so the digest depends on the content alone.
+	Created time.Time
+	// LayerMediaType is the content layer's media type; it must end in
+	// "tar+gzip". Empty means MediaTypeFluxContent.
+	LayerMediaType string
+}
+
+// Result is what a push produced, shaped for `-o json`.
+type Result struct {
+	Repository string `json:"repository"`
+	Tag        string `json:"tag"`
+	Digest     string `json:"digest"`
+	Size       int64  `json:"size"`
+}
+
+// Pack archives dir (a directory, or a single file packed as the only file
+// of the tree) into a reproducible layer, builds the config and manifest,
+// pushes all three into dst and returns the manifest descriptor.
+func Pack(ctx context.Context, dir string, opts Options, dst content.Pusher) (ocispec.Descriptor, error) {
+	layerType := opts.LayerMediaType
+	if layerType == "" {
+		layerType = MediaTypeFluxContent
+	}
+	if !strings.HasSuffix(layerType, "tar+gzip") {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: layer media type %q: the layer is tar+gzip", errdef.ErrUnsupportedMediaType, layerType)
+	}
+	for k := range opts.Annotations {
+		if k == "" {
+			return ocispec.Descriptor{}, fmt.Errorf("%w: empty annotation key", errdef.ErrInvalidManifest)
+		}
+	}
+	layer, err := Archive(ctx, dir)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	layerDesc := content.NewDescriptorFromBytes(layerType, layer)
+	configDesc := content.NewDescriptorFromBytes(MediaTypeFluxConfig, configJSON)
+
+	manifest := ocispec.Manifest{
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		MediaType:   ocispec.MediaTypeImageManifest,
+		Config:      configDesc,
+		Layers:      []ocispec.Descriptor{layerDesc},
+		Annotations: annotations(opts),
+	}
+	manifestJSON, err := json.Marshal(manifest)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("encode manifest: %w", err)
+	}
+	manifestDesc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, manifestJSON)
+
+	for _, b := range []struct {
+		desc ocispec.Descriptor
+		data []byte
+	}{{layerDesc, layer}, {configDesc, configJSON}, {manifestDesc, manifestJSON}} {
+		if err := pushBlob(ctx, dst, b.desc, b.data); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+	}
+	return manifestDesc, nil
+}
+
+// Push packs dir into dst and tags the manifest with tag.
+func Push(ctx context.Context, dir string, dst oras.Target, tag string, opts Options) (ocispec.Descriptor, error) {
+	if tag == "" {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: push needs a tag", errdef.ErrInvalidReference)
+	}
+	desc, err := Pack(ctx, dir, opts, dst)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if err := dst.Tag(ctx, desc, tag); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("tag %s as %q: %w", desc.Digest, tag, err)
+	}
+	return desc, nil
+}
+
+// pushBlob pushes data unless dst already has it.
+func pushBlob(ctx context.Context, dst content.Pusher, desc ocispec.Descriptor, data []byte) error {
+	err := dst.Push(ctx, desc, bytes.NewReader(data))
+	if err != nil && !errors.Is(err, oraserrdef.ErrAlreadyExists) {
+		return fmt.Errorf("push %s %s: %w", desc.MediaType, desc.Digest, err)
+	}
+	return nil
+}
+
+// annotations builds the manifest annotations from opts.
+func annotations(opts Options) map[string]string {
+	created := opts.Created
+	if created.IsZero() {
+		created = time.Unix(0, 0)
+	}
+	a := map[string]string{ocispec.AnnotationCreated: created.UTC().Format(time.RFC3339)}
+	if opts.Source != "" {
+		a[ocispec.AnnotationSource] = opts.Source
+	}
+	if opts.Revision != "" {
+		a[ocispec.AnnotationRevision] = opts.Revision
+	}
+	for k, v := range opts.Annotations {
+		a[k] = v
+	}
+	return a
+}
+
+// Archive returns the reproducible tar+gzip of dir, or of a single file
+// packed as the only file under the root.
+func Archive(ctx context.Context, dir string) ([]byte, error) {
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&limitedWriter{w: &buf, n: limits.MaxLayerBytes}, gzipLevel)
+	if err != nil {
+		return nil, err
+	}
+	tw := tar.NewWriter(zw)
+	if err := writeHeader(tw, ".", true, false, 0); err != nil {
+		return nil, err
+	}
+	switch {
+	case info.Mode().IsRegular():
+		err = writeFile(tw, dir, filepath.Base(dir), info)
+	case info.IsDir():
+		err = walk(ctx, tw, dir)
+	default:
+		err = fmt.Errorf("%w %q: only regular files and directories can be packed", errdef.ErrUnsafePath, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// walk writes dir's tree in lexical order.
+func walk(ctx context.Context, tw *tar.Writer, dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if p == dir {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		name := filepath.ToSlash(rel)
+		if skipDirs[d.Name()] {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil // a .git file: a worktree or submodule pointer
+		}
+		switch t := d.Type(); {
+		case t.IsDir():
+			return writeHeader(tw, name, true, false, 0)
+		case t.IsRegular():
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return writeFile(tw, p, name, info)
+		case t&fs.ModeSymlink != 0:
+			return fmt.Errorf("%w %q: symlinks are not packed; copy the target in instead", errdef.ErrUnsafePath, p)
+		default:
+			return fmt.Errorf("%w %q: only regular files and directories are packed", errdef.ErrUnsafePath, p)
+		}
+	})
+}
+
+func writeHeader(tw *tar.Writer, name string, dir, exec bool, size int64) error {
+	hdr := &tar.Header{
+		Name:    name,
+		Size:    size,
+		ModTime: time.Unix(0, 0),
+		Uid:     0,
+		Gid:     0,
+		Uname:   "",
+		Gname:   "",
+	}
+	switch {
+	case dir:
+		hdr.Typeflag, hdr.Mode = tar.TypeDir, dirMode
+	case exec:
+		hdr.Typeflag, hdr.Mode = tar.TypeReg, execMode
+	default:
+		hdr.Typeflag, hdr.Mode = tar.TypeReg, fileMode
+	}
+	return tw.WriteHeader(hdr)
+}
+
+func writeFile(tw *tar.Writer, p, name string, info fs.FileInfo) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := writeHeader(tw, name, false, info.Mode()&0o111 != 0, info.Size()); err != nil {
+		return err
+	}
+	// Copy exactly the size announced; a file that changes while it is read
+	// fails here instead of producing a corrupt archive.
+	if _, err := io.CopyN(tw, f, info.Size()); err != nil {
+		return fmt.Errorf("read %s: %w", p, err)
+	}
+	return nil
+}
+
+// limitedWriter fails once more than n bytes are written.
+type limitedWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.n {
+		return 0, fmt.Errorf("%w: the layer exceeds %d bytes", errdef.ErrSizeExceedsLimit, limits.MaxLayerBytes)
+	}
+	l.n -= int64(len(p))
+	return l.w.Write(p)
+}

@@ -1,0 +1,18 @@
+// Package reconcile owns the Sync API type and the one walk a revision takes
+// through the pipeline: resolve the reference to a digest (pull), verify its
+// signatures against the Sync's policy (verify), fetch exactly that digest
+// into the cache (pull → cache), render and apply it (deploy), and record the
+// result (cache, status).
+//
+// It is the only package that knows the whole pipeline; every stage it calls
+// knows only its own job. The same Reconcile runs once from the CLI
+// (`sealift sync --once`) and, later, in the controller's loop.
+//
+// # Limits and caveats
+//
+// In this version a Sync resolves tags and digests (semver ranges, mirrors,
+// keyless identities, prune, wait and drift come later and are refused with a
+// clear error when set). Signatures are checked before any content is
+// fetched, so an unsigned artifact's layers never enter the cache; what is
+// applied is always read back from the cache by the verified digest.
+package reconcile

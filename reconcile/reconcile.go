@@ -1,0 +1,358 @@
+package reconcile
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/sealift-dev/sealift/cache"
+	"github.com/sealift-dev/sealift/deploy"
+	"github.com/sealift-dev/sealift/internal/cosignfmt"
+	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/pull"
+	"github.com/sealift-dev/sealift/verify"
+)
+
+// DefaultTimeout bounds one reconcile when the Sync sets none: long enough
+// for a large apply, short enough that a stuck registry does not hold a worker.
+const DefaultTimeout = 5 * time.Minute
+
+// Condition types and reasons written to a Sync's status.
+const (
+	ConditionReady       = "Ready"
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
+
+	ReasonApplied            = "Applied"
+	ReasonVerificationFailed = "VerificationFailed"
+	ReasonArtifactFailed     = "ArtifactFailed"
+	ReasonApplyFailed        = "ApplyFailed"
+	ReasonSourceUnavailable  = "SourceUnavailable"
+	ReasonInvalidSpec        = "InvalidSpec"
+)
+
+// Reconciler walks one Sync through the pipeline. Its zero value is not
+// usable: set Cache and RestConfig.
+type Reconciler struct {
+	// Cache holds verified artifacts and per-sync state.
+	Cache *cache.Cache
+	// RestConfig reaches the API server that objects are applied to.
+	RestConfig *rest.Config
+	// Remote carries credentials shared by every Sync (the CLI's flags);
+	// plain HTTP is taken from each Sync's spec.
+	Remote pull.RemoteOptions
+}
+
+// Result is what one reconcile did.
+type Result struct {
+	// Repository the artifact came from, host/path.
+	Repository string `json:"repository"`
+	// Digest applied (or attempted, on failure).
+	Digest string `json:"digest"`
+	// Verdict of the signature check.
+	Verdict verify.Verdict `json:"verdict"`
+	// VerdictCached is true when the verdict came from the cache.
+	VerdictCached bool `json:"verdictCached"`
+	// Offline is true when the revision was taken from the cache alone.
+	Offline bool `json:"offline"`
+	// Changes is the apply change set.
+	Changes []deploy.Change `json:"changes"`
+}
+
+// Reconcile resolves, verifies, fetches, renders and applies s once, and
+// records the outcome in the cache and in s.Status. Nothing is applied unless
+// the policy holds (mode enforce) for exactly the digest applied.
+func (r *Reconciler) Reconcile(ctx context.Context, s *Sync) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout())
+	defer cancel()
+	res, reason, err := r.reconcile(ctx, s)
+	r.setStatus(s, res, reason, err)
+	return res, err
+}
+
+// ReconcileOffline re-applies the last revision the cache holds for s,
+// without touching any registry.
+func (r *Reconciler) ReconcileOffline(ctx context.Context, s *Sync) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout())
+	defer cancel()
+	res, reason, err := r.reconcileOffline(ctx, s)
+	r.setStatus(s, res, reason, err)
+	return res, err
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, s *Sync) (Result, string, error) {
+	var res Result
+	if err := s.supported(); err != nil {
+		return res, ReasonInvalidSpec, err
+	}
+	ref, err := s.reference()
+	if err != nil {
+		return res, ReasonInvalidSpec, err
+	}
+	policy, err := s.policy()
+	if err != nil {
+		return res, ReasonInvalidSpec, err
+	}
+	res.Repository = ref.Repo()
+
+	opts := r.Remote
+	opts.PlainHTTP = s.Spec.Source.Insecure
+	repo, err := pull.NewRepository(ref, opts)
+	if err != nil {
+		return res, ReasonSourceUnavailable, err
+	}
+	desc, err := pull.Resolve(ctx, repo, ref)
+	if err != nil {
+		return res, ReasonSourceUnavailable, fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	res.Digest = desc.Digest.String()
+
+	// Trust first: an artifact whose signatures fail the policy is never
+	// fetched, so its content cannot reach the cache or the API server.
+	policyHash := policy.Hash()
+	cached, ok, err := r.Cache.Verdict(ctx, res.Digest, policyHash)
+	if err != nil {
+		return res, ReasonArtifactFailed, err
+	}
+	if ok && cached.Verified {
+		res.Verdict = verify.Verdict{Digest: cached.Digest, Verified: true, Signers: cached.Signers, Reason: cached.Reason}
+		res.VerdictCached = true
+	} else {
+		res.Verdict, err = verify.Verify(ctx, repo, desc, policy)
+		if err != nil {
+			return res, ReasonVerificationFailed, err
+		}
+	}
+
+	if err := pull.Fetch(ctx, repo, desc, r.Cache); err != nil {
+		return res, ReasonArtifactFailed, fmt.Errorf("fetch %s@%s: %w", res.Repository, res.Digest, err)
+	}
+	inventory, changes, reason, err := r.apply(ctx, s, desc)
+	res.Changes = changes
+	if err != nil {
+		return res, reason, err
+	}
+	err = r.Cache.Commit(ctx, cache.Revision{
+		Sync:       s.Key(),
+		Repository: res.Repository,
+		Manifest:   desc,
+		Verdict: cache.Verdict{
+			Digest:     res.Digest,
+			PolicyHash: policyHash,
+			Verified:   res.Verdict.Verified,
+			Signers:    res.Verdict.Signers,
+			Reason:     res.Verdict.Reason,
+			Time:       time.Now().UTC(),
+		},
+		Inventory: inventory,
+		AppliedAt: time.Now().UTC(),
+	})
+	if err != nil {
+		return res, ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
+	}
+	return res, ReasonApplied, nil
+}
+
+func (r *Reconciler) reconcileOffline(ctx context.Context, s *Sync) (Result, string, error) {
+	res := Result{Offline: true}
+	rev, ok, err := r.Cache.LastApplied(ctx, s.Key())
+	if err != nil {
+		return res, ReasonArtifactFailed, err
+	}
+	if !ok {
+		return res, ReasonSourceUnavailable, fmt.Errorf("sync %s: the cache holds no applied revision to re-apply offline: %w", s.Key(), errdef.ErrNotFound)
+	}
+	res.Repository = rev.Repository
+	res.Digest = rev.Manifest.Digest.String()
+	res.Verdict = verify.Verdict{Digest: rev.Verdict.Digest, Verified: rev.Verdict.Verified, Signers: rev.Verdict.Signers, Reason: rev.Verdict.Reason}
+	res.VerdictCached = true
+	if s.enforce() && !rev.Verdict.Verified {
+		return res, ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was not verified: %w", s.Key(), res.Digest, errdef.ErrPolicyViolation)
+	}
+	inventory, changes, reason, err := r.apply(ctx, s, rev.Manifest)
+	res.Changes = changes
+	if err != nil {
+		return res, reason, err
+	}
+	rev.Inventory = inventory
+	rev.AppliedAt = time.Now().UTC()
+	if err := r.Cache.Commit(ctx, rev); err != nil {
+		return res, ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
+	}
+	return res, ReasonApplied, nil
+}
+
+// apply extracts the artifact from the cache (every blob re-checked on read),
+// renders it and applies it in stages.
+func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor) ([]string, []deploy.Change, string, error) {
+	work, err := os.MkdirTemp("", "sealift-render-")
+	if err != nil {
+		return nil, nil, ReasonArtifactFailed, err
+	}
+	defer os.RemoveAll(work)
+	dir := filepath.Join(work, "artifact")
+	if err := pull.Extract(ctx, r.Cache, desc, dir, pull.ExtractOptions{}); err != nil {
+		return nil, nil, ReasonArtifactFailed, fmt.Errorf("extract %s: %w", desc.Digest, err)
+	}
+	objs, err := deploy.Render(ctx, dir, deploy.RenderOptions{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace})
+	if err != nil {
+		return nil, nil, ReasonArtifactFailed, fmt.Errorf("render %s: %w", desc.Digest, err)
+	}
+	mgr, err := deploy.NewManager(r.RestConfig, deploy.ManagerOptions{TargetNamespace: s.Spec.TargetNamespace})
+	if err != nil {
+		return nil, nil, ReasonApplyFailed, err
+	}
+	cs, err := mgr.ApplyAllStaged(ctx, objs)
+	var changes []deploy.Change
+	if cs != nil {
+		changes = cs.Changes
+	}
+	if err != nil {
+		return nil, changes, ReasonApplyFailed, err
+	}
+	inventory := make([]string, 0, len(changes))
+	for _, c := range changes {
+		inventory = append(inventory, c.Object)
+	}
+	return inventory, changes, "", nil
+}
+
+func (r *Reconciler) setStatus(s *Sync, res Result, reason string, err error) {
+	now := metav1.Now()
+	s.Status.ObservedGeneration = s.Generation
+	if res.Digest != "" {
+		s.Status.LastAttemptedDigest = res.Digest
+	}
+	meta.RemoveStatusCondition(&s.Status.Conditions, ConditionReconciling)
+	if err == nil {
+		s.Status.LastAppliedDigest = res.Digest
+		s.Status.VerifiedBy = res.Verdict.Signers
+		entries := make([]string, 0, len(res.Changes))
+		for _, c := range res.Changes {
+			entries = append(entries, c.Object)
+		}
+		s.Status.Inventory = &InventoryStatus{Count: len(entries), Entries: entries}
+		s.Status.History = append([]HistoryEntry{{Digest: res.Digest, AppliedAt: now}}, s.Status.History...)
+		if len(s.Status.History) > maxHistory {
+			s.Status.History = s.Status.History[:maxHistory]
+		}
+		meta.RemoveStatusCondition(&s.Status.Conditions, ConditionStalled)
+		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+			Type: ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonApplied,
+			Message: fmt.Sprintf("applied %s (%d objects)", res.Digest, len(entries)), LastTransitionTime: now,
+		})
+		return
+	}
+	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+		Type: ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: err.Error(), LastTransitionTime: now,
+	})
+	if errdef.IsTerminal(err) {
+		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+			Type: ConditionStalled, Status: metav1.ConditionTrue, Reason: reason, Message: err.Error(), LastTransitionTime: now,
+		})
+	}
+}
+
+// maxHistory is how many applied revisions a Sync's status lists.
+const maxHistory = 10
+
+func (s *Sync) timeout() time.Duration {
+	if s.Spec.Timeout != nil && s.Spec.Timeout.Duration > 0 {
+		return s.Spec.Timeout.Duration
+	}
+	return DefaultTimeout
+}
+
+func (s *Sync) enforce() bool { return s.Spec.Verify.Mode != string(verify.Audit) }
+
+// supported refuses the parts of the spec this version does not act on yet,
+// rather than silently ignoring them.
+func (s *Sync) supported() error {
+	unsupported := func(field string) error {
+		return fmt.Errorf("Sync %s: %s is not supported by this version: %w", s.Key(), field, errdef.ErrInvalidObject)
+	}
+	switch {
+	case s.Spec.Source.Ref.Semver != "":
+		return unsupported("spec.source.ref.semver")
+	case len(s.Spec.Source.Mirrors) > 0:
+		return unsupported("spec.source.mirrors")
+	case len(s.Spec.Verify.Identities) > 0 || s.Spec.Verify.TrustedRoot != nil:
+		return unsupported("keyless verification (spec.verify.identities, trustedRoot)")
+	case s.Spec.Prune:
+		return unsupported("spec.prune")
+	case s.Spec.Wait:
+		return unsupported("spec.wait")
+	case s.Spec.ServiceAccountName != "":
+		return unsupported("spec.serviceAccountName")
+	case s.Spec.Source.SecretRef != nil || s.Spec.Source.CertSecretRef != nil:
+		return unsupported("spec.source.secretRef and certSecretRef")
+	}
+	return nil
+}
+
+// reference builds the pull reference from the source URL and ref.
+func (s *Sync) reference() (pull.Reference, error) {
+	ref, err := pull.ParseReference(s.Spec.Source.URL)
+	if err != nil {
+		return ref, fmt.Errorf("spec.source.url: %w", err)
+	}
+	if ref.Tag != "" && ref.Tag != "latest" || ref.Digest != "" {
+		if s.Spec.Source.Ref != (Ref{}) {
+			return ref, fmt.Errorf("spec.source.url %q carries a tag or digest and spec.source.ref is set too; use one: %w", s.Spec.Source.URL, errdef.ErrInvalidReference)
+		}
+		return ref, nil
+	}
+	switch {
+	case s.Spec.Source.Ref.Digest != "":
+		ref.Tag = ""
+		ref.Digest = s.Spec.Source.Ref.Digest
+	case s.Spec.Source.Ref.Tag != "":
+		ref.Tag = s.Spec.Source.Ref.Tag
+	}
+	// Re-parse so a bad tag or digest is caught with the reference's own checks.
+	return pull.ParseReference(ref.String())
+}
+
+// policy builds the verification policy; with mode enforce, a Sync without
+// keys is refused instead of applying unchecked content.
+func (s *Sync) policy() (verify.Policy, error) {
+	p := verify.Policy{Mode: verify.Enforce, Threshold: s.Spec.Verify.Threshold}
+	if s.Spec.Verify.Mode == string(verify.Audit) {
+		p.Mode = verify.Audit
+	}
+	for i, k := range s.Spec.Verify.Keys {
+		var (
+			pemBytes []byte
+			err      error
+		)
+		switch {
+		case k.Path != "":
+			pemBytes, err = os.ReadFile(k.Path)
+		case k.PEM != "":
+			pemBytes = []byte(k.PEM)
+		default:
+			err = errors.New("secretRef keys are read by the in-cluster controller; use path or pem with --once")
+		}
+		if err != nil {
+			return p, fmt.Errorf("spec.verify.keys[%d]: %w", i, err)
+		}
+		pub, err := cosignfmt.LoadPublicKey(pemBytes)
+		if err != nil {
+			return p, fmt.Errorf("spec.verify.keys[%d]: %w", i, err)
+		}
+		p.Keys = append(p.Keys, crypto.PublicKey(pub))
+	}
+	if len(p.Keys) == 0 && p.Mode == verify.Enforce {
+		return p, fmt.Errorf("Sync %s: spec.verify lists no keys but mode is enforce, so nothing could ever be applied; add a key or set mode: audit: %w", s.Key(), errdef.ErrPolicyViolation)
+	}
+	return p, nil
+}

@@ -1,0 +1,354 @@
+package reconcile_test
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/sealift-dev/sealift/cache"
+	"github.com/sealift-dev/sealift/deploy"
+	"github.com/sealift-dev/sealift/internal/cosignfmt"
+	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/kubetest"
+	"github.com/sealift-dev/sealift/internal/registrytest"
+	"github.com/sealift-dev/sealift/pull"
+	"github.com/sealift-dev/sealift/push"
+	"github.com/sealift-dev/sealift/reconcile"
+)
+
+var env *kubetest.Env
+
+func TestMain(m *testing.M) { os.Exit(kubetest.Run(m, &env)) }
+
+// keyPair is a cosign key pair for a test.
+type keyPair struct {
+	priv   crypto.Signer
+	pubPEM []byte
+}
+
+func newKeyPair(t *testing.T) keyPair {
+	t.Helper()
+	password := []byte("test-password")
+	privPEM, pubPEM, err := cosignfmt.GenerateKeyPair(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := cosignfmt.LoadPrivateKey(privPEM, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyPair{priv: signer, pubPEM: pubPEM}
+}
+
+// app writes a small app (Namespace, ConfigMap, Deployment, Service) whose
+// namespace is ns, so each test case touches its own objects.
+func app(t *testing.T, ns, message string) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"namespace.yaml": fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", ns),
+		"configmap.yaml": fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: %s\ndata:\n  message: %q\n", ns, message),
+		"app.yaml": fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+  namespace: %[1]s
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: ghcr.io/stefanprodan/podinfo:6.7.1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: app
+  namespace: %[1]s
+spec:
+  selector: {app: web}
+  ports:
+    - port: 80
+      targetPort: 9898
+`, ns),
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// publish pushes dir to repo:tag and signs the digest with each signer.
+func publish(t *testing.T, reg *registrytest.Registry, repoName, tag, dir string, signers ...keyPair) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	ref, err := pull.ParseReference(reg.URL(repoName, tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := pull.NewRepository(ref, pull.RemoteOptions{PlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := push.Push(ctx, dir, repo, tag, push.Options{Source: "https://example.com/app", Revision: tag})
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	for _, k := range signers {
+		if err := cosignfmt.SignLegacy(ctx, repo, desc, ref.Repo(), k.priv); err != nil {
+			t.Fatalf("sign: %v", err)
+		}
+	}
+	return desc
+}
+
+func newSync(name, url, tag string, keys ...keyPair) *reconcile.Sync {
+	s := &reconcile.Sync{
+		TypeMeta:   metav1.TypeMeta{APIVersion: reconcile.APIVersion, Kind: reconcile.Kind},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "sealift-system"},
+	}
+	s.Spec.Source.URL = url
+	s.Spec.Source.Ref.Tag = tag
+	s.Spec.Source.Insecure = true
+	for _, k := range keys {
+		s.Spec.Verify.Keys = append(s.Spec.Verify.Keys, reconcile.Key{PEM: string(k.pubPEM)})
+	}
+	return s
+}
+
+func openCache(t *testing.T) *cache.Cache {
+	t.Helper()
+	c, err := cache.Open(context.Background(), t.TempDir(), cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func clientset(t *testing.T) *kubernetes.Clientset {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+func TestReconcileAppliesSignedArtifact(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.Start(t)
+	key := newKeyPair(t)
+	desc := publish(t, reg, "apps/signed", "1.0.0", app(t, "signed-app", "hello"), key)
+
+	c := openCache(t)
+	r := &reconcile.Reconciler{Cache: c, RestConfig: env.Config}
+	s := newSync("signed", "oci://"+reg.Repo("apps/signed"), "1.0.0", key)
+	res, err := r.Reconcile(ctx, s)
+	if err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if res.Digest != desc.Digest.String() {
+		t.Errorf("applied digest %s, pushed %s", res.Digest, desc.Digest)
+	}
+	if !res.Verdict.Verified || len(res.Verdict.Signers) != 1 {
+		t.Errorf("verdict %+v, want verified by one key", res.Verdict)
+	}
+	if len(res.Changes) != 5 {
+		t.Errorf("changes %+v, want 5 objects", res.Changes)
+	}
+
+	cs := clientset(t)
+	dep, err := cs.AppsV1().Deployments("signed-app").Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("deployment not applied: %v", err)
+	}
+	if !managedBySealift(dep.ManagedFields) {
+		t.Errorf("deployment managed fields %+v: want an Apply entry for manager sealift", dep.ManagedFields)
+	}
+	cm, err := cs.CoreV1().ConfigMaps("signed-app").Get(ctx, "app-config", metav1.GetOptions{})
+	if err != nil || cm.Data["message"] != "hello" {
+		t.Fatalf("configmap: %v %v", cm, err)
+	}
+
+	ready := meta.FindStatusCondition(s.Status.Conditions, reconcile.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionTrue || s.Status.LastAppliedDigest != desc.Digest.String() {
+		t.Errorf("status %+v: want Ready=True with the applied digest", s.Status)
+	}
+	rev, ok, err := c.LastApplied(ctx, s.Key())
+	if err != nil || !ok || rev.Manifest.Digest != desc.Digest {
+		t.Errorf("cache last applied = %+v %v %v, want %s", rev, ok, err, desc.Digest)
+	}
+
+	// A second reconcile of the same digest uses the cached verdict and changes nothing.
+	res, err = r.Reconcile(ctx, s)
+	if err != nil {
+		t.Fatalf("second reconcile: %v", err)
+	}
+	if !res.VerdictCached {
+		t.Error("second reconcile re-verified instead of using the cached verdict")
+	}
+	for _, ch := range res.Changes {
+		if ch.Action != "unchanged" {
+			t.Errorf("second reconcile changed %s (%s)", ch.Object, ch.Action)
+		}
+	}
+
+	// With the registry gone, the last verified revision is re-applied from the cache.
+	reg.Close()
+	if err := cs.CoreV1().ConfigMaps("signed-app").Delete(ctx, "app-config", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reconcile(ctx, s); err == nil || errdef.IsTerminal(err) {
+		t.Errorf("online reconcile with the registry stopped: err = %v, want a transient error", err)
+	}
+	res, err = r.ReconcileOffline(ctx, s)
+	if err != nil {
+		t.Fatalf("offline reconcile: %v", err)
+	}
+	if res.Digest != desc.Digest.String() || !res.Offline {
+		t.Errorf("offline result %+v", res)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("signed-app").Get(ctx, "app-config", metav1.GetOptions{}); err != nil {
+		t.Errorf("offline reconcile did not restore the deleted configmap: %v", err)
+	}
+}
+
+func TestReconcileRefusesUnverified(t *testing.T) {
+	reg := registrytest.Start(t)
+	trusted := newKeyPair(t)
+	other := newKeyPair(t)
+	tests := map[string]struct {
+		ns      string
+		signers []keyPair
+		want    error
+	}{
+		"unsigned":              {ns: "unsigned-app", want: errdef.ErrNoSignature},
+		"signed by another key": {ns: "other-key-app", signers: []keyPair{other}, want: errdef.ErrSignatureInvalid},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			repoName := "apps/" + tc.ns
+			desc := publish(t, reg, repoName, "1.0.0", app(t, tc.ns, "should never be applied"), tc.signers...)
+			c := openCache(t)
+			r := &reconcile.Reconciler{Cache: c, RestConfig: env.Config}
+			s := newSync(tc.ns, "oci://"+reg.Repo(repoName), "1.0.0", trusted)
+
+			_, err := r.Reconcile(ctx, s)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("reconcile error = %v, want %v", err, tc.want)
+			}
+			if !errdef.IsTerminal(err) {
+				t.Errorf("error %v should be terminal", err)
+			}
+			if !strings.Contains(err.Error(), desc.Digest.String()) {
+				t.Errorf("error %q does not name the digest %s", err, desc.Digest)
+			}
+			// Nothing reached the API server ...
+			_, err = clientset(t).CoreV1().Namespaces().Get(ctx, tc.ns, metav1.GetOptions{})
+			if !apierrors.IsNotFound(err) {
+				t.Errorf("namespace %s: got %v, want NotFound", tc.ns, err)
+			}
+			// ... nor the cache.
+			if ok, _ := c.Exists(ctx, desc); ok {
+				t.Error("unverified manifest was stored in the cache")
+			}
+			if _, ok, _ := c.LastApplied(ctx, s.Key()); ok {
+				t.Error("unverified revision recorded as applied")
+			}
+			stalled := meta.FindStatusCondition(s.Status.Conditions, reconcile.ConditionStalled)
+			ready := meta.FindStatusCondition(s.Status.Conditions, reconcile.ConditionReady)
+			if stalled == nil || ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != reconcile.ReasonVerificationFailed {
+				t.Errorf("conditions %+v: want Ready=False/VerificationFailed and Stalled", s.Status.Conditions)
+			}
+		})
+	}
+}
+
+func TestReconcileRefusesSyncWithoutKeysInEnforceMode(t *testing.T) {
+	c := openCache(t)
+	r := &reconcile.Reconciler{Cache: c, RestConfig: env.Config}
+	s := newSync("nokeys", "oci://127.0.0.1:1/apps/none", "1.0.0")
+	_, err := r.Reconcile(context.Background(), s)
+	if !errors.Is(err, errdef.ErrPolicyViolation) {
+		t.Fatalf("err = %v, want ErrPolicyViolation", err)
+	}
+}
+
+func managedBySealift(entries []metav1.ManagedFieldsEntry) bool {
+	for _, e := range entries {
+		if e.Manager == "sealift" && e.Operation == metav1.ManagedFieldsOperationApply {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSyncCRDAcceptsExample keeps config/crd and the Sync file format in
+// step: the CRD installs on a real API server and the example Sync is a
+// valid object of it.
+func TestSyncCRDAcceptsExample(t *testing.T) {
+	ctx := context.Background()
+	mgr, err := deploy.NewManager(env.Config, deploy.ManagerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds, err := deploy.Render(ctx, "../config/crd", deploy.RenderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mgr.ApplyAllStaged(ctx, crds); err != nil {
+		t.Fatalf("apply CRD: %v", err)
+	}
+	dir := t.TempDir()
+	ns := "apiVersion: v1\nkind: Namespace\nmetadata: {name: sealift-system}\n"
+	example, err := os.ReadFile("../examples/podinfo/sync.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ns.yaml"), []byte(ns), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sync.yaml"), example, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := deploy.Render(ctx, dir, deploy.RenderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mgr.ApplyAllStaged(ctx, objs); err != nil {
+		t.Fatalf("apply example Sync as a custom resource: %v", err)
+	}
+
+	// And the schema refuses what Parse refuses.
+	bad := strings.Replace(string(example), "mode: enforce", "mode: maybe", 1)
+	if err := os.WriteFile(filepath.Join(dir, "sync.yaml"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	objs, err = deploy.Render(ctx, dir, deploy.RenderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mgr.ApplyAllStaged(ctx, objs); err == nil || !strings.Contains(err.Error(), "mode") {
+		t.Errorf("API server accepted verify.mode=maybe: err = %v", err)
+	}
+}
