@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -851,5 +852,51 @@ func TestExistsNeedsTheWholeGraph(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	src := memory.New()
+	a := pack(t, src, "app", "layer one", "layer two")
+	if err := src.Tag(ctx, a.manifest, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c := open(t, dir, cache.Options{})
+	const workers = 4
+	errs := make(chan error, workers*3)
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := oras.Copy(ctx, src, "v1", c, "v1", oras.DefaultCopyOptions); err != nil {
+				errs <- err
+				return
+			}
+			name := "ns/app-" + strconv.Itoa(i%2)
+			if err := c.Commit(ctx, cache.Revision{Sync: name, Manifest: a.manifest}); err != nil {
+				errs <- err
+			}
+			if _, _, err := c.LastApplied(ctx, name); err != nil {
+				errs <- err
+			}
+			if _, err := c.GC(ctx); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	report, err := c.Check(ctx)
+	if err != nil || report.Checked != 4 || len(report.Corrupt) != 0 {
+		t.Fatalf("check after concurrent use = %+v, %v", report, err)
+	}
+	if files := blobFiles(t, dir); !slices.Equal(files, sorted(a.blobs())) {
+		t.Fatalf("files %v", files)
 	}
 }

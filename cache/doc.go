@@ -27,7 +27,7 @@
 // changes in one write transaction per reconcile (Commit). After a crash,
 // Open empties tmp/, drops index entries whose blob file is missing or has
 // the wrong size, and adopts blob files the index does not know once they
-// re-hash to their names (other files there are removed). Check re-hashes
+// re-hash to their names (and removes those that do not). Check re-hashes
 // everything.
 //
 // # Limits and caveats
@@ -35,7 +35,8 @@
 // One process owns a cache directory at a time: bbolt's file lock is taken on
 // Open, and a second Open (from any process, or the same one) waits
 // Options.OpenTimeout and then fails with errdef.ErrCacheLocked. Only sha256
-// digests are stored. Fetch's readers check the digest when the last byte is
+// digests are stored, and blob sizes are not capped here: the pull stage
+// bounds what it fetches. Fetch's readers check the digest when the last byte is
 // read, and withhold that last read on a mismatch: consumers must read to
 // io.EOF to benefit from the check. GC keeps only what the syncs' last-applied
 // and history revisions reach, plus blobs written within

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
 )
@@ -31,13 +31,13 @@ const (
 // types that the other objects rely on, and none depends on a namespace.
 var clusterDefinitions = map[schema.GroupKind]bool{
 	{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}: true,
-	{Group: "", Kind: "Namespace"}:                                   true,
-	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:        true,
-	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}: true,
-	{Group: "storage.k8s.io", Kind: "StorageClass"}:                  true,
-	{Group: "scheduling.k8s.io", Kind: "PriorityClass"}:              true,
-	{Group: "node.k8s.io", Kind: "RuntimeClass"}:                     true,
-	{Group: "networking.k8s.io", Kind: "IngressClass"}:               true,
+	{Group: "", Kind: "Namespace"}:                                    true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:         true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}:  true,
+	{Group: "storage.k8s.io", Kind: "StorageClass"}:                   true,
+	{Group: "scheduling.k8s.io", Kind: "PriorityClass"}:               true,
+	{Group: "node.k8s.io", Kind: "RuntimeClass"}:                      true,
+	{Group: "networking.k8s.io", Kind: "IngressClass"}:                true,
 }
 
 var crdGK = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
@@ -47,7 +47,8 @@ type planned struct {
 	obj        *unstructured.Unstructured
 	gvr        schema.GroupVersionResource
 	namespaced bool
-	deferred   bool // kind defined by a CRD of this set: map after stage 1
+	deferred   bool   // kind defined by a CRD of this set: map after stage 1
+	source     string // the object's ID as given, for error messages
 }
 
 // ApplyAllStaged applies objs with server-side apply, forcing ownership of
@@ -126,7 +127,7 @@ func (m *Manager) plan(objs []*unstructured.Unstructured) ([]*planned, error) {
 			continue
 		}
 		gvk := obj.GroupVersionKind()
-		p := &planned{obj: obj}
+		p := &planned{obj: obj, source: id}
 		mapping, err := m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if meta.IsNoMatchError(err) {
 			if namespaced, ok := defined[gvk]; ok {
@@ -167,7 +168,7 @@ func (m *Manager) plan(objs []*unstructured.Unstructured) ([]*planned, error) {
 	}
 	seen := map[objectKey]string{}
 	for _, p := range plans {
-		if err := checkDuplicate(seen, p.obj, ObjectID(p.obj)); err != nil {
+		if err := checkDuplicate(seen, p.obj, p.source); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -19,7 +19,8 @@
 // symlink that leaves the root is refused with errdef.ErrUnsafePath.
 // Kustomizations are built in memory from a copy of the root with plugins,
 // Helm and remote bases refused, so a build never reads the host filesystem
-// or the network. The namespace of namespaced objects is decided at apply
+// or the network; hidden directories (".git") are neither rendered nor
+// copied into a build. The namespace of namespaced objects is decided at apply
 // time from the API server's discovery, so Render leaves metadata.namespace
 // as written; a namespaced object with no namespace and no target namespace
 // is refused rather than sent to "default". An apply is not atomic: a failure

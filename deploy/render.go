@@ -220,7 +220,8 @@ type decoded struct{ objs []located }
 
 // decodeDocuments splits a multi-document YAML (or JSON) file into objects,
 // expanding List kinds, and validates each. Documents are numbered from 1 in
-// the order they appear, counting empty ones, so numbers match the file.
+// the order they appear, counting empty ones (a separator on the first line
+// does not start one), so numbers match what an editor shows.
 func decodeDocuments(file string, data []byte) (decoded, error) {
 	var out decoded
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))

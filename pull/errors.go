@@ -59,5 +59,11 @@ func classify(err error) error {
 	default:
 		return err
 	}
-	return fmt.Errorf("%w: %w", sentinel, err)
+	return &classified{sentinel: sentinel, err: err}
 }
+
+// classified is err, also matching a sealift sentinel; it prints as err.
+type classified struct{ sentinel, err error }
+
+func (c *classified) Error() string   { return c.err.Error() }
+func (c *classified) Unwrap() []error { return []error{c.sentinel, c.err} }

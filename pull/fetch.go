@@ -57,12 +57,12 @@ func Fetch(ctx context.Context, src oras.ReadOnlyTarget, desc ocispec.Descriptor
 // checkBlobSize caps manifests and indexes at limits.MaxManifestBytes and
 // every other blob at limits.MaxLayerBytes.
 func checkBlobSize(d ocispec.Descriptor) error {
-	max := limits.MaxLayerBytes
+	limit := limits.MaxLayerBytes
 	if kindOf(d.MediaType) != kindOther {
-		max = limits.MaxManifestBytes
+		limit = limits.MaxManifestBytes
 	}
-	if d.Size > max {
-		return fmt.Errorf("%w: %s (%s) is %d bytes, at most %d", errdef.ErrSizeExceedsLimit, d.Digest, d.MediaType, d.Size, max)
+	if d.Size > limit {
+		return fmt.Errorf("%w: %s (%s) is %d bytes, at most %d", errdef.ErrSizeExceedsLimit, d.Digest, d.MediaType, d.Size, limit)
 	}
 	return nil
 }

@@ -172,8 +172,8 @@ func TestReconcileAppliesSignedArtifact(t *testing.T) {
 	if !res.Verdict.Verified || len(res.Verdict.Signers) != 1 {
 		t.Errorf("verdict %+v, want verified by one key", res.Verdict)
 	}
-	if len(res.Changes) != 5 {
-		t.Errorf("changes %+v, want 5 objects", res.Changes)
+	if len(res.Changes) != 4 {
+		t.Errorf("changes %+v, want 4 objects", res.Changes)
 	}
 
 	cs := clientset(t)

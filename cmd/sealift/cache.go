@@ -153,7 +153,7 @@ func newCacheVerifyCmd() *cobra.Command {
 				}
 			}
 			if len(report.Corrupt) > 0 {
-				return withHint(fmt.Errorf("%d corrupt blobs evicted from %s: %w", len(report.Corrupt), c.Dir(), errdef.ErrCorrupt),
+				return withHint(fmt.Errorf("%d corrupt blob(s) evicted from %s: %w", len(report.Corrupt), c.Dir(), errdef.ErrCorrupt),
 					"run the affected Syncs again: they fetch the evicted blobs from the registry")
 			}
 			return nil

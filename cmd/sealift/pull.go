@@ -1,6 +1,76 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"fmt"
+	"os"
 
-// TODO(foundation): replaced by the real command.
-func newPullCmd() *cobra.Command { return &cobra.Command{Use: "pull"} }
+	"github.com/spf13/cobra"
+	"oras.land/oras-go/v2/content/memory"
+
+	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/pull"
+)
+
+type pullOptions struct {
+	dir    string
+	remote remoteOptions
+}
+
+func newPullCmd() *cobra.Command {
+	var o pullOptions
+	cmd := &cobra.Command{
+		Use:   "pull oci://REPO[:TAG|@DIGEST] -o DIR",
+		Short: "Download an artifact and extract its manifests into a directory",
+		Long: `Resolve the reference to a digest, download exactly that digest (size and digest checked
+while streaming), and extract its content into DIR, which must not exist or be empty. Prints
+the digest. Archives holding absolute paths, "..", links or devices are refused.`,
+		Example: `  sealift pull oci://registry.example.com/team/app:1.4.2 -o ./app
+  sealift pull oci://127.0.0.1:5000/app@sha256:... -o ./app --insecure`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPull(cmd, args[0], &o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&o.dir, "output", "o", "", "directory to extract into (must not exist or be empty)")
+	o.remote.addFlags(fs)
+	return cmd
+}
+
+func runPull(cmd *cobra.Command, target string, o *pullOptions) error {
+	if o.dir == "" {
+		return withHint(errors.New("-o DIR is required"), "pass -o ./dir, a directory that does not exist yet")
+	}
+	if err := o.remote.validate(); err != nil {
+		return err
+	}
+	ref, err := pull.ParseReference(target)
+	if err != nil {
+		return withHint(err, "use oci://host/repository:tag or oci://host/repository@sha256:...")
+	}
+	repo, err := o.remote.repository(ref)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	desc, err := pull.Resolve(ctx, repo, ref)
+	if err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
+			return withHint(err, "check the repository %s and the tag or digest", ref.Repo())
+		}
+		return withHint(err, "check that the registry is reachable (--insecure for plain HTTP, --creds or docker login for auth)")
+	}
+	store := memory.New()
+	if err := pull.Fetch(ctx, repo, desc, store); err != nil {
+		return err
+	}
+	if err := pull.Extract(ctx, store, desc, o.dir, pull.ExtractOptions{}); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return withHint(err, "remove %s or choose another -o directory", o.dir)
+		}
+		return err
+	}
+	_, err = fmt.Fprintln(cmd.OutOrStdout(), desc.Digest)
+	return err
+}

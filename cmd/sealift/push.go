@@ -1,6 +1,136 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
 
-// TODO(foundation): replaced by the real command.
-func newPushCmd() *cobra.Command { return &cobra.Command{Use: "push"} }
+	"github.com/spf13/cobra"
+
+	"github.com/sealift-dev/sealift/internal/cosignfmt"
+	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/pull"
+	"github.com/sealift-dev/sealift/push"
+)
+
+type pushOptions struct {
+	source      string
+	revision    string
+	annotations []string
+	created     string
+	sign        bool
+	key         string
+	remote      remoteOptions
+	output      outputOptions
+}
+
+func newPushCmd() *cobra.Command {
+	var o pushOptions
+	cmd := &cobra.Command{
+		Use:   "push DIR oci://REPO:TAG",
+		Short: "Pack a directory of manifests into an OCI artifact and push it",
+		Long: `Pack DIR (or a single file) into a reproducible OCI artifact in the Flux format and push it
+to the registry under TAG. The same content and options always give the same digest: file times,
+owners and permissions (except the execute bit) are not recorded, and the creation time is the
+Unix epoch unless --created is given. Prints the manifest digest.`,
+		Example: `  sealift push ./rendered oci://registry.example.com/team/app:1.4.2 \
+      --source "$(git remote get-url origin)" --revision "main@sha1:$(git rev-parse HEAD)"
+  sealift push ./rendered oci://127.0.0.1:5000/app:dev --insecure -o json
+  COSIGN_PASSWORD=... sealift push ./rendered oci://registry.example.com/team/app:1.4.2 --sign --key cosign.key`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPush(cmd, args[0], args[1], &o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.source, "source", "", "source URL recorded as org.opencontainers.image.source (e.g. the git remote)")
+	fs.StringVar(&o.revision, "revision", "", "revision recorded as org.opencontainers.image.revision (e.g. main@sha1:<commit>)")
+	fs.StringArrayVarP(&o.annotations, "annotation", "a", nil, "extra manifest annotation KEY=VALUE (repeatable)")
+	fs.StringVar(&o.created, "created", "", "creation time recorded as org.opencontainers.image.created, RFC 3339 (default: the Unix epoch)")
+	fs.BoolVar(&o.sign, "sign", false, "sign the pushed digest with --key (COSIGN_PASSWORD unlocks the key)")
+	fs.StringVar(&o.key, "key", "", "cosign private key file for --sign")
+	o.remote.addFlags(fs)
+	o.output.addFlags(fs)
+	return cmd
+}
+
+func (o *pushOptions) packOptions() (push.Options, error) {
+	opts := push.Options{Source: o.source, Revision: o.revision}
+	if o.created != "" {
+		t, err := time.Parse(time.RFC3339, o.created)
+		if err != nil {
+			return opts, withHint(fmt.Errorf("--created %q: %w", o.created, err), "use RFC 3339, e.g. 2024-05-13T13:56:21Z or $(git log -1 --format=%%cI)")
+		}
+		opts.Created = t
+	}
+	for _, a := range o.annotations {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return opts, withHint(fmt.Errorf("annotation %q is not KEY=VALUE", a), "pass -a key=value")
+		}
+		if opts.Annotations == nil {
+			opts.Annotations = map[string]string{}
+		}
+		opts.Annotations[k] = v
+	}
+	return opts, nil
+}
+
+func runPush(cmd *cobra.Command, dir, target string, o *pushOptions) error {
+	if err := o.output.validate(); err != nil {
+		return err
+	}
+	if err := o.remote.validate(); err != nil {
+		return err
+	}
+	if o.sign && o.key == "" {
+		return withHint(errors.New("--sign needs --key"), "pass --key cosign.key (create one with sealift key generate)")
+	}
+	if !o.sign && o.key != "" {
+		return withHint(errors.New("--key is only used with --sign"), "add --sign to sign the pushed digest")
+	}
+	opts, err := o.packOptions()
+	if err != nil {
+		return err
+	}
+	ref, err := pull.ParseReference(target)
+	if err != nil {
+		return withHint(err, "use oci://host/repository:tag")
+	}
+	if ref.Digest != "" || !hasExplicitTag(target) {
+		return withHint(fmt.Errorf("push needs a tag, got %q", target), "use oci://host/repository:tag")
+	}
+	repo, err := o.remote.repository(ref)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	desc, err := push.Push(ctx, dir, repo, ref.Tag, opts)
+	if err != nil {
+		if errors.Is(err, errdef.ErrUnsafePath) {
+			return withHint(err, "replace symlinks and special files with regular files before pushing")
+		}
+		return withHint(err, "check that the registry is reachable and that you may push to %s (--creds, docker login, --insecure for plain HTTP)", ref.Repo())
+	}
+	if o.sign {
+		if err := cosignfmt.SignKeyFile(ctx, repo, desc, ref.Repo(), o.key); err != nil {
+			return withHint(fmt.Errorf("pushed %s but signing failed: %w", desc.Digest, err),
+				"sign it again with sealift sign oci://%s@%s --key %s", ref.Repo(), desc.Digest, o.key)
+		}
+	}
+	out := cmd.OutOrStdout()
+	if o.output.json() {
+		return writeJSON(out, push.Result{Repository: ref.Repo(), Tag: ref.Tag, Digest: desc.Digest.String(), Size: desc.Size})
+	}
+	_, err = fmt.Fprintln(out, desc.Digest)
+	return err
+}
+
+// hasExplicitTag reports whether target names a tag itself, rather than
+// getting the default one.
+func hasExplicitTag(target string) bool {
+	_, path, _ := strings.Cut(strings.TrimPrefix(target, pull.Scheme), "/")
+	repoTag, _, _ := strings.Cut(path, "@")
+	return strings.Contains(repoTag, ":")
+}

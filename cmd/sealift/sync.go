@@ -81,7 +81,7 @@ registry.`,
 				printSyncResult(cmd, s, res)
 			}
 			if err != nil {
-				return withHint(err, syncHint(err))
+				return withHint(err, "%s", syncHint(err))
 			}
 			return nil
 		},

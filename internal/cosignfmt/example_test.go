@@ -15,6 +15,6 @@ func ExampleNewSimpleSigning() {
 	payload, _ := json.Marshal(cosignfmt.NewSimpleSigning("registry.example/team/app", d, nil))
 	fmt.Println(string(payload))
 	// Output:
-	// sha256-b21fb72f5ab2ea5d8c3ba12ab44b2a14c2b0f8e34d2ba7ff6c8c7ad845ce1a54.sig
-	// {"critical":{"identity":{"docker-reference":"registry.example/team/app"},"image":{"docker-manifest-digest":"sha256:b21fb72f5ab2ea5d8c3ba12ab44b2a14c2b0f8e34d2ba7ff6c8c7ad845ce1a54"},"type":"cosign container image signature"},"optional":null}
+	// sha256-05b3abf2579a5eb66403cd78be557fd860633a1fe2103c7642030defe32c657f.sig
+	// {"critical":{"identity":{"docker-reference":"registry.example/team/app"},"image":{"docker-manifest-digest":"sha256:05b3abf2579a5eb66403cd78be557fd860633a1fe2103c7642030defe32c657f"},"type":"cosign container image signature"},"optional":null}
 }

@@ -25,9 +25,9 @@ import (
 const testPassword = "correct horse"
 
 var (
-	keyOnce          sync.Once
-	keyPriv, keyPub  []byte
-	keyErr           error
+	keyOnce         sync.Once
+	keyPriv, keyPub []byte
+	keyErr          error
 )
 
 // testKeyPair generates one encrypted key pair per test binary: scrypt is

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/sealift-dev/sealift/pull"
+)
+
+// remoteOptions is the flag group for talking to a registry; commands that
+// reach a registry embed it.
+type remoteOptions struct {
+	// Insecure talks plain HTTP to the registry.
+	Insecure bool
+	// Creds is "user:pass"; empty means the docker config.
+	Creds string
+	// RegistryConfig is a docker config.json path; empty means the default.
+	RegistryConfig string
+}
+
+func (o *remoteOptions) addFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.Insecure, "insecure", false, "use plain HTTP to reach the registry (loopback and test registries)")
+	fs.StringVar(&o.Creds, "creds", "", "registry credentials as USER:PASSWORD (default: the docker config and its credential helpers)")
+	fs.StringVar(&o.RegistryConfig, "registry-config", "", "path of a docker config.json holding registry credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)")
+}
+
+func (o *remoteOptions) validate() error {
+	if o.Creds != "" {
+		user, _, ok := strings.Cut(o.Creds, ":")
+		if !ok || user == "" {
+			return withHint(fmt.Errorf("--creds must be USER:PASSWORD"), "pass --creds user:password, or log in with docker login and drop --creds")
+		}
+		if o.RegistryConfig != "" {
+			return withHint(fmt.Errorf("--creds and --registry-config are exclusive"), "keep one source of credentials")
+		}
+	}
+	return nil
+}
+
+func (o *remoteOptions) pullOptions() pull.RemoteOptions {
+	user, pass, _ := strings.Cut(o.Creds, ":")
+	return pull.RemoteOptions{
+		PlainHTTP:      o.Insecure,
+		Username:       user,
+		Password:       pass,
+		RegistryConfig: o.RegistryConfig,
+	}
+}
+
+// repository returns a client for ref's repository with these options.
+func (o *remoteOptions) repository(ref pull.Reference) (*remote.Repository, error) {
+	repo, err := pull.NewRepository(ref, o.pullOptions())
+	if err != nil {
+		return nil, withHint(err, "check --creds and --registry-config")
+	}
+	return repo, nil
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/sealift-dev/sealift/internal/cosignfmt"
+	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/registrytest"
+)
+
+// runCLI runs the root command with args and returns stdout.
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+// pushTestManifest pushes a small manifest to host/name:tag.
+func pushTestManifest(t *testing.T, reg *registrytest.Registry, name, tag string) ocispec.Descriptor {
+	t.Helper()
+	repo, err := remote.NewRepository(reg.Repo(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.PlainHTTP = true
+	ctx := context.Background()
+	desc, err := oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, "application/vnd.sealift.test",
+		oras.PackManifestOptions{ManifestAnnotations: map[string]string{"tag": tag}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Tag(ctx, desc, tag); err != nil {
+		t.Fatal(err)
+	}
+	return desc
+}
+
+func TestKeySignVerifyCLI(t *testing.T) {
+	reg := registrytest.Start(t)
+	signed := pushTestManifest(t, reg, "team/app", "v1")
+	pushTestManifest(t, reg, "team/app", "unsigned")
+	dir := t.TempDir()
+	keyPath, pubPath := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+	t.Setenv(cosignfmt.PasswordEnv, "pw")
+
+	// key generate
+	if _, err := runCLI(t, "key", "generate", "--output-dir", dir); err != nil {
+		t.Fatalf("key generate: %v", err)
+	}
+	st, err := os.Stat(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("cosign.key mode = %v, want 0600", st.Mode().Perm())
+	}
+	pubBefore, err := os.ReadFile(pubPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "key", "generate", "--output-dir", dir); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("second key generate: err = %v, want 'already exists'", err)
+	}
+	if after, _ := os.ReadFile(pubPath); !bytes.Equal(after, pubBefore) {
+		t.Fatalf("existing public key was overwritten")
+	}
+
+	// A public key that signed nothing.
+	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	strangerPEM, _ := cosignfmt.MarshalPublicKey(stranger.Public())
+	strangerPath := filepath.Join(dir, "stranger.pub")
+	if err := os.WriteFile(strangerPath, strangerPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// sign by tag, -o json
+	out, err := runCLI(t, "sign", reg.URL("team/app", "v1"), "--key", keyPath, "--insecure", "-o", "json")
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	var sr signResult
+	if err := json.Unmarshal([]byte(out), &sr); err != nil {
+		t.Fatalf("sign -o json: %v: %s", err, out)
+	}
+	if sr.Digest != signed.Digest.String() {
+		t.Fatalf("signed digest %s, want %s", sr.Digest, signed.Digest)
+	}
+
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr error
+		wantOut string
+	}{
+		{"verify by tag", []string{"verify", reg.URL("team/app", "v1"), "--key", pubPath, "--insecure"}, nil, "Verified " + reg.Repo("team/app") + "@" + signed.Digest.String()},
+		{"verify by digest", []string{"verify", "oci://" + reg.Repo("team/app") + "@" + signed.Digest.String(), "--key", pubPath, "--insecure"}, nil, sr.Key},
+		{"one of two keys", []string{"verify", reg.URL("team/app", "v1"), "--key", strangerPath, "--key", pubPath, "--insecure"}, nil, "signed by"},
+		{"threshold 2 not met", []string{"verify", reg.URL("team/app", "v1"), "--key", strangerPath, "--key", pubPath, "--threshold", "2", "--insecure"}, errdef.ErrSignatureInvalid, ""},
+		{"other key", []string{"verify", reg.URL("team/app", "v1"), "--key", strangerPath, "--insecure"}, errdef.ErrSignatureInvalid, ""},
+		{"unsigned", []string{"verify", reg.URL("team/app", "unsigned"), "--key", pubPath, "--insecure"}, errdef.ErrNoSignature, ""},
+		{"json verdict on failure", []string{"verify", reg.URL("team/app", "unsigned"), "--key", pubPath, "--insecure", "-o", "json"}, errdef.ErrNoSignature, `"verified": false`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runCLI(t, tt.args...)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+			} else if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if !strings.Contains(out, tt.wantOut) {
+				t.Errorf("output %q does not contain %q", out, tt.wantOut)
+			}
+		})
+	}
+
+	t.Run("json verdict", func(t *testing.T) {
+		out, err := runCLI(t, "verify", reg.URL("team/app", "v1"), "--key", pubPath, "--insecure", "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			Digest   string   `json:"digest"`
+			Verified bool     `json:"verified"`
+			Signers  []string `json:"signers"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if !res.Verified || res.Digest != signed.Digest.String() || len(res.Signers) != 1 || res.Signers[0] != sr.Key {
+			t.Errorf("verdict = %+v", res)
+		}
+	})
+}
+
+func TestSignAndVerifyFlagErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantMsg string
+	}{
+		{"sign without key", []string{"sign", "oci://127.0.0.1:1/app@sha256:" + strings.Repeat("a", 64)}, "--key is required"},
+		{"sign bundle", []string{"sign", "oci://127.0.0.1:1/app:v1", "--key", "k", "--format", "bundle"}, "not supported yet"},
+		{"sign both", []string{"sign", "oci://127.0.0.1:1/app:v1", "--key", "k", "--format", "both"}, "not supported yet"},
+		{"sign unknown format", []string{"sign", "oci://127.0.0.1:1/app:v1", "--key", "k", "--format", "x"}, "unknown --format"},
+		{"verify without key", []string{"verify", "oci://127.0.0.1:1/app:v1"}, "--key is required"},
+		{"verify threshold too high", []string{"verify", "oci://127.0.0.1:1/app:v1", "--key", "a", "--threshold", "2"}, "--threshold 2 with 1 keys"},
+		{"verify missing key file", []string{"verify", "oci://127.0.0.1:1/app:v1", "--key", filepath.Join(t.TempDir(), "none.pub")}, "no such file"},
+		{"verify bad reference", []string{"verify", "https://x/app", "--key", "a"}, "invalid reference"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := runCLI(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.wantMsg)
+			}
+			var h *hintError
+			if strings.Contains(tt.wantMsg, "--") && !errors.As(err, &h) {
+				t.Errorf("flag error has no recommendation: %v", err)
+			}
+		})
+	}
+}
+
+func TestKeyGenerateEmptyPassword(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(cosignfmt.PasswordEnv, "")
+	if _, err := runCLI(t, "key", "generate", "--output-dir", dir); err != nil {
+		t.Fatalf("key generate with an empty password: %v", err)
+	}
+	if _, err := cosignfmt.LoadPrivateKeyFile(filepath.Join(dir, "cosign.key"), nil); err != nil {
+		t.Fatalf("key made with an empty password does not load with one: %v", err)
+	}
+}

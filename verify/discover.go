@@ -1,0 +1,103 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	oraserr "oras.land/oras-go/v2/errdef"
+
+	"github.com/sealift-dev/sealift/internal/cosignfmt"
+	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/limits"
+)
+
+// candidate is one signature found for a subject, before any check.
+type candidate struct {
+	// origin says where it was found, for messages.
+	origin string
+	// layer is the descriptor of the signed payload; its annotations carry
+	// the signature.
+	layer ocispec.Descriptor
+}
+
+// source finds candidate signatures for subject in one place. It returns no
+// candidates and no error when that place holds nothing for the subject.
+type source struct {
+	name string
+	find func(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descriptor) ([]candidate, error)
+}
+
+// sources are tried in order and their candidates pooled. The referrers API
+// and the referrers tag scheme belong in front of the legacy tag.
+var sources = []source{
+	{name: "legacy signature tag", find: legacyTagCandidates},
+}
+
+// discover gathers the candidate signatures for subject from every source,
+// refusing more than limits.MaxSignatures in total.
+func discover(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descriptor) ([]candidate, []string, error) {
+	var (
+		all    []candidate
+		looked []string
+	)
+	for _, s := range sources {
+		found, err := s.find(ctx, src, subject)
+		if err != nil {
+			return nil, looked, err
+		}
+		looked = append(looked, s.name)
+		all = append(all, found...)
+		if len(all) > limits.MaxSignatures {
+			return nil, looked, fmt.Errorf("%w: %w: more than %d signatures stored for the digest",
+				errdef.ErrSignatureInvalid, errdef.ErrSizeExceedsLimit, limits.MaxSignatures)
+		}
+	}
+	return all, looked, nil
+}
+
+// legacyTagCandidates reads the signature manifest cosign tags
+// "sha256-<hex>.sig" in the subject's repository: one candidate per layer.
+func legacyTagCandidates(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descriptor) ([]candidate, error) {
+	tag := cosignfmt.LegacySignatureTag(subject.Digest)
+	desc, err := src.Resolve(ctx, tag)
+	if err != nil {
+		if errors.Is(err, oraserr.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("resolve signature tag %s: %w", tag, err)
+	}
+	m, err := cosignfmt.FetchSignatureManifest(ctx, src, desc)
+	if err != nil {
+		if isContentError(err) {
+			return nil, fmt.Errorf("%w: signature tag %s: %w", errdef.ErrSignatureInvalid, tag, err)
+		}
+		return nil, fmt.Errorf("signature tag %s: %w", tag, err)
+	}
+	if len(m.Layers) > limits.MaxSignatures {
+		return nil, fmt.Errorf("%w: %w: signature tag %s holds %d signatures (max %d)",
+			errdef.ErrSignatureInvalid, errdef.ErrSizeExceedsLimit, tag, len(m.Layers), limits.MaxSignatures)
+	}
+	out := make([]candidate, 0, len(m.Layers))
+	for _, l := range m.Layers {
+		out = append(out, candidate{origin: "tag " + tag, layer: l})
+	}
+	return out, nil
+}
+
+// isContentError reports whether err is about what the registry served
+// (malformed, oversized, mismatched or missing content) rather than about
+// reaching it: such failures are terminal, the others worth retrying.
+func isContentError(err error) bool {
+	for _, e := range []error{
+		errdef.ErrInvalidManifest, errdef.ErrSizeExceedsLimit, errdef.ErrDigestMismatch,
+		errdef.ErrSizeMismatch, errdef.ErrNotFound,
+	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,127 @@
+package verify
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/sealift-dev/sealift/internal/cosignfmt"
+	"github.com/sealift-dev/sealift/internal/errdef"
+)
+
+// Mode says what a failed verification does.
+type Mode string
+
+const (
+	// Enforce makes a digest without enough valid signatures an error:
+	// nothing is applied. It is the default.
+	Enforce Mode = "enforce"
+	// Audit reports the verdict but lets the caller go on.
+	Audit Mode = "audit"
+)
+
+// defaultThreshold is the number of distinct keys that must sign when a
+// policy does not say: one valid signature is the least that proves anything.
+const defaultThreshold = 1
+
+// Policy is what a digest's signatures must satisfy. The zero Mode means
+// Enforce and the zero Threshold means 1.
+type Policy struct {
+	Mode Mode
+	// Threshold is how many distinct keys must have signed the digest.
+	Threshold int
+	// Keys are the trusted public keys; the same key listed twice counts once.
+	Keys []crypto.PublicKey
+}
+
+// policyKey is a trusted key with its fingerprint.
+type policyKey struct {
+	fingerprint string
+	pub         crypto.PublicKey
+}
+
+// normalized is a checked Policy with defaults applied and duplicate keys
+// removed.
+type normalized struct {
+	mode      Mode
+	threshold int
+	keys      []policyKey
+}
+
+// normalize applies defaults and checks that the policy can be satisfied at
+// all. Errors wrap errdef.ErrPolicyViolation or errdef.ErrInvalidKey.
+func (p Policy) normalize() (normalized, error) {
+	n := normalized{mode: p.Mode, threshold: p.Threshold}
+	if n.mode == "" {
+		n.mode = Enforce
+	}
+	if n.mode != Enforce && n.mode != Audit {
+		return n, fmt.Errorf("%w: invalid policy: unknown mode %q (want %q or %q)", errdef.ErrPolicyViolation, p.Mode, Enforce, Audit)
+	}
+	if n.threshold == 0 {
+		n.threshold = defaultThreshold
+	}
+	if n.threshold < 0 {
+		return n, fmt.Errorf("%w: invalid policy: negative threshold %d", errdef.ErrPolicyViolation, p.Threshold)
+	}
+	seen := map[string]bool{}
+	for i, k := range p.Keys {
+		fp := cosignfmt.Fingerprint(k)
+		if fp == "" {
+			return n, fmt.Errorf("%w: policy key %d: unsupported public key type %T", errdef.ErrInvalidKey, i, k)
+		}
+		if seen[fp] {
+			continue
+		}
+		seen[fp] = true
+		n.keys = append(n.keys, policyKey{fingerprint: fp, pub: k})
+	}
+	if len(n.keys) == 0 {
+		return n, fmt.Errorf("%w: invalid policy: no public keys", errdef.ErrPolicyViolation)
+	}
+	if n.threshold > len(n.keys) {
+		return n, fmt.Errorf("%w: invalid policy: threshold %d is more than the %d distinct keys given",
+			errdef.ErrPolicyViolation, n.threshold, len(n.keys))
+	}
+	return n, nil
+}
+
+// Hash returns a stable name for the policy, "sha256:<hex>", over its mode,
+// threshold and the sorted fingerprints of its keys, with defaults applied:
+// two policies that accept exactly the same signatures hash the same, so a
+// cached verdict can be reused only under the policy that produced it.
+func (p Policy) Hash() string {
+	mode := p.Mode
+	if mode == "" {
+		mode = Enforce
+	}
+	threshold := p.Threshold
+	if threshold == 0 {
+		threshold = defaultThreshold
+	}
+	fps := make([]string, 0, len(p.Keys))
+	seen := map[string]bool{}
+	for _, k := range p.Keys {
+		fp := cosignfmt.Fingerprint(k)
+		if !seen[fp] {
+			seen[fp] = true
+			fps = append(fps, fp)
+		}
+	}
+	slices.Sort(fps)
+	var b strings.Builder
+	b.WriteString("sealift-policy/v1\nmode=")
+	b.WriteString(string(mode))
+	b.WriteString("\nthreshold=")
+	b.WriteString(strconv.Itoa(threshold))
+	for _, fp := range fps {
+		b.WriteString("\nkey=")
+		b.WriteString(fp)
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

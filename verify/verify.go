@@ -1,0 +1,197 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+
+	"github.com/sealift-dev/sealift/internal/cosignfmt"
+	"github.com/sealift-dev/sealift/internal/errdef"
+)
+
+// Verdict is the outcome of checking one digest against a policy.
+type Verdict struct {
+	// Digest is the manifest digest the verdict is about.
+	Digest string `json:"digest"`
+	// Verified is true when the policy's threshold of distinct keys signed
+	// Digest. In Audit mode a failed check gives false and no error.
+	Verified bool `json:"verified"`
+	// Signers are the fingerprints of the policy keys with a valid
+	// signature over Digest, in policy order.
+	Signers []string `json:"signers"`
+	// Reason says in words why the verdict is what it is.
+	Reason string `json:"reason"`
+}
+
+// VerificationError is returned when a digest cannot be verified. It
+// unwraps to the cause: errdef.ErrNoSignature, errdef.ErrSignatureInvalid,
+// errdef.ErrPolicyViolation, or a registry error worth retrying.
+type VerificationError struct {
+	Digest string
+	Err    error
+}
+
+func (e *VerificationError) Error() string {
+	return fmt.Sprintf("verify %s: %v", e.Digest, e.Err)
+}
+
+func (e *VerificationError) Unwrap() error { return e.Err }
+
+// Verify checks that subject, a manifest in the repository src, carries
+// signatures satisfying p. It returns the verdict and, in Enforce mode, a
+// *VerificationError when the policy does not hold. In Audit mode an unmet
+// policy gives a verdict with Verified false and a nil error; an invalid
+// policy or a registry failure is an error in both modes.
+func Verify(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descriptor, p Policy) (Verdict, error) {
+	v := Verdict{Digest: subject.Digest.String(), Signers: []string{}}
+	fail := func(err error) (Verdict, error) {
+		return v, &VerificationError{Digest: v.Digest, Err: err}
+	}
+	pol, err := p.normalize()
+	if err != nil {
+		v.Reason = err.Error()
+		return fail(err)
+	}
+	if err := subject.Digest.Validate(); err != nil {
+		v.Reason = "invalid digest"
+		return fail(fmt.Errorf("%w: digest %q: %v", errdef.ErrInvalidReference, subject.Digest, err))
+	}
+
+	cands, looked, err := discover(ctx, src, subject)
+	if err != nil {
+		v.Reason = err.Error()
+		return fail(err)
+	}
+	if len(cands) == 0 {
+		err := fmt.Errorf("%w: no signatures found (looked in: %s)", errdef.ErrNoSignature, strings.Join(looked, ", "))
+		v.Reason = err.Error()
+		if pol.mode == Audit {
+			return v, nil
+		}
+		return fail(err)
+	}
+
+	var tally tally
+	signed := make([]bool, len(pol.keys))
+	for _, c := range cands {
+		k, problem, err := checkCandidate(ctx, src, subject.Digest, c, pol.keys)
+		if err != nil {
+			v.Reason = err.Error()
+			return fail(err)
+		}
+		if problem != "" {
+			tally.add(problem)
+			continue
+		}
+		tally.valid++
+		signed[k] = true
+	}
+	for i, ok := range signed {
+		if ok {
+			v.Signers = append(v.Signers, pol.keys[i].fingerprint)
+		}
+	}
+	if len(v.Signers) >= pol.threshold {
+		v.Verified = true
+		v.Reason = fmt.Sprintf("signed by %d of the %d required keys (%d signatures found, %d valid)",
+			len(v.Signers), pol.threshold, len(cands), tally.valid)
+		return v, nil
+	}
+	err = fmt.Errorf("%w: %d signatures found, %d valid from %d distinct keys, %d required%s",
+		errdef.ErrSignatureInvalid, len(cands), tally.valid, len(v.Signers), pol.threshold, tally.String())
+	v.Reason = err.Error()
+	if pol.mode == Audit {
+		return v, nil
+	}
+	return fail(err)
+}
+
+// Reasons a candidate does not count.
+const (
+	problemOtherKey     = "not signed by any policy key"
+	problemOtherDigest  = "for another digest"
+	problemBadPayload   = "malformed payload"
+	problemUnreadable   = "payload unreadable"
+	problemNoSignature  = "missing or malformed signature annotation"
+	problemUnknownMedia = "unsupported media type"
+)
+
+// tally counts why candidates failed, in a stable order for messages.
+type tally struct {
+	valid  int
+	order  []string
+	counts map[string]int
+}
+
+func (t *tally) add(problem string) {
+	if t.counts == nil {
+		t.counts = map[string]int{}
+	}
+	if t.counts[problem] == 0 {
+		t.order = append(t.order, problem)
+	}
+	t.counts[problem]++
+}
+
+func (t *tally) String() string {
+	if len(t.order) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(t.order))
+	for _, p := range t.order {
+		parts = append(parts, fmt.Sprintf("%d %s", t.counts[p], p))
+	}
+	return ": " + strings.Join(parts, ", ")
+}
+
+// checkCandidate decides whether c is a valid signature over want by one of
+// keys. It returns the index of the key, or a problem saying why c does not
+// count; err is set only for failures worth retrying (the registry could not
+// be read).
+func checkCandidate(ctx context.Context, src oras.ReadOnlyTarget, want digest.Digest, c candidate, keys []policyKey) (key int, problem string, err error) {
+	if c.layer.MediaType != cosignfmt.SimpleSigningMediaType {
+		return -1, problemUnknownMedia, nil
+	}
+	sig, err := cosignfmt.DecodeSignature(c.layer)
+	if err != nil {
+		return -1, problemNoSignature, nil
+	}
+	payload, err := cosignfmt.FetchPayload(ctx, src, c.layer)
+	if err != nil {
+		if isContentError(err) {
+			return -1, problemUnreadable, nil
+		}
+		return -1, "", fmt.Errorf("%s: %w", c.origin, err)
+	}
+	if err := checkPayload(payload, want); err != nil {
+		if errors.Is(err, errdef.ErrDigestMismatch) {
+			return -1, problemOtherDigest, nil
+		}
+		return -1, problemBadPayload, nil
+	}
+	for i, k := range keys {
+		if cosignfmt.VerifySignature(k.pub, payload, sig) == nil {
+			return i, "", nil
+		}
+	}
+	return -1, problemOtherKey, nil
+}
+
+// checkPayload parses a simple-signing payload and checks that it names
+// exactly want. A payload for another digest wraps errdef.ErrDigestMismatch;
+// a malformed one errdef.ErrInvalidManifest or errdef.ErrSizeExceedsLimit.
+func checkPayload(payload []byte, want digest.Digest) error {
+	doc, err := cosignfmt.ParseSimpleSigning(payload)
+	if err != nil {
+		return err
+	}
+	if doc.Digest() != want {
+		return fmt.Errorf("%w: signature payload names %s, not %s", errdef.ErrDigestMismatch, doc.Digest(), want)
+	}
+	return nil
+}
