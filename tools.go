@@ -23,9 +23,9 @@ import (
 	_ "oras.land/oras-go/v2/content/oci"
 	_ "oras.land/oras-go/v2/registry/remote"
 	_ "oras.land/oras-go/v2/registry/remote/credentials"
+	_ "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	_ "sigs.k8s.io/controller-runtime/pkg/client"
 	_ "sigs.k8s.io/controller-runtime/pkg/envtest"
 	_ "sigs.k8s.io/kustomize/api/krusty"
-	_ "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	_ "sigs.k8s.io/yaml"
 )

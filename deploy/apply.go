@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -64,9 +65,13 @@ type planned struct {
 // CRD may be installed later); malformed or rejected objects wrap
 // errdef.ErrInvalidObject.
 //
-// Unchanged objects are detected by comparing resourceVersion before and
-// after the apply: the API server does not write an apply that changes
-// nothing, so an equal resourceVersion means unchanged.
+// Unchanged objects are detected with a server-side dry-run apply compared
+// to the live object, ignoring the resourceVersion and other managers'
+// managed fields: when neither the content nor the fields sealift owns would
+// change, nothing is written. Comparing resourceVersions instead would
+// report a no-op as configured, because the API server records a
+// "before-first-apply" entry on the second apply of an object whose apply
+// owns no fields (a bare Namespace).
 //
 // The returned ChangeSet lists what was applied even when err is non-nil.
 func (m *Manager) ApplyAllStaged(ctx context.Context, objs []*unstructured.Unstructured) (*ChangeSet, error) {
@@ -230,38 +235,75 @@ func (m *Manager) applyStage(ctx context.Context, stage []*planned, cs *ChangeSe
 	return errors.Join(errs...)
 }
 
-// applyOne server-side applies one object, telling created, configured and
-// unchanged apart by the resourceVersion before and after.
+// applyOne server-side applies one object. An existing object is first
+// applied as a dry run: when that would change neither the object nor the
+// fields this manager owns, nothing is written and the object is unchanged.
 func (m *Manager) applyOne(ctx context.Context, p *planned) (Action, error) {
 	var r dynamic.ResourceInterface = m.client.Resource(p.gvr)
 	if p.namespaced {
 		r = m.client.Resource(p.gvr).Namespace(p.obj.GetNamespace())
 	}
 	name := p.obj.GetName()
-	before := ""
+	opts := metav1.ApplyOptions{FieldManager: m.owner, Force: true}
 	live, err := r.Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
+		if _, err := r.Apply(ctx, name, p.obj, opts); err != nil {
+			return "", applyErr(err)
+		}
+		return ActionCreated, nil
 	case err != nil:
 		return "", fmt.Errorf("get: %w", err)
-	default:
-		before = live.GetResourceVersion()
 	}
-	applied, err := r.Apply(ctx, name, p.obj, metav1.ApplyOptions{FieldManager: m.owner, Force: true})
+	dryRun := opts
+	dryRun.DryRun = []string{metav1.DryRunAll}
+	preview, err := r.Apply(ctx, name, p.obj, dryRun)
 	if err != nil {
-		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-			return "", fmt.Errorf("%w: %w", errdef.ErrInvalidObject, err)
-		}
-		return "", err
+		return "", applyErr(err)
 	}
-	switch {
-	case before == "":
-		return ActionCreated, nil
-	case applied.GetResourceVersion() == before:
+	if sameObject(live, preview, m.owner) {
 		return ActionUnchanged, nil
-	default:
-		return ActionConfigured, nil
 	}
+	if _, err := r.Apply(ctx, name, p.obj, opts); err != nil {
+		return "", applyErr(err)
+	}
+	return ActionConfigured, nil
+}
+
+// applyErr marks the API server's refusals of the object itself as terminal.
+func applyErr(err error) error {
+	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+		return fmt.Errorf("%w: %w", errdef.ErrInvalidObject, err)
+	}
+	return err
+}
+
+// sameObject reports whether live and the dry-run result of applying to it
+// hold the same content and give owner the same fields. Managed fields of
+// other managers and the resourceVersion are bookkeeping, not content: a
+// dry run may add a "before-first-apply" entry the real apply would too.
+func sameObject(live, preview *unstructured.Unstructured, owner string) bool {
+	if !reflect.DeepEqual(appliedFields(live, owner), appliedFields(preview, owner)) {
+		return false
+	}
+	a, b := live.DeepCopy(), preview.DeepCopy()
+	for _, o := range []*unstructured.Unstructured{a, b} {
+		unstructured.RemoveNestedField(o.Object, "metadata", "managedFields")
+		unstructured.RemoveNestedField(o.Object, "metadata", "resourceVersion")
+	}
+	return reflect.DeepEqual(a.Object, b.Object)
+}
+
+// appliedFields returns the fields owner manages through apply, or nil.
+func appliedFields(obj *unstructured.Unstructured, owner string) any {
+	entries, _, _ := unstructured.NestedSlice(obj.Object, "metadata", "managedFields")
+	for _, e := range entries {
+		em, _ := e.(map[string]any)
+		if em["manager"] == owner && em["operation"] == string(metav1.ManagedFieldsOperationApply) && em["subresource"] == nil {
+			return em["fieldsV1"]
+		}
+	}
+	return nil
 }
 
 // waitEstablished waits until every CRD of the stage is established, failing

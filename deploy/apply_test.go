@@ -89,6 +89,7 @@ const appSet = `apiVersion: v1
 kind: Namespace
 metadata:
   name: NS
+  labels: {team: web}
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -451,5 +452,35 @@ spec:
 	var ae *deploy.ApplyError
 	if !errors.As(err, &ae) || ae.Object != "Service/default/bad" || !errdef.IsTerminal(err) {
 		t.Fatalf("err = %v, want a terminal ApplyError for Service/default/bad", err)
+	}
+}
+
+func TestApplyAdoptsIdenticalObjectCreatedByAnotherManager(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t, deploy.ManagerOptions{})
+	objs := objects(t, "", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: adopted\n  namespace: default\ndata:\n  k: v")
+	c := dyn(t).Resource(cmGVR).Namespace("default")
+	if _, err := c.Create(ctx, objs[0].DeepCopy(), metav1.CreateOptions{FieldManager: "someone-else"}); err != nil {
+		t.Fatal(err)
+	}
+	// Same content, but sealift owns nothing yet: the apply must take
+	// ownership, so it is a change, and the next one is not.
+	for _, want := range []deploy.Action{deploy.ActionConfigured, deploy.ActionUnchanged} {
+		cs, err := m.ApplyAllStaged(ctx, objs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantActions(t, cs, map[string]deploy.Action{"ConfigMap/default/adopted": want})
+	}
+	live, err := c.Get(ctx, "adopted", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned := false
+	for _, mf := range live.GetManagedFields() {
+		owned = owned || (mf.Manager == deploy.FieldOwner && mf.Operation == metav1.ManagedFieldsOperationApply)
+	}
+	if !owned {
+		t.Errorf("sealift does not own the adopted object: %+v", live.GetManagedFields())
 	}
 }
