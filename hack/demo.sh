@@ -31,9 +31,13 @@ else
   step "Starting etcd and kube-apiserver on 127.0.0.1"
   KC="$DEMO/kubeconfig"
   (cd "$ROOT" && go build -o "$DEMO/devcluster" ./hack/devcluster)
-  "$DEMO/devcluster" -assets "$ROOT/bin/k8s" -kubeconfig "$KC" 2>"$DEMO/devcluster.log" &
+  "$DEMO/devcluster" -assets "$ROOT/bin/k8s" -out "$KC" 2>"$DEMO/devcluster.log" &
   pids+=($!)
-  for _ in $(seq 1 120); do [ -s "$KC" ] && break; sleep 1; done
+  for _ in $(seq 1 120); do
+    [ -s "$KC" ] && break
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 1
+  done
   [ -s "$KC" ] || { cat "$DEMO/devcluster.log"; echo "API server did not start" >&2; exit 1; }
 fi
 
@@ -41,6 +45,7 @@ step "Starting a registry: sealift registry serve --root $DEMO/registry --addr $
 "$SEALIFT" registry serve --root "$DEMO/registry" --addr "$ADDR" 2>"$DEMO/registry.log" &
 pids+=($!)
 for _ in $(seq 1 50); do curl -fsS "http://$ADDR/v2/" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fsS "http://$ADDR/v2/" >/dev/null || { cat "$DEMO/registry.log"; echo "registry did not start on $ADDR (set SEALIFT_DEMO_ADDR to use another address)" >&2; exit 1; }
 
 step "Generating a cosign key pair: sealift key generate"
 "$SEALIFT" key generate --output-dir "$DEMO"

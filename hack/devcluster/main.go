@@ -19,7 +19,7 @@ import (
 
 func main() {
 	assets := flag.String("assets", os.Getenv("KUBEBUILDER_ASSETS"), "directory holding kube-apiserver and etcd")
-	kubeconfig := flag.String("kubeconfig", "", "where to write the admin kubeconfig")
+	kubeconfig := flag.String("out", "", "where to write the admin kubeconfig")
 	flag.Parse()
 	if err := run(*assets, *kubeconfig); err != nil {
 		fmt.Fprintf(os.Stderr, "devcluster: %v\n", err)
@@ -29,7 +29,7 @@ func main() {
 
 func run(assets, kubeconfig string) error {
 	if assets == "" || kubeconfig == "" {
-		return fmt.Errorf("-assets and -kubeconfig are required")
+		return fmt.Errorf("-assets and -out are required")
 	}
 	for _, b := range []string{"kube-apiserver", "etcd"} {
 		if _, err := os.Stat(filepath.Join(assets, b)); err != nil {
