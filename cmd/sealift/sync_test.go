@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/registrytest"
+)
+
+// TestSyncOnceCommand walks the CLI journey: key generate, push --sign,
+// sync --once (exit 0, objects on the API server), an unsigned push refused
+// with the cluster unchanged, and an offline re-apply from the cache.
+func TestSyncOnceCommand(t *testing.T) {
+	t.Setenv("COSIGN_PASSWORD", "cli-test")
+	ctx := context.Background()
+	reg := registrytest.Start(t)
+	work := t.TempDir()
+	cacheDir := filepath.Join(work, "cache")
+
+	if out, err := runCLI(t, "key", "generate", "--output-dir", work); err != nil {
+		t.Fatalf("key generate: %v\n%s", err, out)
+	}
+	manifests := filepath.Join(work, "manifests")
+	writeApp(t, manifests, "cli-sync", "signed")
+	if out, err := runCLI(t, "push", manifests, reg.URL("apps/cli", "1.0.0"), "--insecure", "--sign", "--key", filepath.Join(work, "cosign.key")); err != nil {
+		t.Fatalf("push --sign: %v\n%s", err, out)
+	}
+	writeSync(t, filepath.Join(work, "sync.yaml"), reg.Repo("apps/cli"), "1.0.0")
+
+	syncArgs := func(file string, extra ...string) []string {
+		return append([]string{"sync", "--once", "-f", filepath.Join(work, file), "--kubeconfig", kubeEnv.Kubeconfig, "--cache-dir", cacheDir}, extra...)
+	}
+	out, err := runCLI(t, syncArgs("sync.yaml")...)
+	if err != nil {
+		t.Fatalf("sync --once: %v\n%s", err, out)
+	}
+	for _, want := range []string{"created    Namespace/cli-sync", "created    ConfigMap/cli-sync/app-config", "verified by: [sha256:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("sync output lacks %q:\n%s", want, out)
+		}
+	}
+	cs, err := kubernetes.NewForConfig(kubeEnv.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := cs.CoreV1().ConfigMaps("cli-sync").Get(ctx, "app-config", metav1.GetOptions{})
+	if err != nil || cm.Data["message"] != "signed" {
+		t.Fatalf("configmap after sync: %v %v", cm.Data, err)
+	}
+
+	// An unsigned revision is refused; the cluster keeps the signed one.
+	writeApp(t, manifests, "cli-sync", "unsigned")
+	if out, err := runCLI(t, "push", manifests, reg.URL("apps/cli", "1.0.1"), "--insecure"); err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
+	}
+	writeSync(t, filepath.Join(work, "unsigned.yaml"), reg.Repo("apps/cli"), "1.0.1")
+	out, err = runCLI(t, syncArgs("unsigned.yaml", "-o", "json")...)
+	if !errors.Is(err, errdef.ErrNoSignature) {
+		t.Fatalf("sync of an unsigned artifact: err = %v, want ErrNoSignature\n%s", err, out)
+	}
+	var report struct {
+		Digest string `json:"digest"`
+		Status struct {
+			Conditions []metav1.Condition `json:"conditions"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("-o json output on failure is not JSON: %v\n%s", err, out)
+	}
+	if report.Digest == "" || len(report.Status.Conditions) == 0 || report.Status.Conditions[0].Reason != "VerificationFailed" {
+		t.Errorf("failure report %+v: want the digest and a VerificationFailed condition", report)
+	}
+	cm, err = cs.CoreV1().ConfigMaps("cli-sync").Get(ctx, "app-config", metav1.GetOptions{})
+	if err != nil || cm.Data["message"] != "signed" {
+		t.Fatalf("configmap after refused sync: %v %v (want the signed value kept)", cm.Data, err)
+	}
+
+	// Offline: the cache alone re-applies the last verified revision.
+	if err := cs.CoreV1().ConfigMaps("cli-sync").Delete(ctx, "app-config", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	reg.Close()
+	out, err = runCLI(t, syncArgs("sync.yaml", "--offline")...)
+	if err != nil {
+		t.Fatalf("sync --once --offline: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "from cache (offline)") || !strings.Contains(out, "created    ConfigMap/cli-sync/app-config") {
+		t.Errorf("offline output:\n%s", out)
+	}
+}
+
+func TestSyncFlagErrors(t *testing.T) {
+	tests := map[string][]string{
+		"no --once":      {"sync", "-f", "x.yaml"},
+		"no file":        {"sync", "--once"},
+		"missing file":   {"sync", "--once", "-f", filepath.Join(t.TempDir(), "absent.yaml")},
+		"bad output":     {"sync", "--once", "-f", "x.yaml", "-o", "xml"},
+		"unexpected arg": {"sync", "--once", "-f", "x.yaml", "extra"},
+	}
+	for name, args := range tests {
+		t.Run(name, func(t *testing.T) {
+			if out, err := runCLI(t, args...); err == nil {
+				t.Errorf("%v succeeded:\n%s", args, out)
+			}
+		})
+	}
+}
+
+func writeApp(t *testing.T, dir, ns, message string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	docs := fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %[1]s\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: %[1]s\ndata:\n  message: %[2]q\n", ns, message)
+	if err := os.WriteFile(filepath.Join(dir, "app.yaml"), []byte(docs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeSync(t *testing.T, path, repo, tag string) {
+	t.Helper()
+	doc := fmt.Sprintf(`apiVersion: sealift.dev/v1alpha1
+kind: Sync
+metadata:
+  name: cli
+  namespace: sealift-system
+spec:
+  source:
+    url: oci://%s
+    ref: {tag: %q}
+    insecure: true
+  verify:
+    keys:
+      - path: ./cosign.pub
+`, repo, tag)
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
