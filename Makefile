@@ -8,7 +8,7 @@ export KUBEBUILDER_ASSETS ?= $(K8S_BIN)
 # The default suite must stay well inside CI's time; slow suites have their own targets.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean
+.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop bench-verify bench-pull bench-apply
 
 all: build
 
@@ -40,9 +40,29 @@ unit:
 demo: build
 	@bash hack/demo.sh
 
-## bench: benchmarks (not part of `make test`)
-bench:
+## test-crash: kill a cache writer with SIGKILL 100 times (SEALIFT_CRASH_ITERATIONS) and check the cache after each
+test-crash:
+	bash hack/cache-crash.sh
+
+## test-interop: build cosign v2 and v3 (cached in bin/) and check signatures both ways against them
+test-interop:
+	@bash hack/interop.sh
+
+## bench-verify: sealift verify vs cosign verify, side by side
+bench-verify:
+	@INTEROP_BENCH=1 bash hack/interop.sh
+
+## bench: Go benchmarks, then the side-by-side peer comparisons (not part of `make test`)
+bench: bench-pull bench-apply
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-pull: sealift push/pull vs oras push/pull of a 5 MB / 1 000-file artifact
+bench-pull:
+	@bash hack/bench-pull.sh
+
+## bench-apply: sealift vs kubectl apply --server-side of 1 000 objects on the local API server
+bench-apply:
+	@bash hack/bench-apply.sh
 
 ## fuzz: run each fuzz target for a short while (FUZZTIME=30s)
 FUZZTIME ?= 30s

@@ -30,11 +30,12 @@ func (c *Cache) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadClos
 	if err := validDescriptor(desc); err != nil {
 		return nil, &BlobError{Op: "fetch", Digest: desc.Digest, Err: err}
 	}
-	rec, ok, err := c.blobRecord(desc.Digest)
+	rec, ok, err := c.lookup(desc.Digest)
 	if err != nil {
 		return nil, &BlobError{Op: "fetch", Digest: desc.Digest, Err: err}
 	}
 	if !ok {
+		c.opts.Metrics.Miss()
 		return nil, &BlobError{Op: "fetch", Digest: desc.Digest, Err: notFound{"blob"}}
 	}
 	f, err := os.Open(c.blobPath(desc.Digest))
@@ -58,6 +59,7 @@ func (c *Cache) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadClos
 		f.Close()
 		return nil, &BlobError{Op: "fetch", Digest: desc.Digest, Err: fmt.Errorf("descriptor says %d bytes, the cached blob has %d: %w", desc.Size, rec.Size, errdef.ErrSizeMismatch)}
 	}
+	c.opts.Metrics.Hit()
 	return &verifyingReader{c: c, f: f, fi: fi, desc: desc, verifier: desc.Digest.Verifier()}, nil
 }
 
@@ -73,6 +75,19 @@ func (c *Cache) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, erro
 	if err := validDescriptor(desc); err != nil {
 		return false, &BlobError{Op: "exists", Digest: desc.Digest, Err: err}
 	}
+	ok, err := c.existsAll(ctx, desc)
+	switch {
+	case err != nil:
+	case ok:
+		c.opts.Metrics.Hit()
+	default:
+		c.opts.Metrics.Miss()
+	}
+	return ok, err
+}
+
+// existsAll is Exists without the metrics.
+func (c *Cache) existsAll(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
 	ok, err := c.exists(desc)
 	if err != nil || !ok || !isManifest(desc.MediaType) {
 		return ok, err
@@ -80,9 +95,10 @@ func (c *Cache) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, erro
 	return c.complete(ctx, desc)
 }
 
-// exists checks one blob, without looking at what it references.
+// exists checks one blob, without looking at what it references; the
+// lookup marks it for GC.
 func (c *Cache) exists(desc ocispec.Descriptor) (bool, error) {
-	rec, ok, err := c.blobRecord(desc.Digest)
+	rec, ok, err := c.lookup(desc.Digest)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -123,7 +139,7 @@ func (c *Cache) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) 
 	if err := validDescriptor(desc); err != nil {
 		return &BlobError{Op: "push", Digest: desc.Digest, Err: err}
 	}
-	exists, err := c.Exists(ctx, desc)
+	exists, err := c.existsAll(ctx, desc)
 	if err != nil {
 		return err
 	}
@@ -182,9 +198,13 @@ func (c *Cache) pushFile(ctx context.Context, desc ocispec.Descriptor, r io.Read
 		return err
 	}
 	rec := blobRecord{Size: desc.Size, MediaType: desc.MediaType, Added: c.now().UTC()}
-	return c.db.Update(func(tx *bolt.Tx) error {
+	if err := c.db.Update(func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(bucketBlobs), []byte(desc.Digest.String()), rec)
-	})
+	}); err != nil {
+		return err
+	}
+	c.opts.Metrics.BytesWritten(n)
+	return nil
 }
 
 // Tag points reference at desc, which must be cached. References are free
@@ -195,7 +215,7 @@ func (c *Cache) Tag(ctx context.Context, desc ocispec.Descriptor, reference stri
 	if reference == "" {
 		return &BlobError{Op: "tag", Digest: desc.Digest, Err: fmt.Errorf("empty reference: %w", errdef.ErrInvalidReference)}
 	}
-	exists, err := c.Exists(ctx, desc)
+	exists, err := c.existsAll(ctx, desc)
 	if err != nil {
 		return err
 	}
@@ -295,6 +315,7 @@ func (c *Cache) evict(d digest.Digest, opened os.FileInfo) (bool, error) {
 	}); err != nil {
 		return false, err
 	}
+	c.opts.Metrics.Evicted()
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return true, err
 	}
@@ -327,6 +348,14 @@ type verifyingReader struct {
 }
 
 func (r *verifyingReader) Read(p []byte) (int, error) {
+	n, err := r.read(p)
+	if n > 0 {
+		r.c.opts.Metrics.BytesRead(int64(n))
+	}
+	return n, err
+}
+
+func (r *verifyingReader) read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}

@@ -33,6 +33,10 @@ const (
 	// DefaultGCGracePeriod keeps blobs written this recently through GC, so a
 	// pull whose revision is not committed yet does not lose its content.
 	DefaultGCGracePeriod = 10 * time.Minute
+	// DefaultCommitBatchDelay is how long a Commit waits for others to share
+	// its write transaction: well under the cost of the fsync it saves, so a
+	// lone reconcile barely notices it and a burst of them syncs once.
+	DefaultCommitBatchDelay = 2 * time.Millisecond
 )
 
 // File and directory names inside the cache directory.
@@ -52,7 +56,8 @@ var (
 	bucketVerdicts  = []byte("verdicts")  // digest|policy hash → Verdict
 	bucketLast      = []byte("last")      // sync → Revision
 	bucketHistory   = []byte("history")   // sync → []Revision, newest first
-	allBuckets      = [][]byte{bucketBlobs, bucketTags, bucketArtifacts, bucketVerdicts, bucketLast, bucketHistory}
+	bucketPins      = []byte("pins")      // digest → Pin
+	allBuckets      = [][]byte{bucketBlobs, bucketTags, bucketArtifacts, bucketVerdicts, bucketLast, bucketHistory, bucketPins}
 )
 
 // Options tunes a cache. The zero value means the defaults.
@@ -67,6 +72,14 @@ type Options struct {
 	// DefaultGCGracePeriod, negative means none (safe only when no pull can
 	// be in flight, as in the CLI, which owns the directory).
 	GCGracePeriod time.Duration
+	// CommitBatchDelay is how long Commit waits to share one write
+	// transaction (and one fsync) with concurrent Commits; zero means
+	// DefaultCommitBatchDelay, negative means every Commit has its own
+	// transaction at once.
+	CommitBatchDelay time.Duration
+	// Metrics receives hit, miss, byte and eviction counts; nil means none
+	// are kept.
+	Metrics Metrics
 }
 
 // Cache is an open cache directory. Its methods are safe for concurrent use.
@@ -81,6 +94,17 @@ type Cache struct {
 	// rename and index record, an eviction's check and removal, and GC's
 	// removal of files it unindexed.
 	mu sync.Mutex
+
+	// touched records when each blob was last found present (by Exists or
+	// Fetch), so that GC keeps content a pull in flight decided not to copy
+	// again. One process owns the directory, so memory is enough: a crash
+	// ends the pull too.
+	touchMu sync.Mutex
+	touched map[digest.Digest]time.Time
+	// gcMu is held shared by a lookup from its mark to its index read, and
+	// exclusively by GC from its reading of the marks to its commit, so that
+	// no lookup finds a blob present that GC is removing unseen.
+	gcMu sync.RWMutex
 }
 
 // Cache is a content target for oras-go.
@@ -126,15 +150,22 @@ func Open(ctx context.Context, dir string, opts Options) (*Cache, error) {
 	if opts.GCGracePeriod == 0 {
 		opts.GCGracePeriod = DefaultGCGracePeriod
 	}
+	if opts.CommitBatchDelay == 0 {
+		opts.CommitBatchDelay = DefaultCommitBatchDelay
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NopMetrics{}
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", dir, err)
 	}
 	c := &Cache{
-		dir:   abs,
-		opts:  opts,
-		now:   time.Now,
-		blobs: filepath.Join(abs, blobsDir, digest.SHA256.String()),
+		dir:     abs,
+		opts:    opts,
+		now:     time.Now,
+		blobs:   filepath.Join(abs, blobsDir, digest.SHA256.String()),
+		touched: map[digest.Digest]time.Time{},
 	}
 	for _, d := range []string{c.blobs, filepath.Join(abs, tmpDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -151,6 +182,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Cache, error) {
 			return nil, fmt.Errorf("cache %s: waited %s for its lock: %w", abs, opts.OpenTimeout, errdef.ErrCacheLocked)
 		}
 		return nil, fmt.Errorf("cache %s: open index: %w", abs, err)
+	}
+	if opts.CommitBatchDelay > 0 {
+		db.MaxBatchDelay = opts.CommitBatchDelay
 	}
 	c.db = db
 	if err := c.init(ctx); err != nil {
@@ -320,6 +354,47 @@ func writeFileAtomic(tmp, path string, data []byte) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// lookup marks d touched and reads its index entry, as one step for GC.
+func (c *Cache) lookup(d digest.Digest) (blobRecord, bool, error) {
+	c.gcMu.RLock()
+	defer c.gcMu.RUnlock()
+	c.touch(d)
+	return c.blobRecord(d)
+}
+
+// touch records that d was looked up now.
+func (c *Cache) touch(d digest.Digest) {
+	now := c.now()
+	c.touchMu.Lock()
+	c.touched[d] = now
+	c.touchMu.Unlock()
+}
+
+// touchedSince returns the blobs found present at or after t.
+func (c *Cache) touchedSince(t time.Time) map[digest.Digest]bool {
+	c.touchMu.Lock()
+	defer c.touchMu.Unlock()
+	out := map[digest.Digest]bool{}
+	for d, at := range c.touched {
+		if !at.Before(t) {
+			out[d] = true
+		}
+	}
+	return out
+}
+
+// forgetTouchedBefore drops the records older than t, which GC no longer
+// needs.
+func (c *Cache) forgetTouchedBefore(t time.Time) {
+	c.touchMu.Lock()
+	defer c.touchMu.Unlock()
+	for d, at := range c.touched {
+		if at.Before(t) {
+			delete(c.touched, d)
+		}
+	}
 }
 
 // putJSON stores v as JSON under key.

@@ -415,12 +415,23 @@ func TestCommitErrors(t *testing.T) {
 	c := open(t, t.TempDir(), cache.Options{})
 	a := pack(t, c, "app", "layer")
 	notCached := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, []byte(`{"other":1}`))
+	// A manifest cached without its layer, as a pull cut short leaves it.
+	src := memory.New()
+	partial := pack(t, src, "partial", "layer never cached")
+	for _, d := range []ocispec.Descriptor{partial.config, partial.manifest} {
+		data, err := content.FetchAll(ctx, src, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pushBytes(t, c, d.MediaType, data)
+	}
 	tests := []struct {
 		name string
 		rev  cache.Revision
 		want error
 	}{
 		{"manifest not cached", cache.Revision{Sync: "ns/a", Manifest: notCached}, errdef.ErrNotFound},
+		{"layer not cached", cache.Revision{Sync: "ns/a", Manifest: partial.manifest}, errdef.ErrNotFound},
 		{"no sync", cache.Revision{Manifest: a.manifest}, nil},
 		{"verdict for another digest", cache.Revision{Sync: "ns/a", Manifest: a.manifest, Verdict: cache.Verdict{Digest: notCached.Digest.String(), Verified: true}}, nil},
 		{"invalid digest", cache.Revision{Sync: "ns/a", Manifest: ocispec.Descriptor{Digest: "nope"}}, errdef.ErrInvalidReference},
@@ -730,8 +741,21 @@ func TestList(t *testing.T) {
 	got := list[0]
 	wantSize := a.manifest.Size + a.config.Size + a.layers[0].Size + a.layers[1].Size
 	if got.Manifest.Digest != a.manifest.Digest || got.Repository != "registry.test/apps/ns/a" || got.Size != wantSize ||
-		!got.Verified || len(got.Verdicts) != 1 || !slices.Equal(got.UsedBy, []string{"ns/a", "ns/b"}) {
-		t.Fatalf("listed %+v; want size %d, verified, used by ns/a and ns/b", got, wantSize)
+		!got.Verified || len(got.Verdicts) != 1 || !slices.Equal(got.UsedBy, []string{"ns/a", "ns/b"}) ||
+		!slices.Equal(got.AppliedBy, []string{"ns/a", "ns/b"}) || got.Pinned {
+		t.Fatalf("listed %+v; want size %d, verified, used and applied by ns/a and ns/b", got, wantSize)
+	}
+	// Once ns/b moves on, it keeps a only in its history.
+	commit(t, c, "ns/b", pack(t, c, "next", "layer three"))
+	list, err = c.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range list {
+		if got.Manifest.Digest == a.manifest.Digest &&
+			(!slices.Equal(got.UsedBy, []string{"ns/a", "ns/b"}) || !slices.Equal(got.AppliedBy, []string{"ns/a"})) {
+			t.Fatalf("after ns/b moved on: used by %v, applied by %v", got.UsedBy, got.AppliedBy)
+		}
 	}
 }
 

@@ -67,3 +67,49 @@ func ExampleOpen() {
 	// verified: true [cosign.pub]
 	// layer: manifests
 }
+
+// A pinned artifact stays through GC after its sync moved on and its
+// revision left the history.
+func ExampleCache_Pin() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "sealift-cache-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	c, err := cache.Open(ctx, dir, cache.Options{Retention: 1, GCGracePeriod: -1})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+
+	release := func(version string) ocispec.Descriptor {
+		layer, _ := oras.PushBytes(ctx, c, "application/vnd.cncf.flux.content.v1.tar+gzip", []byte("manifests "+version))
+		m, _ := oras.PackManifest(ctx, c, oras.PackManifestVersion1_1, "application/vnd.cncf.flux.config.v1+json", oras.PackManifestOptions{
+			Layers:              []ocispec.Descriptor{layer},
+			ManifestAnnotations: map[string]string{ocispec.AnnotationCreated: "1970-01-01T00:00:00Z", "version": version},
+		})
+		if err := c.Commit(ctx, cache.Revision{Sync: "apps/podinfo", Manifest: m}); err != nil {
+			panic(err)
+		}
+		return m
+	}
+	first := release("1.0.0")
+	if err := c.Pin(ctx, first.Digest); err != nil {
+		panic(err)
+	}
+	release("1.1.0")
+	release("1.2.0") // 1.0.0 leaves the history (retention 1)
+
+	report, _ := c.GC(ctx)
+	list, _ := c.List(ctx)
+	for _, a := range list {
+		fmt.Println(a.Manifest.Annotations["version"], "pinned:", a.Pinned, "used by:", a.UsedBy)
+	}
+	fmt.Println("removed:", report.RemovedBlobs)
+	// Unordered output:
+	// 1.0.0 pinned: true used by: []
+	// 1.1.0 pinned: false used by: [apps/podinfo]
+	// 1.2.0 pinned: false used by: [apps/podinfo]
+	// removed: 0
+}

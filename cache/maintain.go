@@ -104,72 +104,130 @@ func (c *Cache) checkBlob(ctx context.Context, d digest.Digest, rec blobRecord) 
 }
 
 // GC removes every blob that no sync's last-applied or history revision
-// reaches, except blobs written within Options.GCGracePeriod, along with the
-// tags, artifact records and verdicts of removed content. Roots and index
-// changes are read and made in one write transaction, so a concurrent Commit
-// lands either before (and is kept) or after.
+// and no pin reaches, except blobs written or found present (by Exists or
+// Fetch) within Options.GCGracePeriod, along with the tags, artifact records
+// and verdicts of removed content. Roots and index changes are read and made
+// in one write transaction, so a concurrent Commit lands either before (and
+// is kept) or after (and finds what GC removed gone).
 func (c *Cache) GC(ctx context.Context) (GCReport, error) {
-	var report GCReport
 	if err := ctx.Err(); err != nil {
-		return report, err
+		return GCReport{}, err
 	}
-	var cutoff time.Time // blobs added after it are kept
+	var cutoff time.Time // blobs added or found present after it are kept
 	if c.opts.GCGracePeriod > 0 {
 		cutoff = c.now().Add(-c.opts.GCGracePeriod)
 	}
-	var removed []digest.Digest
-	err := c.db.Update(func(tx *bolt.Tx) error {
-		roots, err := rootsOf(tx)
-		if err != nil {
-			return err
-		}
-		reached, _, err := c.walk(ctx, roots, true)
-		if err != nil {
-			return err
-		}
-		keep := map[digest.Digest]bool{}
-		for _, d := range reached {
-			keep[d.Digest] = true
-		}
-		recent := func(t time.Time) bool { return !cutoff.IsZero() && t.After(cutoff) }
-
-		blobs := tx.Bucket(bucketBlobs)
-		var sizes []int64
-		if err := blobs.ForEach(func(k, v []byte) error {
-			d := digest.Digest(k)
-			if keep[d] {
-				return nil
-			}
-			var rec blobRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				rec = blobRecord{} // unreadable entry: collected
-			}
-			if recent(rec.Added) {
-				keep[d] = true
-				return nil
-			}
-			removed = append(removed, d)
-			sizes = append(sizes, rec.Size)
-			return nil
-		}); err != nil {
-			return err
-		}
-		for i, d := range removed {
-			if err := blobs.Delete([]byte(d)); err != nil {
-				return err
-			}
-			report.RemovedBlobs++
-			report.FreedBytes += max(sizes[i], 0)
-		}
-		return c.dropMetadata(tx, keep, recent)
-	})
+	removed, records, err := c.collect(ctx, cutoff)
 	if err != nil {
 		return GCReport{}, fmt.Errorf("cache: gc: %w", err)
 	}
-	for _, d := range removed {
-		if err := c.removeUnindexed(d); err != nil {
-			return report, fmt.Errorf("cache: gc: %w", err)
+	report, err := c.removeCollected(removed, records)
+	if err != nil {
+		return report, fmt.Errorf("cache: gc: %w", err)
+	}
+	if cutoff.IsZero() {
+		c.forgetTouchedBefore(c.now()) // no grace: the marks serve nothing
+	} else {
+		c.forgetTouchedBefore(cutoff)
+	}
+	return report, nil
+}
+
+// collect unindexes, in one write transaction, the blobs GC removes, and
+// returns them with their records.
+func (c *Cache) collect(ctx context.Context, cutoff time.Time) (removed []digest.Digest, records []blobRecord, err error) {
+	tx, err := c.db.Begin(true)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
 		}
+	}()
+	roots, err := rootsOf(tx)
+	if err != nil {
+		return nil, nil, err
+	}
+	reached, _, err := c.walk(ctx, roots, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	keep := map[digest.Digest]bool{}
+	for _, d := range reached {
+		keep[d.Digest] = true
+	}
+	recent := func(t time.Time) bool { return !cutoff.IsZero() && t.After(cutoff) }
+
+	// From here to the commit, no Exists or Fetch can find a blob present:
+	// each either marked it before (and it is kept) or reads the index
+	// after the commit (and finds it gone, so the pull fetches it again).
+	c.gcMu.Lock()
+	defer c.gcMu.Unlock()
+	var touched map[digest.Digest]bool
+	if !cutoff.IsZero() {
+		touched = c.touchedSince(cutoff)
+	}
+	blobs := tx.Bucket(bucketBlobs)
+	if err := blobs.ForEach(func(k, v []byte) error {
+		d := digest.Digest(k)
+		if keep[d] {
+			return nil
+		}
+		var rec blobRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			rec = blobRecord{} // unreadable entry: collected
+		}
+		if recent(rec.Added) || touched[d] {
+			keep[d] = true
+			return nil
+		}
+		removed = append(removed, d)
+		records = append(records, rec)
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	for _, d := range removed {
+		if err := blobs.Delete([]byte(d)); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := c.dropMetadata(tx, keep, recent); err != nil {
+		return nil, nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, err
+	}
+	return removed, records, nil
+}
+
+// removeCollected removes the files of the blobs GC unindexed, unless a
+// push indexed one again meanwhile. It holds mu so that no push renames or
+// indexes a blob while it decides.
+func (c *Cache) removeCollected(removed []digest.Digest, records []blobRecord) (GCReport, error) {
+	var report GCReport
+	if len(removed) == 0 {
+		return report, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, d := range removed {
+		if validDescriptor(ocispec.Descriptor{Digest: d}) != nil {
+			continue
+		}
+		_, indexed, err := c.blobRecord(d)
+		if err != nil {
+			return report, err
+		}
+		if indexed {
+			continue // pushed again since GC unindexed it
+		}
+		if err := os.Remove(c.blobPath(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return report, err
+		}
+		report.RemovedBlobs++
+		report.FreedBytes += max(records[i].Size, 0)
 	}
 	return report, nil
 }
@@ -227,28 +285,20 @@ func (c *Cache) dropMetadata(tx *bolt.Tx, keep map[digest.Digest]bool, recent fu
 	return nil
 }
 
-// removeUnindexed removes d's file unless a push has indexed it again since
-// GC dropped it.
-func (c *Cache) removeUnindexed(d digest.Digest) error {
-	if validDescriptor(ocispec.Descriptor{Digest: d}) != nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, indexed, err := c.blobRecord(d)
-	if err != nil || indexed {
-		return err
-	}
-	if err := os.Remove(c.blobPath(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
 // rootsOf returns the manifests of every sync's last-applied and history
-// revisions.
+// revisions, and the pinned blobs.
 func rootsOf(tx *bolt.Tx) ([]ocispec.Descriptor, error) {
 	var roots []ocispec.Descriptor
+	if err := tx.Bucket(bucketPins).ForEach(func(k, v []byte) error {
+		var p Pin
+		if err := json.Unmarshal(v, &p); err != nil {
+			return fmt.Errorf("index entry %q: %w", k, err)
+		}
+		roots = append(roots, p.Descriptor)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	if err := tx.Bucket(bucketLast).ForEach(func(k, v []byte) error {
 		var rev Revision
 		if err := json.Unmarshal(v, &rev); err != nil {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	bolt "go.etcd.io/bbolt"
 
@@ -48,6 +49,11 @@ type Artifact struct {
 	Verdicts []Verdict `json:"verdicts"`
 	// UsedBy lists the syncs whose last-applied or history revisions hold it.
 	UsedBy []string `json:"usedBy"`
+	// AppliedBy lists the syncs whose last-applied revision it is (the
+	// others of UsedBy keep it for rollback).
+	AppliedBy []string `json:"appliedBy"`
+	// Pinned is true while a pin keeps it through GC.
+	Pinned bool `json:"pinned"`
 }
 
 // Verdict returns the recorded verdict for (dgst, policyHash).
@@ -93,8 +99,11 @@ func (c *Cache) RecordVerdict(ctx context.Context, v Verdict) error {
 // last-applied digest updates it in place without growing the history; a
 // revision that comes back from the history leaves it.
 //
-// The manifest must be cached (errdef.ErrNotFound otherwise), so that what
-// was applied can be applied again offline. Zero times are set to now.
+// The manifest and every blob it reaches must be cached (errdef.ErrNotFound
+// otherwise), so that what was applied can be applied again offline.
+// Concurrent Commits share one write transaction (see
+// Options.CommitBatchDelay); each still lands whole or not at all. Zero
+// times are set to now.
 func (c *Cache) Commit(ctx context.Context, rev Revision) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -121,10 +130,31 @@ func (c *Cache) Commit(ctx context.Context, rev Revision) error {
 	if rev.AppliedAt.IsZero() {
 		rev.AppliedAt = c.now().UTC()
 	}
+	// Read what the revision reaches before taking the write lock; the
+	// transaction then checks that all of it is indexed, so a revision is
+	// recorded only whole, and GC (which runs in a write transaction too)
+	// either removed a blob before (the commit fails, the pull runs again) or
+	// sees the revision as a root.
+	reached, err := c.required(ctx, rev.Manifest)
+	if err != nil {
+		return fmt.Errorf("cache: commit %s@%s: %w", rev.Sync, dgst, err)
+	}
 	key := []byte(rev.Sync)
-	err := c.db.Update(func(tx *bolt.Tx) error {
+	// The function may run more than once (Batch retries it alone when a
+	// batch fails), so it only reads rev and the transaction.
+	err = c.commitTx(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketBlobs).Get([]byte(dgst)) == nil {
 			return fmt.Errorf("manifest %s is not cached: %w", dgst, errdef.ErrNotFound)
+		}
+		for _, d := range reached[1:] {
+			var rec blobRecord
+			ok, err := getJSON(tx.Bucket(bucketBlobs), []byte(d.Digest), &rec)
+			if err != nil {
+				return err
+			}
+			if !ok || rec.Size != d.Size {
+				return fmt.Errorf("blob %s of the revision is not cached: %w", d.Digest, errdef.ErrNotFound)
+			}
 		}
 		if storeVerdict {
 			if err := putJSON(tx.Bucket(bucketVerdicts), verdictKey(dgst, rev.Verdict.PolicyHash), rev.Verdict); err != nil {
@@ -159,6 +189,57 @@ func (c *Cache) Commit(ctx context.Context, rev Revision) error {
 		return fmt.Errorf("cache: commit %s@%s: %w", rev.Sync, dgst, err)
 	}
 	return nil
+}
+
+// required returns root and the blobs a revision needs to be applied again:
+// what its manifests and indexes list, but not their subjects (a referrer's
+// subject is another artifact, which the pull does not fetch). Content that
+// is missing or does not parse is left to the apply, which reads it all.
+func (c *Cache) required(ctx context.Context, root ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	out := []ocispec.Descriptor{root}
+	seen := map[digest.Digest]bool{root.Digest: true}
+	for i := 0; i < len(out); i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !isManifest(out[i].MediaType) {
+			continue
+		}
+		rc, err := c.fetchMetadata(ctx, out[i])
+		if err != nil {
+			continue
+		}
+		var doc struct {
+			Config    *ocispec.Descriptor  `json:"config"`
+			Layers    []ocispec.Descriptor `json:"layers"`
+			Manifests []ocispec.Descriptor `json:"manifests"`
+		}
+		err = json.NewDecoder(rc).Decode(&doc)
+		rc.Close()
+		if err != nil {
+			continue
+		}
+		children := slices.Concat(doc.Layers, doc.Manifests)
+		if doc.Config != nil {
+			children = append(children, *doc.Config)
+		}
+		for _, d := range children {
+			if !seen[d.Digest] {
+				seen[d.Digest] = true
+				out = append(out, d)
+			}
+		}
+	}
+	return out, nil
+}
+
+// commitTx runs fn in a write transaction shared with concurrent Commits
+// (one fsync for all of them), or alone when batching is off.
+func (c *Cache) commitTx(fn func(*bolt.Tx) error) error {
+	if c.opts.CommitBatchDelay < 0 {
+		return c.db.Update(fn)
+	}
+	return c.db.Batch(fn)
 }
 
 // LastApplied returns the revision last committed for sync.
@@ -204,20 +285,26 @@ func (c *Cache) List(ctx context.Context) ([]Artifact, error) {
 	}
 	var out []Artifact
 	err := c.db.View(func(tx *bolt.Tx) error {
-		usedBy, err := syncsByDigest(tx)
+		usedBy, appliedBy, err := syncsByDigest(tx)
 		if err != nil {
 			return err
 		}
 		verdicts := tx.Bucket(bucketVerdicts).Cursor()
+		pins := tx.Bucket(bucketPins)
 		return tx.Bucket(bucketArtifacts).ForEach(func(k, v []byte) error {
 			var rec artifactRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("index entry %q: %w", k, err)
 			}
 			a := Artifact{Manifest: rec.Manifest, Repository: rec.Repository, Verified: rec.Verified, Verdicts: []Verdict{}, UsedBy: usedBy[string(k)]}
+			a.AppliedBy = appliedBy[string(k)]
 			if a.UsedBy == nil {
 				a.UsedBy = []string{}
 			}
+			if a.AppliedBy == nil {
+				a.AppliedBy = []string{}
+			}
+			a.Pinned = pins.Get(k) != nil
 			prefix := verdictKey(string(k), "")
 			for vk, vv := verdicts.Seek(prefix); vk != nil && bytes.HasPrefix(vk, prefix); vk, vv = verdicts.Next() {
 				var verdict Verdict
@@ -246,9 +333,10 @@ func (c *Cache) List(ctx context.Context) ([]Artifact, error) {
 }
 
 // syncsByDigest maps each manifest digest to the syncs whose last-applied or
-// history revisions hold it, sorted.
-func syncsByDigest(tx *bolt.Tx) (map[string][]string, error) {
-	users := map[string][]string{}
+// history revisions hold it, and to those whose last-applied revision it is,
+// sorted.
+func syncsByDigest(tx *bolt.Tx) (users, appliers map[string][]string, err error) {
+	users, appliers = map[string][]string{}, map[string][]string{}
 	add := func(dgst, sync string) {
 		if !slices.Contains(users[dgst], sync) {
 			users[dgst] = append(users[dgst], sync)
@@ -260,9 +348,10 @@ func syncsByDigest(tx *bolt.Tx) (map[string][]string, error) {
 			return fmt.Errorf("index entry %q: %w", k, err)
 		}
 		add(rev.Manifest.Digest.String(), string(k))
+		appliers[rev.Manifest.Digest.String()] = append(appliers[rev.Manifest.Digest.String()], string(k))
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := tx.Bucket(bucketHistory).ForEach(func(k, v []byte) error {
 		var history []Revision
@@ -274,12 +363,15 @@ func syncsByDigest(tx *bolt.Tx) (map[string][]string, error) {
 		}
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, s := range users {
 		slices.Sort(s)
 	}
-	return users, nil
+	for _, s := range appliers {
+		slices.Sort(s)
+	}
+	return users, appliers, nil
 }
 
 // upsertArtifact records desc as an artifact, keeping what an earlier record

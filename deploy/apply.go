@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -26,6 +29,9 @@ const (
 	CRDEstablishTimeout = time.Minute
 	// crdPollInterval is how often the CRD conditions and discovery are polled.
 	crdPollInterval = 200 * time.Millisecond
+	// RecreateTimeout bounds the wait for a deleted object to go before it
+	// is created again: finalizers that take longer need a person.
+	RecreateTimeout = time.Minute
 )
 
 // clusterDefinitions are the kinds applied in stage 1: they define names or
@@ -50,6 +56,8 @@ type planned struct {
 	namespaced bool
 	deferred   bool   // kind defined by a CRD of this set: map after stage 1
 	source     string // the object's ID as given, for error messages
+	known      bool   // live was listed: nil means the object does not exist
+	live       *unstructured.Unstructured
 }
 
 // ApplyAllStaged applies objs with server-side apply, forcing ownership of
@@ -65,13 +73,24 @@ type planned struct {
 // CRD may be installed later); malformed or rejected objects wrap
 // errdef.ErrInvalidObject.
 //
-// Unchanged objects are detected with a server-side dry-run apply compared
-// to the live object, ignoring the resourceVersion and other managers'
-// managed fields: when neither the content nor the fields sealift owns would
-// change, nothing is written. Comparing resourceVersions instead would
-// report a no-op as configured, because the API server records a
+// Every object is applied with AnnotationAppliedHash (and, with an Owner,
+// the ownership labels) added. The live objects are listed per resource and
+// namespace where a stage holds several, else read one by one. An object
+// whose live copy carries the same hash and every field the object sets,
+// with the same values, is unchanged without a request of its own.
+// Otherwise unchanged objects are detected with a server-side dry-run apply
+// compared to the live object, ignoring the resourceVersion and other
+// managers' managed fields: when neither the content nor the fields sealift
+// owns would change, nothing is written. Comparing resourceVersions instead
+// would report a no-op as configured, because the API server records a
 // "before-first-apply" entry on the second apply of an object whose apply
 // owns no fields (a bare Namespace).
+//
+// With an Owner, an existing object without the owner's labels is adopted
+// or refused by the adoption policy (errdef.ErrPolicyViolation). A change
+// the API server refuses as touching an immutable field fails with
+// errdef.ErrInvalidObject naming the field, or recreates the object with
+// ManagerOptions.Force.
 //
 // The returned ChangeSet lists what was applied even when err is non-nil.
 func (m *Manager) ApplyAllStaged(ctx context.Context, objs []*unstructured.Unstructured) (*ChangeSet, error) {
@@ -166,6 +185,18 @@ func (m *Manager) plan(objs []*unstructured.Unstructured) ([]*planned, error) {
 		} else {
 			obj.SetNamespace("")
 		}
+		if !m.owner.IsZero() {
+			labels := obj.GetLabels()
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			maps.Copy(labels, m.owner.labels())
+			obj.SetLabels(labels)
+		}
+		if err := stampHash(obj); err != nil {
+			errs = append(errs, &ApplyError{Object: id, Err: err})
+			continue
+		}
 		plans = append(plans, p)
 	}
 	if len(errs) > 0 {
@@ -207,6 +238,7 @@ func crdKinds(crd *unstructured.Unstructured) map[schema.GroupVersionKind]bool {
 // applyStage applies one stage with bounded concurrency, appending the
 // outcomes in input order and joining every failure.
 func (m *Manager) applyStage(ctx context.Context, stage []*planned, cs *ChangeSet) error {
+	m.prefetch(ctx, stage)
 	changes := make([]*Change, len(stage))
 	errs := make([]error, len(stage))
 	var g errgroup.Group
@@ -217,12 +249,12 @@ func (m *Manager) applyStage(ctx context.Context, stage []*planned, cs *ChangeSe
 				errs[i] = &ApplyError{Object: ObjectID(p.obj), Err: err}
 				return nil
 			}
-			action, err := m.applyOne(ctx, p)
+			ch, err := m.applyOne(ctx, p)
 			if err != nil {
 				errs[i] = &ApplyError{Object: ObjectID(p.obj), Err: err}
 				return nil
 			}
-			changes[i] = &Change{Object: ObjectID(p.obj), Action: action}
+			changes[i] = &ch
 			return nil
 		})
 	}
@@ -238,36 +270,130 @@ func (m *Manager) applyStage(ctx context.Context, stage []*planned, cs *ChangeSe
 // applyOne server-side applies one object. An existing object is first
 // applied as a dry run: when that would change neither the object nor the
 // fields this manager owns, nothing is written and the object is unchanged.
-func (m *Manager) applyOne(ctx context.Context, p *planned) (Action, error) {
-	var r dynamic.ResourceInterface = m.client.Resource(p.gvr)
-	if p.namespaced {
-		r = m.client.Resource(p.gvr).Namespace(p.obj.GetNamespace())
-	}
+func (m *Manager) applyOne(ctx context.Context, p *planned) (Change, error) {
+	ch := Change{Object: ObjectID(p.obj), Ref: RefOf(p.obj)}
+	r := m.resource(p)
 	name := p.obj.GetName()
-	opts := metav1.ApplyOptions{FieldManager: m.owner, Force: true}
-	live, err := r.Get(ctx, name, metav1.GetOptions{})
+	opts := metav1.ApplyOptions{FieldManager: m.fieldOwner, Force: true}
+	live, err := p.live, error(nil)
+	if !p.known {
+		live, err = r.Get(ctx, name, metav1.GetOptions{})
+	} else if live == nil {
+		err = apierrors.NewNotFound(p.gvr.GroupResource(), name)
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		if _, err := r.Apply(ctx, name, p.obj, opts); err != nil {
-			return "", applyErr(err)
+			return ch, applyErr(err)
 		}
-		return ActionCreated, nil
+		ch.Action = ActionCreated
+		return ch, nil
 	case err != nil:
-		return "", fmt.Errorf("get: %w", err)
+		return ch, fmt.Errorf("get: %w", err)
+	}
+	if !m.owner.IsZero() && !m.owner.owns(live) {
+		if err := m.mayAdopt(live); err != nil {
+			return ch, err
+		}
+		ch.Adopted = true
+	}
+	if !ch.Adopted && unchangedLocally(p.obj, live) {
+		ch.Action = ActionUnchanged
+		return ch, nil
 	}
 	dryRun := opts
 	dryRun.DryRun = []string{metav1.DryRunAll}
 	preview, err := r.Apply(ctx, name, p.obj, dryRun)
 	if err != nil {
-		return "", applyErr(err)
+		if fields := immutableFields(err); len(fields) > 0 {
+			if !m.force {
+				return ch, fmt.Errorf("%w: immutable field %s cannot be changed in place; set force to delete and recreate the object: %w",
+					errdef.ErrInvalidObject, strings.Join(fields, ", "), err)
+			}
+			if err := m.recreate(ctx, r, live, p.obj); err != nil {
+				return ch, err
+			}
+			ch.Action = ActionRecreated
+			ch.Reason = "immutable field " + strings.Join(fields, ", ")
+			return ch, nil
+		}
+		return ch, applyErr(err)
 	}
-	if sameObject(live, preview, m.owner) {
-		return ActionUnchanged, nil
+	if sameObject(live, preview, m.fieldOwner) {
+		ch.Action = ActionUnchanged
+		return ch, nil
 	}
+	ch.TookFrom = tookFrom(live, preview, m.fieldOwner)
 	if _, err := r.Apply(ctx, name, p.obj, opts); err != nil {
-		return "", applyErr(err)
+		return ch, applyErr(err)
 	}
-	return ActionConfigured, nil
+	ch.Action = ActionConfigured
+	return ch, nil
+}
+
+// resource returns the client for p's resource and namespace.
+func (m *Manager) resource(p *planned) dynamic.ResourceInterface {
+	if p.namespaced {
+		return m.client.Resource(p.gvr).Namespace(p.obj.GetNamespace())
+	}
+	return m.client.Resource(p.gvr)
+}
+
+// mayAdopt applies the adoption policy to live, which exists and does not
+// carry the owner's labels.
+func (m *Manager) mayAdopt(live *unstructured.Unstructured) error {
+	other, owned := ownerOf(live)
+	switch {
+	case m.adopt == AdoptAlways:
+		return nil
+	case m.adopt == AdoptNever:
+		return fmt.Errorf("%w: the object exists and was not created by sync %s; adopt policy is %q", errdef.ErrPolicyViolation, m.owner, AdoptNever)
+	case owned:
+		return fmt.Errorf("%w: the object belongs to sync %s, not %s; set adopt policy %q to take it over", errdef.ErrPolicyViolation, other, m.owner, AdoptAlways)
+	}
+	return nil
+}
+
+// recreate deletes live, waits until it is gone and creates obj in its place.
+// The delete is conditional on live's UID so an object replaced meanwhile by
+// someone else is not deleted.
+func (m *Manager) recreate(ctx context.Context, r dynamic.ResourceInterface, live, obj *unstructured.Unstructured) error {
+	uid := live.GetUID()
+	bg := metav1.DeletePropagationBackground
+	err := r.Delete(ctx, live.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}, PropagationPolicy: &bg})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("recreate: delete: %w", err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, crdPollInterval, RecreateTimeout, true, func(ctx context.Context) (bool, error) {
+		cur, err := r.Get(ctx, live.GetName(), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return err == nil && cur.GetUID() != uid, err
+	})
+	if err != nil {
+		return fmt.Errorf("recreate: wait for the old object to go (finalizers: %v): %w", live.GetFinalizers(), err)
+	}
+	if _, err := r.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: m.fieldOwner, Force: true}); err != nil {
+		return fmt.Errorf("recreate: %w", applyErr(err))
+	}
+	return nil
+}
+
+// immutableFields returns the fields an API server refusal names as
+// immutable, or nil when err is not such a refusal.
+func immutableFields(err error) []string {
+	var se apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !errors.As(err, &se) || se.Status().Details == nil {
+		return nil
+	}
+	var fields []string
+	for _, c := range se.Status().Details.Causes {
+		if strings.Contains(c.Message, "immutable") {
+			fields = append(fields, c.Field)
+		}
+	}
+	return fields
 }
 
 // applyErr marks the API server's refusals of the object itself as terminal.
@@ -292,6 +418,29 @@ func sameObject(live, preview *unstructured.Unstructured, owner string) bool {
 		unstructured.RemoveNestedField(o.Object, "metadata", "resourceVersion")
 	}
 	return reflect.DeepEqual(a.Object, b.Object)
+}
+
+// tookFrom names the other managers whose fields the apply previewed in
+// preview takes over: those whose managed-fields entry shrinks or goes.
+func tookFrom(live, preview *unstructured.Unstructured, owner string) []string {
+	type key struct{ manager, operation, subresource string }
+	after := map[key]any{}
+	for _, mf := range preview.GetManagedFields() {
+		after[key{mf.Manager, string(mf.Operation), mf.Subresource}] = mf.FieldsV1
+	}
+	var out []string
+	for _, mf := range live.GetManagedFields() {
+		k := key{mf.Manager, string(mf.Operation), mf.Subresource}
+		if mf.Manager == owner || mf.Manager == "before-first-apply" {
+			continue
+		}
+		if now, ok := after[k]; !ok || !reflect.DeepEqual(now, mf.FieldsV1) {
+			if !slices.Contains(out, mf.Manager) {
+				out = append(out, mf.Manager)
+			}
+		}
+	}
+	return out
 }
 
 // appliedFields returns the fields owner manages through apply, or nil.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,7 +23,10 @@ import (
 
 var env *kubetest.Env
 
-func TestMain(m *testing.M) { os.Exit(kubetest.Run(m, &env)) }
+// The controller manager finalizes the namespaces that prune deletes.
+func TestMain(m *testing.M) {
+	os.Exit(kubetest.RunWith(m, &env, kubetest.Options{ControllerManager: true}))
+}
 
 var (
 	nsGVR     = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
@@ -234,6 +238,14 @@ data:
 	wantActions(t, cs, map[string]deploy.Action{
 		"Namespace/" + ns: deploy.ActionUnchanged, "ConfigMap/" + ns + "/conf": deploy.ActionConfigured,
 	})
+	for _, ch := range cs.Changes {
+		if ch.Object == "ConfigMap/"+ns+"/conf" && !slices.Equal(ch.TookFrom, []string{"kubectl-edit"}) {
+			t.Errorf("TookFrom = %v, want [kubectl-edit]", ch.TookFrom)
+		}
+	}
+	if !strings.Contains(cs.String(), "took fields from kubectl-edit") {
+		t.Errorf("change set does not name the manager it took fields from:\n%s", cs)
+	}
 	live, err := c.Get(ctx, "conf", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

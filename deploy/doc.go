@@ -1,5 +1,5 @@
-// Package deploy turns an artifact's files into Kubernetes objects and
-// applies them to a cluster.
+// Package deploy turns an artifact's files into Kubernetes objects, applies
+// them to a cluster, and keeps track of what it applied.
 //
 // Render reads plain YAML or JSON manifests, or builds a kustomization, from
 // a directory confined to the artifact root, and validates every object it
@@ -7,11 +7,22 @@
 // manager "sealift", forcing ownership of every field the artifact sets, in
 // two stages: cluster-scoped definitions (CustomResourceDefinitions,
 // Namespaces, ClusterRoles...) first, waiting until the CRDs are established,
-// then everything else.
+// then everything else. The ChangeSet names, per object, the action, whether
+// the object was adopted and which other field managers it took fields from.
+//
+// With ManagerOptions.Owner set, a Manager works for one sync: it stamps the
+// ownership labels (LabelSyncName, LabelSyncNamespace) on every object,
+// applies the adoption policy to existing objects that lack them, and keeps
+// the sync's Inventory in a ConfigMap in the sync's namespace
+// (ReadInventory, WriteInventory), so a lost local cache cannot orphan
+// objects. Prune deletes what left the inventory, behind safety rails (empty
+// set, budget, opt-out annotation, ownership labels on Namespaces and CRDs).
+// Wait waits for kstatus health; Diff predicts an apply and a prune with
+// server-side dry-run, which is also how drift is detected. Impersonating a
+// service account (ManagerOptions.ServiceAccount) lets RBAC bound a sync.
 //
 // The package does not know where manifests came from (pull, verify and
-// cache own that), and it does not keep an inventory or prune: that is a
-// later step built on the ChangeSet that ApplyAllStaged returns.
+// cache own that); the cache's copy of the inventory is the caller's.
 //
 // # Limits and caveats
 //
@@ -25,4 +36,15 @@
 // as written; a namespaced object with no namespace and no target namespace
 // is refused rather than sent to "default". An apply is not atomic: a failure
 // in stage 2 leaves stage 1 applied, and the ChangeSet reports what was.
+//
+// Applied objects carry the annotation AnnotationAppliedHash. Live objects
+// are listed per resource and namespace, so an unchanged object whose live
+// copy still holds every applied field costs no request of its own; one
+// that differs costs a dry-run apply, and a write only when that shows a
+// change. Diff uses the same path, so drift detection is a few lists plus
+// one dry run per suspect object; there is no watch-backed cache yet. Inventories hold at most
+// MaxInventoryEntries objects. Force recreates an object with a background
+// delete: its dependents are collected by the garbage collector, not waited
+// for. Adoption and prune decisions trust the ownership labels, which anyone
+// allowed to edit an object can change.
 package deploy

@@ -3,6 +3,7 @@ package deploy
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -38,16 +39,49 @@ type ManagerOptions struct {
 	// TargetNamespace, when set, replaces metadata.namespace of every
 	// namespaced object. Cluster-scoped objects are left alone.
 	TargetNamespace string
+	// Owner, when set, is the sync applying: its ownership labels are
+	// stamped on every object applied, checked by Adopt and by Prune, and
+	// its inventory is kept in the cluster (ReadInventory, WriteInventory).
+	Owner Owner
+	// Adopt says what to do with an existing object that does not carry
+	// Owner's labels; it only matters when Owner is set.
+	Adopt AdoptPolicy
+	// Force recreates (deletes, then creates) an object whose change the API
+	// server refuses because it touches an immutable field. Without it, such
+	// a change fails with an error naming the object and the field.
+	Force bool
+	// ServiceAccount, as "namespace/name", makes every request impersonate
+	// that service account, so RBAC limits what the Manager can touch.
+	ServiceAccount string
 }
+
+// AdoptPolicy decides whether an existing object that does not carry the
+// owner's labels may be taken over. Every adoption is reported in the
+// ChangeSet (Change.Adopted); none is silent.
+type AdoptPolicy string
+
+const (
+	// AdoptUnowned, the default, adopts objects that carry no sync's
+	// ownership labels and refuses those that carry another sync's.
+	AdoptUnowned AdoptPolicy = ""
+	// AdoptAlways adopts every existing object, even another sync's.
+	AdoptAlways AdoptPolicy = "adopt"
+	// AdoptNever refuses every existing object that does not carry the
+	// owner's labels.
+	AdoptNever AdoptPolicy = "refuse"
+)
 
 // Manager applies sets of objects to one cluster with server-side apply.
 // It is safe for concurrent use.
 type Manager struct {
 	client      dynamic.Interface
 	mapper      meta.ResettableRESTMapper
-	owner       string
+	fieldOwner  string
 	concurrency int
 	namespace   string
+	owner       Owner
+	adopt       AdoptPolicy
+	force       bool
 
 	resetMu sync.Mutex // serialises mapper resets
 }
@@ -61,7 +95,27 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 	if opts.Concurrency < 0 {
 		return nil, fmt.Errorf("deploy: negative concurrency %d", opts.Concurrency)
 	}
+	if err := opts.Owner.validate(); err != nil {
+		return nil, err
+	}
+	switch opts.Adopt {
+	case AdoptUnowned, AdoptAlways, AdoptNever:
+	default:
+		return nil, fmt.Errorf("deploy: unknown adopt policy %q (want %q or %q)", opts.Adopt, AdoptAlways, AdoptNever)
+	}
 	cfg = rest.CopyConfig(cfg)
+	if opts.ServiceAccount != "" {
+		ns, name, ok := strings.Cut(opts.ServiceAccount, "/")
+		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			return nil, fmt.Errorf("deploy: service account %q: want namespace/name", opts.ServiceAccount)
+		}
+		// The groups are those the API server gives a service account's own
+		// token, so bindings to them apply as they would in a pod.
+		cfg.Impersonate = rest.ImpersonationConfig{
+			UserName: "system:serviceaccount:" + ns + ":" + name,
+			Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+		}
+	}
 	if cfg.QPS < ClientQPS {
 		cfg.QPS = ClientQPS
 	}
@@ -79,12 +133,15 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 	m := &Manager{
 		client:      client,
 		mapper:      restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
-		owner:       opts.FieldOwner,
+		fieldOwner:  opts.FieldOwner,
 		concurrency: opts.Concurrency,
 		namespace:   opts.TargetNamespace,
+		owner:       opts.Owner,
+		adopt:       opts.Adopt,
+		force:       opts.Force,
 	}
-	if m.owner == "" {
-		m.owner = FieldOwner
+	if m.fieldOwner == "" {
+		m.fieldOwner = FieldOwner
 	}
 	if m.concurrency == 0 {
 		m.concurrency = DefaultConcurrency

@@ -2,6 +2,8 @@
 # Builds kube-apiserver, kube-controller-manager and etcd from their Go modules
 # into bin/k8s/, skipping binaries that are already there at the right version.
 # Used by `make tools`; the tests find the binaries through KUBEBUILDER_ASSETS.
+# With WITH_KUBECTL=1 it also builds kubectl (for hack/bench-apply.sh) from the
+# same scratch module.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.37.2}"
@@ -37,6 +39,17 @@ if ! stamp_ok kube-apiserver "$K8S_VERSION" || ! stamp_ok kube-controller-manage
   echo "$K8S_VERSION" > "$OUT/.kube-apiserver.version"
   CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$OUT/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager
   echo "$K8S_VERSION" > "$OUT/.kube-controller-manager.version"
+fi
+
+if [ "${WITH_KUBECTL:-0}" = 1 ] && ! stamp_ok kubectl "$K8S_VERSION"; then
+  echo ">> building kubectl $K8S_VERSION"
+  mod="$WORK/kubernetes"
+  [ -f "$mod/go.mod" ] || { echo "build-k8s: $mod/go.mod missing; run without WITH_KUBECTL first" >&2; exit 1; }
+  cd "$mod"
+  go get "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION"
+  ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
+  CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$OUT/kubectl" k8s.io/kubernetes/cmd/kubectl
+  echo "$K8S_VERSION" > "$OUT/.kubectl.version"
 fi
 
 if ! stamp_ok etcd "$ETCD_VERSION"; then

@@ -3,9 +3,12 @@ package pull
 import (
 	"errors"
 	"fmt"
+	"net/http"
 
 	orascontent "oras.land/oras-go/v2/content"
 	oraserrdef "oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
 )
@@ -38,14 +41,20 @@ func classify(err error) error {
 	for _, s := range []error{
 		errdef.ErrNotFound, errdef.ErrDigestMismatch, errdef.ErrSizeMismatch,
 		errdef.ErrSizeExceedsLimit, errdef.ErrUnsupportedMediaType, errdef.ErrUnsafePath,
-		errdef.ErrInvalidManifest, errdef.ErrInvalidReference,
+		errdef.ErrInvalidManifest, errdef.ErrInvalidReference, errdef.ErrUnauthorized,
 	} {
 		if errors.Is(err, s) {
 			return err
 		}
 	}
 	var sentinel error
+	var resp *errcode.ErrorResponse
 	switch {
+	case errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound:
+		sentinel = errdef.ErrNotFound
+	case errors.As(err, &resp) && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden),
+		errors.Is(err, auth.ErrBasicCredentialNotFound):
+		sentinel = errdef.ErrUnauthorized
 	case errors.Is(err, oraserrdef.ErrNotFound):
 		sentinel = errdef.ErrNotFound
 	case errors.Is(err, orascontent.ErrMismatchedDigest), errors.Is(err, oraserrdef.ErrInvalidDigest):

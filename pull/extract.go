@@ -31,7 +31,17 @@ const (
 	mediaTypeHelmProvenance = "application/vnd.cncf.helm.chart.provenance.v1.prov"
 	// annotationReferenceType marks attestation manifests in build indexes.
 	annotationReferenceType = "vnd.docker.reference.type"
+	// annotationUnpack marks a layer ORAS packed from a directory.
+	annotationUnpack = "io.deis.oras.content.unpack"
 )
+
+// rawFile reports whether a layer is a single file, the way ORAS pushes
+// files: it has a title (the file name), is not marked for unpacking, and
+// is not typed as a gzipped tar archive. A titled tar+gzip layer is still
+// extracted as an archive, the shape other tools push manifests in.
+func rawFile(l ocispec.Descriptor) bool {
+	return l.Annotations[ocispec.AnnotationTitle] != "" && l.Annotations[annotationUnpack] != "true" && !layerFormats[l.MediaType]
+}
 
 // layerFormats maps readable layer media types to whether they are gzipped.
 var layerFormats = map[string]bool{
@@ -182,7 +192,7 @@ func selectLayers(doc *document) ([]ocispec.Descriptor, error) {
 	var layers []ocispec.Descriptor
 	var unknown []string
 	for _, l := range doc.Layers {
-		if _, ok := layerFormats[l.MediaType]; ok {
+		if _, ok := layerFormats[l.MediaType]; ok || rawFile(l) {
 			layers = append(layers, l)
 			continue
 		}
@@ -238,6 +248,20 @@ func (x *extractor) layer(ctx context.Context, src content.Fetcher, index int, d
 	}
 	blob := newVerifiedReader(rc, desc)
 	defer blob.Close()
+	if rawFile(desc) {
+		x.files++
+		if x.files > x.opts.MaxFiles {
+			return fmt.Errorf("%w: more than %d entries", errdef.ErrSizeExceedsLimit, x.opts.MaxFiles)
+		}
+		hdr := &tar.Header{Name: desc.Annotations[ocispec.AnnotationTitle], Typeflag: tar.TypeReg, Size: desc.Size, Mode: 0o644}
+		if err := x.entry(blob, hdr, index); err != nil {
+			if verr := blob.finish(); verr != nil {
+				return verr
+			}
+			return err
+		}
+		return blob.finish()
+	}
 	if err := x.untar(ctx, blob, layerFormats[desc.MediaType], index); err != nil {
 		// A digest or size failure explains a broken archive better than
 		// the archive error does.
@@ -291,7 +315,7 @@ func malformed(err error) error {
 	return fmt.Errorf("%w: malformed archive: %v", errdef.ErrInvalidManifest, err)
 }
 
-func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header, layer int) error {
+func (x *extractor) entry(body io.Reader, hdr *tar.Header, layer int) error {
 	name, err := cleanName(hdr.Name)
 	if err != nil {
 		return err
@@ -356,7 +380,7 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header, layer int) error {
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(f, tr)
+	n, err := io.Copy(f, body)
 	x.bytes += n
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -97,6 +97,32 @@ func TestExtractShapes(t *testing.T) {
 			},
 			want: map[string]string{"chart/": "", "chart/Chart.yaml": "name: c"},
 		},
+		"oras files": {
+			build: func(t *testing.T, b blobs) ocispec.Descriptor {
+				f1 := b.add(ocispec.MediaTypeImageLayer, []byte("kind: A\n")) // oras's default file media type
+				f1.Annotations = map[string]string{ocispec.AnnotationTitle: "a.yaml"}
+				f2 := b.add("application/yaml", []byte("kind: B\n"))
+				f2.Annotations = map[string]string{ocispec.AnnotationTitle: "sub/b.yaml"}
+				return b.manifest(t, "application/vnd.oci.empty.v1+json", f1, f2)
+			},
+			want: map[string]string{"a.yaml": "kind: A\n", "sub/": "", "sub/b.yaml": "kind: B\n"},
+		},
+		"oras directory": {
+			build: func(t *testing.T, b blobs) ocispec.Descriptor {
+				l := b.add(ocispec.MediaTypeImageLayerGzip, gz(t, tarball(t, dir("app/"), reg("app/a.yaml", "a"))))
+				l.Annotations = map[string]string{ocispec.AnnotationTitle: "app", "io.deis.oras.content.unpack": "true"}
+				return b.manifest(t, "application/vnd.oci.empty.v1+json", l)
+			},
+			want: map[string]string{"app/": "", "app/a.yaml": "a"},
+		},
+		"titled tar+gzip is an archive": {
+			build: func(t *testing.T, b blobs) ocispec.Descriptor {
+				l := b.add(ocispec.MediaTypeImageLayerGzip, gz(t, tarball(t, reg("a.yaml", "a"))))
+				l.Annotations = map[string]string{ocispec.AnnotationTitle: "manifests.tar.gz"}
+				return b.manifest(t, "application/vnd.oci.empty.v1+json", l)
+			},
+			want: map[string]string{"a.yaml": "a"},
+		},
 		"index holding one artifact and an attestation": {
 			build: func(t *testing.T, b blobs) ocispec.Descriptor {
 				l := b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "a"))))
@@ -215,6 +241,17 @@ func TestExtractRejects(t *testing.T) {
 		"config as root": {wantErr: errdef.ErrUnsupportedMediaType, build: func(t *testing.T, b blobs) ocispec.Descriptor {
 			return b.add(push.MediaTypeFluxConfig, []byte(`{"schemaVersion":2}`))
 		}},
+		"oras file traversal": {wantErr: errdef.ErrUnsafePath, naming: "../evil.yaml", build: titled("../evil.yaml", "x", 0)},
+		"oras file absolute":  {wantErr: errdef.ErrUnsafePath, naming: "/etc/cron.d/x", build: titled("/etc/cron.d/x", "x", 0)},
+		"oras file too big":   {wantErr: errdef.ErrSizeExceedsLimit, opts: pull.ExtractOptions{MaxBytes: 4}, build: titled("a.yaml", "12345", 0)},
+		"oras file too long":  {wantErr: errdef.ErrSizeMismatch, build: titled("a.yaml", "12345", 3)},
+		"oras files colliding": {wantErr: errdef.ErrUnsafePath, naming: "a.yaml", build: func(t *testing.T, b blobs) ocispec.Descriptor {
+			f1 := b.add("application/yaml", []byte("1"))
+			f1.Annotations = map[string]string{ocispec.AnnotationTitle: "a.yaml"}
+			f2 := b.add("application/yaml", []byte("2"))
+			f2.Annotations = map[string]string{ocispec.AnnotationTitle: "./a.yaml"}
+			return b.manifest(t, "application/vnd.oci.empty.v1+json", f1, f2)
+		}},
 		"missing layer": {wantErr: errdef.ErrNotFound, build: func(t *testing.T, b blobs) ocispec.Descriptor {
 			l := b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1"))))
 			delete(b, l.Digest)
@@ -239,6 +276,19 @@ func TestExtractRejects(t *testing.T) {
 			}
 			assertNothingLeft(t, dest)
 		})
+	}
+}
+
+// titled builds an ORAS-style single-file artifact named name; a non-zero
+// size overrides the descriptor's.
+func titled(name, body string, size int64) func(t *testing.T, b blobs) ocispec.Descriptor {
+	return func(t *testing.T, b blobs) ocispec.Descriptor {
+		l := b.add("application/yaml", []byte(body))
+		if size != 0 {
+			l.Size = size
+		}
+		l.Annotations = map[string]string{ocispec.AnnotationTitle: name}
+		return b.manifest(t, "application/vnd.oci.empty.v1+json", l)
 	}
 }
 

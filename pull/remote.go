@@ -2,6 +2,7 @@ package pull
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -30,9 +31,12 @@ const (
 )
 
 // RemoteOptions configures access to a registry. The zero value means HTTPS
-// with credentials from the default docker config and its credential helpers.
+// verified against the system roots, with credentials from the default
+// docker config and its credential helpers. Certificate verification is
+// never turned off: a registry with a private CA needs CAFile or CAData.
 type RemoteOptions struct {
-	// PlainHTTP talks HTTP instead of HTTPS (loopback registries, tests).
+	// PlainHTTP talks HTTP instead of HTTPS (loopback registries, tests). It
+	// cannot be combined with the TLS options below.
 	PlainHTTP bool
 	// Username and Password are static credentials; when either is set the
 	// docker config is not consulted.
@@ -40,16 +44,42 @@ type RemoteOptions struct {
 	// RegistryConfig is the path of a docker config.json. Empty means
 	// $DOCKER_CONFIG/config.json or ~/.docker/config.json, when they exist.
 	RegistryConfig string
+	// CAFile is a PEM bundle of certificate authorities trusted in addition
+	// to the system roots.
+	CAFile string
+	// CertFile and KeyFile are a PEM client certificate and its key, for
+	// registries that demand one. Both or neither.
+	CertFile, KeyFile string
+	// CAData, CertData and KeyData are the same in memory, e.g. from a
+	// Kubernetes secret; CAData adds to CAFile, and a certificate comes from
+	// the files or from the data, not both.
+	CAData, CertData, KeyData []byte
 }
 
-// httpClient is shared by every repository so connections are reused. It
-// retries 5xx, 408 and 429 with exponential backoff and honours Retry-After.
-var httpClient = &http.Client{Transport: retry.NewTransport(newBaseTransport())}
+// hasTLS reports whether opts carry any TLS material.
+func (o RemoteOptions) hasTLS() bool {
+	return o.CAFile != "" || o.CertFile != "" || o.KeyFile != "" ||
+		len(o.CAData) > 0 || len(o.CertData) > 0 || len(o.KeyData) > 0
+}
 
-func newBaseTransport() http.RoundTripper {
+// httpClient is shared by every repository without TLS options so
+// connections are reused. Its retry policy is retryPolicy.
+var httpClient = newHTTPClient(nil)
+
+func newHTTPClient(tlsConfig *tls.Config) *http.Client {
+	return &http.Client{Transport: &retry.Transport{
+		Base:   newBaseTransport(tlsConfig),
+		Policy: func() retry.Policy { return defaultRetryPolicy },
+	}}
+}
+
+func newBaseTransport(tlsConfig *tls.Config) http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	t.ResponseHeaderTimeout = responseHeaderTimeout
+	if tlsConfig != nil {
+		t.TLSClientConfig = tlsConfig
+	}
 	return t
 }
 
@@ -64,8 +94,12 @@ func NewRepository(ref Reference, opts RemoteOptions) (*remote.Repository, error
 	if err != nil {
 		return nil, err
 	}
+	hc, err := clientFor(opts)
+	if err != nil {
+		return nil, err
+	}
 	client := &auth.Client{
-		Client:     httpClient,
+		Client:     hc,
 		Cache:      auth.NewCache(),
 		Credential: cred,
 	}

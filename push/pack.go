@@ -66,16 +66,32 @@ type Options struct {
 	// value means the Unix epoch, so the digest depends on the content alone.
 	Created time.Time
 	// LayerMediaType is the content layer's media type; it must end in
-	// "tar+gzip". Empty means MediaTypeFluxContent.
+	// "tar+gzip". Empty means MediaTypeFluxContent; MediaTypeOCILayer makes
+	// the artifact readable by tools that expect a plain image layer.
 	LayerMediaType string
+	// Ignore lists patterns of paths not to pack, on top of the
+	// version-control directories always skipped (see parseIgnore for the
+	// syntax: a subset of .gitignore).
+	Ignore []string
+	// Kustomize builds the kustomization in dir (plugins off, confined to
+	// dir, as the engine builds one) and packs the result as the single
+	// file RenderedFile instead of packing the tree.
+	Kustomize bool
 }
+
+// MediaTypeOCILayer is the plain OCI tar+gzip layer media type.
+const MediaTypeOCILayer = ocispec.MediaTypeImageLayerGzip
 
 // Result is what a push produced, shaped for `-o json`.
 type Result struct {
 	Repository string `json:"repository"`
 	Tag        string `json:"tag"`
-	Digest     string `json:"digest"`
-	Size       int64  `json:"size"`
+	// Tags are the extra tags, after Tag.
+	Tags   []string `json:"tags,omitempty"`
+	Digest string   `json:"digest"`
+	Size   int64    `json:"size"`
+	// DryRun is set when nothing was pushed.
+	DryRun bool `json:"dryRun,omitempty"`
 }
 
 // Pack archives dir (a directory, or a single file packed as the only file
@@ -94,7 +110,16 @@ func Pack(ctx context.Context, dir string, opts Options, dst content.Pusher) (oc
 			return ocispec.Descriptor{}, fmt.Errorf("%w: empty annotation key", errdef.ErrInvalidManifest)
 		}
 	}
-	layer, err := Archive(ctx, dir)
+	var layer []byte
+	var err error
+	if opts.Kustomize {
+		if len(opts.Ignore) > 0 {
+			return ocispec.Descriptor{}, errors.New("ignore patterns do not apply to a kustomization: exclude files in the kustomization instead")
+		}
+		layer, err = archiveKustomization(ctx, dir)
+	} else {
+		layer, err = archive(ctx, dir, opts.Ignore)
+	}
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -140,8 +165,20 @@ func Push(ctx context.Context, dir string, dst oras.Target, tag string, opts Opt
 	return desc, nil
 }
 
-// pushBlob pushes data unless dst already has it.
+// existenceChecker is the optional ability of a destination to say whether
+// it already holds content; a registry answers with a HEAD request.
+type existenceChecker interface {
+	Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error)
+}
+
+// pushBlob pushes data unless dst already has it, so re-pushing unchanged
+// content uploads nothing.
 func pushBlob(ctx context.Context, dst content.Pusher, desc ocispec.Descriptor, data []byte) error {
+	if ec, ok := dst.(existenceChecker); ok {
+		if has, err := ec.Exists(ctx, desc); err == nil && has {
+			return nil
+		}
+	}
 	err := dst.Push(ctx, desc, bytes.NewReader(data))
 	if err != nil && !errors.Is(err, oraserrdef.ErrAlreadyExists) {
 		return fmt.Errorf("push %s %s: %w", desc.MediaType, desc.Digest, err)
@@ -171,10 +208,33 @@ func annotations(opts Options) map[string]string {
 // Archive returns the reproducible tar+gzip of dir, or of a single file
 // packed as the only file under the root.
 func Archive(ctx context.Context, dir string) ([]byte, error) {
+	return archive(ctx, dir, nil)
+}
+
+func archive(ctx context.Context, dir string, ignore []string) ([]byte, error) {
+	rules, err := parseIgnore(ignore)
+	if err != nil {
+		return nil, err
+	}
 	info, err := os.Lstat(dir)
 	if err != nil {
 		return nil, err
 	}
+	return writeArchive(func(tw *tar.Writer) error {
+		switch {
+		case info.Mode().IsRegular():
+			return writeFile(tw, dir, filepath.Base(dir), info)
+		case info.IsDir():
+			return walk(ctx, tw, dir, rules)
+		default:
+			return fmt.Errorf("%w %q: only regular files and directories can be packed", errdef.ErrUnsafePath, dir)
+		}
+	})
+}
+
+// writeArchive returns the tar+gzip of the root directory entry followed by
+// what body writes, capped at limits.MaxLayerBytes.
+func writeArchive(body func(*tar.Writer) error) ([]byte, error) {
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&limitedWriter{w: &buf, n: limits.MaxLayerBytes}, gzipLevel)
 	if err != nil {
@@ -184,15 +244,7 @@ func Archive(ctx context.Context, dir string) ([]byte, error) {
 	if err := writeHeader(tw, ".", true, false, 0); err != nil {
 		return nil, err
 	}
-	switch {
-	case info.Mode().IsRegular():
-		err = writeFile(tw, dir, filepath.Base(dir), info)
-	case info.IsDir():
-		err = walk(ctx, tw, dir)
-	default:
-		err = fmt.Errorf("%w %q: only regular files and directories can be packed", errdef.ErrUnsafePath, dir)
-	}
-	if err != nil {
+	if err := body(tw); err != nil {
 		return nil, err
 	}
 	if err := tw.Close(); err != nil {
@@ -204,8 +256,8 @@ func Archive(ctx context.Context, dir string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// walk writes dir's tree in lexical order.
-func walk(ctx context.Context, tw *tar.Writer, dir string) error {
+// walk writes dir's tree in lexical order, leaving out what rules ignore.
+func walk(ctx context.Context, tw *tar.Writer, dir string, rules []ignoreRule) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -221,11 +273,11 @@ func walk(ctx context.Context, tw *tar.Writer, dir string) error {
 			return err
 		}
 		name := filepath.ToSlash(rel)
-		if skipDirs[d.Name()] {
+		if skipDirs[d.Name()] || ignored(rules, name, d.IsDir()) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
-			return nil // a .git file: a worktree or submodule pointer
+			return nil // a .git file (a worktree or submodule pointer), or ignored
 		}
 		switch t := d.Type(); {
 		case t.IsDir():

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/pull"
 )
 
 // maxSyncFileBytes caps a Sync file read from disk; a Sync is a few hundred bytes.
@@ -92,6 +93,19 @@ func (s *Sync) Validate() error {
 	}
 	if set > 1 {
 		return bad("spec.source.ref", "set only one of tag, semver and digest")
+	}
+	if r := s.Spec.Source.Ref; r.Semver != "" || r.SemverFilter != "" {
+		if r.Semver == "" {
+			return bad("spec.source.ref.semverFilter", "needs spec.source.ref.semver")
+		}
+		if err := pull.ValidateSemver(r.Semver, r.SemverFilter); err != nil {
+			return bad("spec.source.ref.semver", "%v", err)
+		}
+	}
+	for i, m := range s.Spec.Source.Mirrors {
+		if !strings.HasPrefix(m.URL, "oci://") {
+			return bad(fmt.Sprintf("spec.source.mirrors[%d].url", i), "must start with oci://, got %q", m.URL)
+		}
 	}
 	switch s.Spec.Verify.Mode {
 	case "", "enforce", "audit":

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/registry"
 
 	"github.com/sealift-dev/sealift/cache"
 	"github.com/sealift-dev/sealift/deploy"
@@ -38,6 +41,7 @@ const (
 	ReasonApplyFailed        = "ApplyFailed"
 	ReasonSourceUnavailable  = "SourceUnavailable"
 	ReasonInvalidSpec        = "InvalidSpec"
+	ReasonHealthCheckFailed  = "HealthCheckFailed"
 )
 
 // Reconciler walks one Sync through the pipeline. Its zero value is not
@@ -62,6 +66,9 @@ type Result struct {
 	Verdict verify.Verdict `json:"verdict"`
 	// VerdictCached is true when the verdict came from the cache.
 	VerdictCached bool `json:"verdictCached"`
+	// ServedBy is the repository (a mirror or the canonical one) the
+	// content was fetched from; empty when it came from the cache alone.
+	ServedBy string `json:"servedBy,omitempty"`
 	// Offline is true when the revision was taken from the cache alone.
 	Offline bool `json:"offline"`
 	// Changes is the apply change set.
@@ -106,15 +113,23 @@ func (r *Reconciler) reconcile(ctx context.Context, s *Sync) (Result, string, er
 
 	opts := r.Remote
 	opts.PlainHTTP = s.Spec.Source.Insecure
-	repo, err := pull.NewRepository(ref, opts)
+	sources, err := s.sources(opts)
 	if err != nil {
-		return res, ReasonSourceUnavailable, err
+		return res, ReasonInvalidSpec, err
 	}
-	desc, err := pull.Resolve(ctx, repo, ref)
+	if s.Spec.Source.Ref.Semver != "" {
+		tag, err := resolveSemver(ctx, sources, s.Spec.Source.Ref.Semver, s.Spec.Source.Ref.SemverFilter)
+		if err != nil {
+			return res, ReasonSourceUnavailable, err
+		}
+		ref.Tag = tag
+	}
+	desc, resolvedBy, err := pull.ResolveFrom(ctx, sources, ref)
 	if err != nil {
 		return res, ReasonSourceUnavailable, fmt.Errorf("resolve %s: %w", ref, err)
 	}
 	res.Digest = desc.Digest.String()
+	repo := sourceNamed(sources, resolvedBy)
 
 	// Trust first: an artifact whose signatures fail the policy is never
 	// fetched, so its content cannot reach the cache or the API server.
@@ -127,14 +142,26 @@ func (r *Reconciler) reconcile(ctx context.Context, s *Sync) (Result, string, er
 		res.Verdict = verify.Verdict{Digest: cached.Digest, Verified: true, Signers: cached.Signers, Reason: cached.Reason}
 		res.VerdictCached = true
 	} else {
-		res.Verdict, err = verify.Verify(ctx, repo, desc, policy)
+		sigRepo, err := r.signatureRepository(s, ref, opts)
+		if err != nil {
+			return res, ReasonInvalidSpec, err
+		}
+		if sigRepo == nil {
+			sigRepo = repo
+		}
+		res.Verdict, err = verify.Verify(ctx, sigRepo, desc, policy)
 		if err != nil {
 			return res, ReasonVerificationFailed, err
 		}
 	}
 
-	if err := pull.Fetch(ctx, repo, desc, r.Cache); err != nil {
-		return res, ReasonArtifactFailed, fmt.Errorf("fetch %s@%s: %w", res.Repository, res.Digest, err)
+	res.ServedBy, err = pull.FetchFrom(ctx, sources, desc, r.Cache)
+	if err != nil {
+		reason := ReasonSourceUnavailable
+		if errdef.IsTerminal(err) {
+			reason = ReasonArtifactFailed
+		}
+		return res, reason, fmt.Errorf("fetch %s@%s: %w", res.Repository, res.Digest, err)
 	}
 	inventory, changes, reason, err := r.apply(ctx, s, desc)
 	res.Changes = changes
@@ -192,7 +219,8 @@ func (r *Reconciler) reconcileOffline(ctx context.Context, s *Sync) (Result, str
 }
 
 // apply extracts the artifact from the cache (every blob re-checked on read),
-// renders it and applies it in stages.
+// renders it, applies it in stages, prunes what left it, records the
+// inventory in the cluster and waits for health, as the Sync asks.
 func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor) ([]string, []deploy.Change, string, error) {
 	work, err := os.MkdirTemp("", "sealift-render-")
 	if err != nil {
@@ -207,10 +235,15 @@ func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor
 	if err != nil {
 		return nil, nil, ReasonArtifactFailed, fmt.Errorf("render %s: %w", desc.Digest, err)
 	}
-	mgr, err := deploy.NewManager(r.RestConfig, deploy.ManagerOptions{TargetNamespace: s.Spec.TargetNamespace})
+	mgr, err := deploy.NewManager(r.RestConfig, s.ManagerOptions())
 	if err != nil {
 		return nil, nil, ReasonApplyFailed, err
 	}
+	old, err := r.previousInventory(ctx, s, mgr)
+	if err != nil {
+		return nil, nil, ReasonApplyFailed, err
+	}
+
 	cs, err := mgr.ApplyAllStaged(ctx, objs)
 	var changes []deploy.Change
 	if cs != nil {
@@ -219,11 +252,85 @@ func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor
 	if err != nil {
 		return nil, changes, ReasonApplyFailed, err
 	}
-	inventory := make([]string, 0, len(changes))
-	for _, c := range changes {
-		inventory = append(inventory, c.Object)
+	applied := cs.Inventory()
+
+	var pruned *deploy.ChangeSet
+	if s.Spec.Prune {
+		pruned, err = mgr.Prune(ctx, old, applied, deploy.PruneOptions{})
+		if pruned != nil {
+			changes = append(changes, pruned.Changes...)
+		}
+		if err != nil && pruned == nil {
+			return nil, changes, ReasonApplyFailed, fmt.Errorf("prune: %w", err)
+		}
 	}
-	return inventory, changes, "", nil
+	next := deploy.NextInventory(old, applied, pruned)
+	if !s.Spec.Prune {
+		// Without prune, objects that left the artifact stay in the
+		// cluster, so they stay in the inventory for a later prune.
+		next = deploy.NewInventory(append(old.Minus(applied), applied...)...)
+	}
+	if werr := mgr.WriteInventory(ctx, next); werr != nil {
+		return nil, changes, ReasonApplyFailed, werr
+	}
+	if err != nil {
+		return nil, changes, ReasonApplyFailed, fmt.Errorf("prune: %w", err)
+	}
+	if s.Spec.Wait {
+		if err := mgr.Wait(ctx, applied, deploy.WaitOptions{Timeout: waitBudget(ctx)}); err != nil {
+			return nil, changes, ReasonHealthCheckFailed, err
+		}
+	}
+	return next.Strings(), changes, "", nil
+}
+
+// previousInventory is what the Sync applied before: the cluster's record,
+// else the cache's (so neither a lost cache nor a lost ConfigMap orphans
+// objects).
+func (r *Reconciler) previousInventory(ctx context.Context, s *Sync, mgr *deploy.Manager) (deploy.Inventory, error) {
+	inv, found, err := mgr.ReadInventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		return inv, nil
+	}
+	rev, ok, err := r.Cache.LastApplied(ctx, s.Key())
+	if err != nil || !ok {
+		return nil, err
+	}
+	inv, err = deploy.ParseInventory(rev.Inventory)
+	if err != nil {
+		// Inventories recorded before objects carried their group cannot be
+		// used for pruning; start afresh rather than guess.
+		return nil, nil
+	}
+	return inv, nil
+}
+
+// waitBudget leaves what remains of the reconcile's deadline to Wait.
+func waitBudget(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return time.Until(dl)
+	}
+	return DefaultTimeout
+}
+
+// ManagerOptions are the apply settings of s, shared by sync and diff so
+// both see the cluster the same way.
+func (s *Sync) ManagerOptions() deploy.ManagerOptions {
+	ns := s.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	opts := deploy.ManagerOptions{
+		TargetNamespace: s.Spec.TargetNamespace,
+		Owner:           deploy.Owner{Name: s.Name, Namespace: ns},
+	}
+	if s.Spec.ServiceAccountName != "" {
+		opts.ServiceAccount = ns + "/" + s.Spec.ServiceAccountName
+	}
+	return opts
 }
 
 func (r *Reconciler) setStatus(s *Sync, res Result, reason string, err error) {
@@ -281,18 +388,8 @@ func (s *Sync) supported() error {
 		return fmt.Errorf("Sync %s: %s is not supported by this version: %w", s.Key(), field, errdef.ErrInvalidObject)
 	}
 	switch {
-	case s.Spec.Source.Ref.Semver != "":
-		return unsupported("spec.source.ref.semver")
-	case len(s.Spec.Source.Mirrors) > 0:
-		return unsupported("spec.source.mirrors")
-	case len(s.Spec.Verify.Identities) > 0 || s.Spec.Verify.TrustedRoot != nil:
-		return unsupported("keyless verification (spec.verify.identities, trustedRoot)")
-	case s.Spec.Prune:
-		return unsupported("spec.prune")
-	case s.Spec.Wait:
-		return unsupported("spec.wait")
-	case s.Spec.ServiceAccountName != "":
-		return unsupported("spec.serviceAccountName")
+	case s.Spec.Drift == "detect":
+		return unsupported("spec.drift: detect (use `sealift diff`)")
 	case s.Spec.Source.SecretRef != nil || s.Spec.Source.CertSecretRef != nil:
 		return unsupported("spec.source.secretRef and certSecretRef")
 	}
@@ -317,9 +414,57 @@ func (s *Sync) reference() (pull.Reference, error) {
 		ref.Digest = s.Spec.Source.Ref.Digest
 	case s.Spec.Source.Ref.Tag != "":
 		ref.Tag = s.Spec.Source.Ref.Tag
+	case s.Spec.Source.Ref.Semver != "":
+		return ref, nil // the tag is chosen at resolve time
 	}
 	// Re-parse so a bad tag or digest is caught with the reference's own checks.
 	return pull.ParseReference(ref.String())
+}
+
+// sources lists where the artifact may be read: the mirrors in order, then
+// the canonical repository.
+func (s *Sync) sources(opts pull.RemoteOptions) ([]pull.Source, error) {
+	repos := make([]string, 0, len(s.Spec.Source.Mirrors)+1)
+	for _, m := range s.Spec.Source.Mirrors {
+		repos = append(repos, m.URL)
+	}
+	repos = append(repos, s.Spec.Source.URL)
+	sources, err := pull.NewSources(repos, opts)
+	if err != nil {
+		return nil, fmt.Errorf("spec.source: %w", err)
+	}
+	return sources, nil
+}
+
+func sourceNamed(sources []pull.Source, name string) oras.ReadOnlyTarget {
+	for _, s := range sources {
+		if s.Name == name {
+			return s.Target
+		}
+	}
+	return sources[len(sources)-1].Target
+}
+
+// resolveSemver picks the highest tag matching constraint from the first
+// source that can list its tags; unreachable sources are skipped.
+func resolveSemver(ctx context.Context, sources []pull.Source, constraint, filter string) (string, error) {
+	var failures []error
+	for _, src := range sources {
+		lister, ok := src.Target.(registry.TagLister)
+		if !ok {
+			continue
+		}
+		tag, err := pull.ResolveSemver(ctx, lister, constraint, filter)
+		if err == nil {
+			return tag, nil
+		}
+		err = fmt.Errorf("semver %q at %s: %w", constraint, src.Name, err)
+		if errdef.IsTerminal(err) {
+			return "", err
+		}
+		failures = append(failures, err)
+	}
+	return "", errors.Join(failures...)
 }
 
 // policy builds the verification policy; with mode enforce, a Sync without
@@ -351,8 +496,62 @@ func (s *Sync) policy() (verify.Policy, error) {
 		}
 		p.Keys = append(p.Keys, crypto.PublicKey(pub))
 	}
-	if len(p.Keys) == 0 && p.Mode == verify.Enforce {
-		return p, fmt.Errorf("Sync %s: spec.verify lists no keys but mode is enforce, so nothing could ever be applied; add a key or set mode: audit: %w", s.Key(), errdef.ErrPolicyViolation)
+	for _, id := range s.Spec.Verify.Identities {
+		p.Identities = append(p.Identities, verify.Identity{
+			Issuer: id.Issuer, IssuerRegexp: id.IssuerRegexp,
+			Subject: id.Subject, SubjectRegexp: id.SubjectRegexp,
+			SourceRepository: id.SourceRepository, WorkflowRef: id.WorkflowRef,
+		})
+	}
+	if tr := s.Spec.Verify.TrustedRoot; tr != nil {
+		if tr.Path == "" {
+			return p, fmt.Errorf("spec.verify.trustedRoot: secretRef is read by the in-cluster controller; use path with --once: %w", errdef.ErrInvalidObject)
+		}
+		data, err := readBounded(tr.Path, maxTrustedRootBytes)
+		if err != nil {
+			return p, fmt.Errorf("spec.verify.trustedRoot: %w", err)
+		}
+		p.TrustedRoot = data
+	}
+	if len(p.Identities) > 0 && len(p.TrustedRoot) == 0 {
+		return p, fmt.Errorf("Sync %s: spec.verify.identities need spec.verify.trustedRoot, the pinned trust root keyless signatures are checked against offline: %w", s.Key(), errdef.ErrPolicyViolation)
+	}
+	if len(p.Keys) == 0 && len(p.Identities) == 0 && p.Mode == verify.Enforce {
+		return p, fmt.Errorf("Sync %s: spec.verify lists no keys or identities but mode is enforce, so nothing could ever be applied; add a key or set mode: audit: %w", s.Key(), errdef.ErrPolicyViolation)
 	}
 	return p, nil
+}
+
+// maxTrustedRootBytes caps a trusted_root.json; real ones are tens of kilobytes.
+const maxTrustedRootBytes = 4 << 20
+
+// readBounded reads a local file of at most limit bytes.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes: %w", path, limit, errdef.ErrSizeExceedsLimit)
+	}
+	return data, nil
+}
+
+// signatureRepository returns the repository holding the signatures when
+// the Sync names one apart from the artifact's, else nil.
+func (r *Reconciler) signatureRepository(s *Sync, artifact pull.Reference, opts pull.RemoteOptions) (oras.ReadOnlyTarget, error) {
+	if s.Spec.Verify.SignatureRepository == "" {
+		return nil, nil
+	}
+	ref, err := pull.ParseReference(s.Spec.Verify.SignatureRepository)
+	if err != nil {
+		return nil, fmt.Errorf("spec.verify.signatureRepository: %w", err)
+	}
+	ref.Tag, ref.Digest = artifact.Tag, artifact.Digest
+	return pull.NewRepository(ref, opts)
 }

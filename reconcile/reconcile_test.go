@@ -284,16 +284,6 @@ func TestReconcileRefusesUnverified(t *testing.T) {
 	}
 }
 
-func TestReconcileRefusesSyncWithoutKeysInEnforceMode(t *testing.T) {
-	c := openCache(t)
-	r := &reconcile.Reconciler{Cache: c, RestConfig: env.Config}
-	s := newSync("nokeys", "oci://127.0.0.1:1/apps/none", "1.0.0")
-	_, err := r.Reconcile(context.Background(), s)
-	if !errors.Is(err, errdef.ErrPolicyViolation) {
-		t.Fatalf("err = %v, want ErrPolicyViolation", err)
-	}
-}
-
 func managedBySealift(entries []metav1.ManagedFieldsEntry) bool {
 	for _, e := range entries {
 		if e.Manager == "sealift" && e.Operation == metav1.ManagedFieldsOperationApply {
@@ -350,5 +340,164 @@ func TestSyncCRDAcceptsExample(t *testing.T) {
 	}
 	if _, err := mgr.ApplyAllStaged(ctx, objs); err == nil || !strings.Contains(err.Error(), "mode") {
 		t.Errorf("API server accepted verify.mode=maybe: err = %v", err)
+	}
+}
+
+// TestReconcileSignatureRepository: signatures kept in their own repository
+// (cosign's COSIGN_REPOSITORY) count only when the Sync names that repository.
+func TestReconcileSignatureRepository(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.Start(t)
+	key := newKeyPair(t)
+	desc := publish(t, reg, "apps/sigrepo", "1.0.0", app(t, "sigrepo-app", "signed elsewhere"))
+
+	sigRef, err := pull.ParseReference(reg.URL("signatures/sigrepo", "unused"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigRepo, err := pull.NewRepository(sigRef, pull.RemoteOptions{PlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cosignfmt.SignLegacy(ctx, sigRepo, desc, reg.Repo("apps/sigrepo"), key.priv); err != nil {
+		t.Fatal(err)
+	}
+
+	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	s := newSync("sigrepo", "oci://"+reg.Repo("apps/sigrepo"), "1.0.0", key)
+	if _, err := r.Reconcile(ctx, s); !errors.Is(err, errdef.ErrNoSignature) {
+		t.Fatalf("without signatureRepository: err = %v, want ErrNoSignature", err)
+	}
+	s.Spec.Verify.SignatureRepository = "oci://" + reg.Repo("signatures/sigrepo")
+	res, err := r.Reconcile(ctx, s)
+	if err != nil {
+		t.Fatalf("with signatureRepository: %v", err)
+	}
+	if res.Digest != desc.Digest.String() || !res.Verdict.Verified {
+		t.Errorf("result %+v", res)
+	}
+}
+
+func TestReconcileRefusesImpossiblePolicies(t *testing.T) {
+	tests := map[string]func(s *reconcile.Sync){
+		"no keys or identities in enforce mode": func(s *reconcile.Sync) {},
+		"identities without a trusted root": func(s *reconcile.Sync) {
+			s.Spec.Verify.Identities = []reconcile.Identity{{Issuer: "https://issuer.example", Subject: "ci@example.com"}}
+		},
+	}
+	for name, mutate := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+			s := newSync("policy", "oci://127.0.0.1:1/apps/none", "1.0.0")
+			mutate(s)
+			_, err := r.Reconcile(context.Background(), s)
+			if !errors.Is(err, errdef.ErrPolicyViolation) {
+				t.Fatalf("err = %v, want ErrPolicyViolation", err)
+			}
+		})
+	}
+}
+
+// TestReconcileMirrorsAndSemver: an air-gapped cluster reads from its
+// mirror when the canonical registry is gone, semver picks the highest
+// matching signed tag, and a mirror missing the artifact is skipped.
+func TestReconcileMirrorsAndSemver(t *testing.T) {
+	ctx := context.Background()
+	canonical := registrytest.Start(t)
+	mirror := registrytest.Start(t)
+	empty := registrytest.Start(t)
+	key := newKeyPair(t)
+
+	digests := map[string]ocispec.Descriptor{}
+	for _, tag := range []string{"1.0.0", "1.2.0", "2.0.0"} {
+		dir := app(t, "mirrored-app", "version "+tag)
+		// The same tree pushed to both registries gives the same digest, so a
+		// signature made at either place is valid at the other.
+		digests[tag] = publish(t, canonical, "apps/mirrored", tag, dir, key)
+		if got := publish(t, mirror, "apps/mirrored", tag, dir, key); got.Digest != digests[tag].Digest {
+			t.Fatalf("tag %s: mirror digest %s != canonical %s", tag, got.Digest, digests[tag].Digest)
+		}
+	}
+	canonical.Close()
+
+	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	s := newSync("mirrored", "oci://"+canonical.Repo("apps/mirrored"), "", key)
+	s.Spec.Source.Ref = reconcile.Ref{Semver: ">=1.0.0 <2.0.0"}
+	s.Spec.Source.Mirrors = []reconcile.Mirror{{URL: "oci://" + empty.Repo("apps/mirrored")}, {URL: "oci://" + mirror.Repo("apps/mirrored")}}
+	res, err := r.Reconcile(ctx, s)
+	if err != nil {
+		t.Fatalf("reconcile through the mirror: %v", err)
+	}
+	if res.Digest != digests["1.2.0"].Digest.String() {
+		t.Errorf("applied %s, want 1.2.0's digest %s", res.Digest, digests["1.2.0"].Digest)
+	}
+	if res.ServedBy != mirror.Repo("apps/mirrored") {
+		t.Errorf("served by %q, want the mirror %q", res.ServedBy, mirror.Repo("apps/mirrored"))
+	}
+	cm, err := clientset(t).CoreV1().ConfigMaps("mirrored-app").Get(ctx, "app-config", metav1.GetOptions{})
+	if err != nil || cm.Data["message"] != "version 1.2.0" {
+		t.Fatalf("configmap %v %v, want version 1.2.0", cm, err)
+	}
+
+	// No source can answer: a transient failure, nothing changes.
+	mirror.Close()
+	if _, err := r.Reconcile(ctx, s); err == nil || errdef.IsTerminal(err) {
+		t.Errorf("every source down: err = %v, want a transient error", err)
+	}
+}
+
+// TestReconcilePrunesWhatLeftTheArtifact: with prune on, an object removed
+// from the artifact is deleted, the inventory is kept in the cluster, and
+// applied objects carry the Sync's ownership labels.
+func TestReconcilePrunesWhatLeftTheArtifact(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.Start(t)
+	key := newKeyPair(t)
+	v1 := app(t, "pruned-app", "v1")
+	extra := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leaving\n  namespace: pruned-app\ndata: {a: b}\n"
+	if err := os.WriteFile(filepath.Join(v1, "leaving.yaml"), []byte(extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, reg, "apps/pruned", "1", v1, key)
+	publish(t, reg, "apps/pruned", "2", app(t, "pruned-app", "v2"), key)
+
+	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	s := newSync("pruned", "oci://"+reg.Repo("apps/pruned"), "1", key)
+	s.Spec.Prune = true
+	if _, err := r.Reconcile(ctx, s); err != nil {
+		t.Fatalf("reconcile v1: %v", err)
+	}
+	cs := clientset(t)
+	cm, err := cs.CoreV1().ConfigMaps("pruned-app").Get(ctx, "leaving", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("v1 object missing: %v", err)
+	}
+	if cm.Labels["sealift.dev/sync-name"] != "pruned" || cm.Labels["sealift.dev/sync-namespace"] != "sealift-system" {
+		t.Errorf("ownership labels %v", cm.Labels)
+	}
+	inv, err := cs.CoreV1().ConfigMaps("sealift-system").Get(ctx, "sealift-inventory-pruned", metav1.GetOptions{})
+	if err != nil || !strings.Contains(fmt.Sprint(inv.Data), "ConfigMap/pruned-app/leaving") {
+		t.Fatalf("inventory in the cluster: %v %v", inv, err)
+	}
+
+	s.Spec.Source.Ref.Tag = "2"
+	res, err := r.Reconcile(ctx, s)
+	if err != nil {
+		t.Fatalf("reconcile v2: %v", err)
+	}
+	deleted := false
+	for _, c := range res.Changes {
+		if c.Object == "ConfigMap/pruned-app/leaving" && c.Action == "deleted" {
+			deleted = true
+		}
+	}
+	if !deleted {
+		t.Errorf("changes %+v: want ConfigMap/pruned-app/leaving deleted", res.Changes)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("pruned-app").Get(ctx, "leaving", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("pruned object still there: %v", err)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("pruned-app").Get(ctx, "app-config", metav1.GetOptions{}); err != nil {
+		t.Errorf("kept object gone: %v", err)
 	}
 }

@@ -64,7 +64,9 @@ type Source struct {
 type Ref struct {
 	Tag    string `json:"tag,omitempty"`
 	Semver string `json:"semver,omitempty"`
-	Digest string `json:"digest,omitempty"`
+	// SemverFilter is a regexp a tag must match to be considered by Semver.
+	SemverFilter string `json:"semverFilter,omitempty"`
+	Digest       string `json:"digest,omitempty"`
 }
 
 // Mirror is an alternative repository for the same artifact.
@@ -89,6 +91,9 @@ type Verify struct {
 	Identities []Identity `json:"identities,omitempty"`
 	// TrustedRoot pins the keyless trust root.
 	TrustedRoot *FileRef `json:"trustedRoot,omitempty"`
+	// SignatureRepository holds the signatures when they are not stored
+	// beside the artifact (cosign's COSIGN_REPOSITORY).
+	SignatureRepository string `json:"signatureRepository,omitempty"`
 }
 
 // Key is a public key given by a Secret, a file (CLI mode) or inline PEM.
@@ -98,12 +103,15 @@ type Key struct {
 	PEM       string                `json:"pem,omitempty"`
 }
 
-// Identity is a keyless signer: issuer and subject, exact or regexp.
+// Identity is a keyless signer: issuer and subject, exact or regexp (a
+// regexp must match the whole value), and optionally further certificate claims.
 type Identity struct {
-	Issuer        string `json:"issuer,omitempty"`
-	IssuerRegexp  string `json:"issuerRegexp,omitempty"`
-	Subject       string `json:"subject,omitempty"`
-	SubjectRegexp string `json:"subjectRegexp,omitempty"`
+	Issuer           string `json:"issuer,omitempty"`
+	IssuerRegexp     string `json:"issuerRegexp,omitempty"`
+	Subject          string `json:"subject,omitempty"`
+	SubjectRegexp    string `json:"subjectRegexp,omitempty"`
+	SourceRepository string `json:"sourceRepository,omitempty"`
+	WorkflowRef      string `json:"workflowRef,omitempty"`
 }
 
 // FileRef is a file path (CLI mode) or a Secret.

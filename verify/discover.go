@@ -14,13 +14,25 @@ import (
 	"github.com/sealift-dev/sealift/internal/limits"
 )
 
+// Signature formats a candidate can be in.
+const (
+	formatLegacy = "legacy"
+	formatBundle = "bundle"
+)
+
 // candidate is one signature found for a subject, before any check.
 type candidate struct {
 	// origin says where it was found, for messages.
 	origin string
-	// layer is the descriptor of the signed payload; its annotations carry
-	// the signature.
+	// format is formatLegacy or formatBundle.
+	format string
+	// layer is the descriptor of the signed payload (legacy: its
+	// annotations carry the signature) or of the bundle.
 	layer ocispec.Descriptor
+	// problem, when set, says why the candidate cannot count, found
+	// while discovering it (a referrer manifest that is malformed or
+	// refers to another digest).
+	problem string
 }
 
 // source finds candidate signatures for subject in one place. It returns no
@@ -30,9 +42,11 @@ type source struct {
 	find func(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descriptor) ([]candidate, error)
 }
 
-// sources are tried in order and their candidates pooled. The referrers API
-// and the referrers tag scheme belong in front of the legacy tag.
+// sources are tried in order and their candidates pooled: sigstore bundles
+// listed as referrers (the referrers API, or the referrers tag fallback on
+// registries without it), then the legacy signature tag.
 var sources = []source{
+	{name: "referrers", find: referrerCandidates},
 	{name: "legacy signature tag", find: legacyTagCandidates},
 }
 
@@ -56,6 +70,42 @@ func discover(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Desc
 		}
 	}
 	return all, looked, nil
+}
+
+// referrerCandidates lists the bundle referrers of subject and reads each
+// referrer manifest, which must itself name subject: the listing is only a
+// claim. One candidate per bundle layer, or one carrying the problem when
+// the manifest does not hold up.
+func referrerCandidates(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descriptor) ([]candidate, error) {
+	refs, err := cosignfmt.ListBundleReferrers(ctx, src, subject)
+	if err != nil {
+		if isContentError(err) {
+			return nil, fmt.Errorf("%w: referrers of %s: %w", errdef.ErrSignatureInvalid, subject.Digest, err)
+		}
+		return nil, fmt.Errorf("referrers of %s: %w", subject.Digest, err)
+	}
+	var out []candidate
+	for _, m := range refs {
+		origin := "referrer " + m.Digest.String()
+		layers, err := cosignfmt.FetchBundleManifest(ctx, src, m, subject.Digest)
+		switch {
+		case errors.Is(err, errdef.ErrDigestMismatch):
+			out = append(out, candidate{origin: origin, format: formatBundle, layer: m, problem: problemOtherDigest})
+			continue
+		case err != nil && isContentError(err):
+			out = append(out, candidate{origin: origin, format: formatBundle, layer: m, problem: problemBadManifest})
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("%s: %w", origin, err)
+		}
+		for _, l := range layers {
+			out = append(out, candidate{origin: origin, format: formatBundle, layer: l})
+		}
+		if len(out) > limits.MaxSignatures {
+			break // discover refuses the lot
+		}
+	}
+	return out, nil
 }
 
 // legacyTagCandidates reads the signature manifest cosign tags
@@ -82,7 +132,7 @@ func legacyTagCandidates(ctx context.Context, src oras.ReadOnlyTarget, subject o
 	}
 	out := make([]candidate, 0, len(m.Layers))
 	for _, l := range m.Layers {
-		out = append(out, candidate{origin: "tag " + tag, layer: l})
+		out = append(out, candidate{origin: "tag " + tag, format: formatLegacy, layer: l})
 	}
 	return out, nil
 }

@@ -1,30 +1,61 @@
 // Package verify decides whether a manifest digest carries signatures that
 // satisfy a policy: it finds the signatures stored for the digest, checks
-// each one against the policy's public keys, and returns a Verdict.
+// each one against the policy's public keys and keyless identities, and
+// returns a Verdict.
 //
-// It owns signature discovery (discover.go: today the legacy
-// "sha256-<hex>.sig" tag in the same repository; the referrers API and
-// sigstore bundles slot in there as further sources of candidates), the
-// checks every candidate must pass, policies (keys, threshold, enforce or
-// audit) and verdicts. Reading and writing cosign's formats is left to
-// internal/cosignfmt; resolving tags and fetching content for apply is left
-// to package pull; storing verdicts is left to package cache, keyed by the
-// digest and Policy.Hash.
+// It owns signature discovery (discover.go), the checks every candidate
+// must pass, policies (keys, identities with a pinned trusted root,
+// threshold, enforce or audit) and verdicts. Reading and writing cosign's
+// formats is left to internal/cosignfmt; resolving tags and fetching content
+// for apply is left to package pull; storing verdicts is left to package
+// cache, keyed by the digest and Policy.Hash (which covers the keys, the
+// identities and the trusted root).
 //
-// Every verdict is tied to one digest: a signature counts only when its
-// payload names exactly that digest, so a signature copied from another
-// artifact never counts. Each key counts once, however many signatures it
-// made.
+// # Discovery
+//
+// For digest D, candidates are pooled from, in order:
+//   - sigstore bundles (v0.3, as cosign v3 writes them) in manifests that
+//     refer to D: listed through the referrers API, or, on registries
+//     without it, through the referrers tag fallback "sha256-<hex>"; each
+//     listed manifest is fetched and must itself name D as its subject;
+//   - the legacy signature tag "sha256-<hex>.sig" (simple-signing payloads
+//     with the signature in an annotation, as cosign v2 writes them).
+//
+// Signatures kept in another repository (cosign's COSIGN_REPOSITORY) are
+// read by passing that repository as the source: only D's digest is used.
+//
+// # Checks
+//
+// Every verdict is tied to one digest: a signature counts only when what it
+// signs names exactly that digest (the legacy docker-manifest-digest, the
+// in-toto statement subject of a bundle, or a bundle's message digest), so
+// a signature made for another artifact never counts. Bundles must carry an
+// image signature statement (predicate type https://sigstore.dev/cosign/sign/v1);
+// attestations signed by the same key do not count. Each key and each
+// identity counts once, however many signatures it made.
+//
+// Key-based signatures are checked with the policy's keys (ECDSA P-256/384/521,
+// RSA, Ed25519); the key hint in a bundle is ignored. Keyless bundles are
+// checked offline with sigstore-go against Policy.TrustedRoot: the
+// certificate must chain to one of its certificate authorities, a
+// transparency-log entry from one of its logs must prove inclusion (or carry
+// a signed entry timestamp), an observed time (log or timestamp authority)
+// must fall inside the certificate's validity, an embedded SCT must verify
+// when the trusted root lists CT logs, and the certificate's issuer,
+// subject and optional claims must match one of Policy.Identities.
 //
 // # Limits and caveats
 //
-// At most limits.MaxSignatures signature layers are considered for a digest
-// (more is refused as hostile), each payload is at most
-// limits.MaxSignaturePayloadBytes and digest-checked while read, and
-// signature manifests are at most limits.MaxManifestBytes. Only key-based
-// signatures are checked for now: keyless certificates, transparency-log
-// proofs and bundles are not read, and the claimed repository
-// (docker-reference) in a payload is not compared, as cosign does not by
-// default. Failures reading from the registry that are not about the
-// content itself are returned unwrapped so callers can retry them.
+// At most limits.MaxSignatures signatures are considered for a digest,
+// counting every source (more is refused as hostile); referrer listings are
+// cut off past that; each payload or bundle is at most
+// limits.MaxSignaturePayloadBytes and digest-checked while read; signature
+// and referrer manifests are at most limits.MaxManifestBytes with at most
+// limits.MaxLayers layers. Keyless signatures in the legacy format
+// (certificate and Rekor bundle in layer annotations) are not read yet, and
+// DSSE bundles whose certificate has no SCT are accepted only when the
+// trusted root lists no CT log. The claimed repository (docker-reference)
+// in a legacy payload is not trusted for anything. Failures reading from
+// the registry that are not about the content itself are returned
+// unwrapped so callers can retry them; everything else is terminal.
 package verify

@@ -36,6 +36,13 @@ type Policy struct {
 	Threshold int
 	// Keys are the trusted public keys; the same key listed twice counts once.
 	Keys []crypto.PublicKey
+	// Identities are the trusted keyless signers. Each counts once toward
+	// Threshold, like a key.
+	Identities []Identity
+	// TrustedRoot is the pinned trusted_root.json (as `cosign trusted-root
+	// create` writes it) that keyless signatures are checked against,
+	// offline. Required with Identities.
+	TrustedRoot []byte
 }
 
 // policyKey is a trusted key with its fingerprint.
@@ -47,9 +54,22 @@ type policyKey struct {
 // normalized is a checked Policy with defaults applied and duplicate keys
 // removed.
 type normalized struct {
-	mode      Mode
-	threshold int
-	keys      []policyKey
+	mode       Mode
+	threshold  int
+	keys       []policyKey
+	identities []policyIdentity
+	keyless    *keylessVerifier
+}
+
+// signers is how many distinct keys and identities the policy trusts.
+func (n normalized) signers() int { return len(n.keys) + len(n.identities) }
+
+// signerName names signer i: a key fingerprint, then identities.
+func (n normalized) signerName(i int) string {
+	if i < len(n.keys) {
+		return n.keys[i].fingerprint
+	}
+	return n.identities[i-len(n.keys)].name
 }
 
 // normalize applies defaults and checks that the policy can be satisfied at
@@ -80,18 +100,41 @@ func (p Policy) normalize() (normalized, error) {
 		seen[fp] = true
 		n.keys = append(n.keys, policyKey{fingerprint: fp, pub: k})
 	}
-	if len(n.keys) == 0 {
-		return n, fmt.Errorf("%w: invalid policy: no public keys", errdef.ErrPolicyViolation)
+	seenID := map[string]bool{}
+	for i, id := range p.Identities {
+		m, err := id.compile()
+		if err != nil {
+			return n, fmt.Errorf("%w: invalid policy: identity %d: %v", errdef.ErrPolicyViolation, i, err)
+		}
+		if seenID[id.key()] {
+			continue
+		}
+		seenID[id.key()] = true
+		n.identities = append(n.identities, policyIdentity{name: id.String(), matcher: m})
 	}
-	if n.threshold > len(n.keys) {
-		return n, fmt.Errorf("%w: invalid policy: threshold %d is more than the %d distinct keys given",
-			errdef.ErrPolicyViolation, n.threshold, len(n.keys))
+	if len(n.identities) > 0 {
+		if len(p.TrustedRoot) == 0 {
+			return n, fmt.Errorf("%w: invalid policy: identities need a trusted root", errdef.ErrPolicyViolation)
+		}
+		kv, err := newKeylessVerifier(p.TrustedRoot)
+		if err != nil {
+			return n, err
+		}
+		n.keyless = kv
+	}
+	if n.signers() == 0 {
+		return n, fmt.Errorf("%w: invalid policy: no public keys or identities", errdef.ErrPolicyViolation)
+	}
+	if n.threshold > n.signers() {
+		return n, fmt.Errorf("%w: invalid policy: threshold %d is more than the %d distinct keys and identities given",
+			errdef.ErrPolicyViolation, n.threshold, n.signers())
 	}
 	return n, nil
 }
 
 // Hash returns a stable name for the policy, "sha256:<hex>", over its mode,
-// threshold and the sorted fingerprints of its keys, with defaults applied:
+// threshold, the sorted fingerprints of its keys, its sorted identities and
+// the digest of its trusted root, with defaults applied:
 // two policies that accept exactly the same signatures hash the same, so a
 // cached verdict can be reused only under the policy that produced it.
 func (p Policy) Hash() string {
@@ -121,6 +164,22 @@ func (p Policy) Hash() string {
 	for _, fp := range fps {
 		b.WriteString("\nkey=")
 		b.WriteString(fp)
+	}
+	ids := make([]string, 0, len(p.Identities))
+	for _, id := range p.Identities {
+		if k := id.key(); !slices.Contains(ids, k) {
+			ids = append(ids, k)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		b.WriteString("\nidentity=")
+		b.WriteString(strconv.Quote(id))
+	}
+	if len(p.TrustedRoot) > 0 {
+		sum := sha256.Sum256(p.TrustedRoot)
+		b.WriteString("\ntrusted-root=sha256:")
+		b.WriteString(hex.EncodeToString(sum[:]))
 	}
 	sum := sha256.Sum256([]byte(b.String()))
 	return "sha256:" + hex.EncodeToString(sum[:])

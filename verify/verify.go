@@ -21,11 +21,29 @@ type Verdict struct {
 	// Verified is true when the policy's threshold of distinct keys signed
 	// Digest. In Audit mode a failed check gives false and no error.
 	Verified bool `json:"verified"`
-	// Signers are the fingerprints of the policy keys with a valid
-	// signature over Digest, in policy order.
+	// Signers are the fingerprints of the policy keys, then the names of
+	// the policy identities, with a valid signature over Digest, in policy
+	// order.
 	Signers []string `json:"signers"`
 	// Reason says in words why the verdict is what it is.
 	Reason string `json:"reason"`
+	// Checked lists every signature considered, in discovery order, with
+	// who made it or why it did not count. It is empty when none was found.
+	Checked []SignatureCheck `json:"checked,omitempty"`
+}
+
+// SignatureCheck is the outcome for one signature found for the digest.
+type SignatureCheck struct {
+	// Source says where it was found: "tag sha256-<hex>.sig" or
+	// "referrer sha256:<digest of the referrer manifest>".
+	Source string `json:"source"`
+	// Format is "legacy" (simple-signing payload) or "bundle" (sigstore
+	// bundle).
+	Format string `json:"format"`
+	// Signer is the fingerprint of the policy key that made it, when one did.
+	Signer string `json:"signer,omitempty"`
+	// Problem says why it does not count, when it does not.
+	Problem string `json:"problem,omitempty"`
 }
 
 // VerificationError is returned when a digest cannot be verified. It
@@ -77,23 +95,27 @@ func Verify(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descri
 	}
 
 	var tally tally
-	signed := make([]bool, len(pol.keys))
+	signed := make([]bool, pol.signers())
 	for _, c := range cands {
-		k, problem, err := checkCandidate(ctx, src, subject.Digest, c, pol.keys)
+		k, problem, err := checkCandidate(ctx, src, subject.Digest, c, pol)
 		if err != nil {
 			v.Reason = err.Error()
 			return fail(err)
 		}
+		check := SignatureCheck{Source: c.origin, Format: c.format, Problem: problem}
 		if problem != "" {
+			v.Checked = append(v.Checked, check)
 			tally.add(problem)
 			continue
 		}
+		check.Signer = pol.signerName(k)
+		v.Checked = append(v.Checked, check)
 		tally.valid++
 		signed[k] = true
 	}
 	for i, ok := range signed {
 		if ok {
-			v.Signers = append(v.Signers, pol.keys[i].fingerprint)
+			v.Signers = append(v.Signers, pol.signerName(i))
 		}
 	}
 	if len(v.Signers) >= pol.threshold {
@@ -119,6 +141,13 @@ const (
 	problemUnreadable   = "payload unreadable"
 	problemNoSignature  = "missing or malformed signature annotation"
 	problemUnknownMedia = "unsupported media type"
+	problemBadManifest  = "malformed referrer manifest"
+	problemBadBundle    = "malformed bundle"
+	problemNotSignature = "not an image signature"
+	// Keyless signatures.
+	problemKeylessNoPolicy = "keyless, but the policy trusts no identities"
+	problemOtherIdentity   = "signed by an identity the policy does not trust"
+	problemKeylessInvalid  = "keyless signature invalid"
 )
 
 // tally counts why candidates failed, in a stable order for messages.
@@ -153,7 +182,14 @@ func (t *tally) String() string {
 // keys. It returns the index of the key, or a problem saying why c does not
 // count; err is set only for failures worth retrying (the registry could not
 // be read).
-func checkCandidate(ctx context.Context, src oras.ReadOnlyTarget, want digest.Digest, c candidate, keys []policyKey) (key int, problem string, err error) {
+func checkCandidate(ctx context.Context, src oras.ReadOnlyTarget, want digest.Digest, c candidate, pol normalized) (key int, problem string, err error) {
+	if c.problem != "" {
+		return -1, c.problem, nil
+	}
+	if c.format == formatBundle {
+		return checkBundle(ctx, src, want, c, pol)
+	}
+	keys := pol.keys
 	if c.layer.MediaType != cosignfmt.SimpleSigningMediaType {
 		return -1, problemUnknownMedia, nil
 	}
@@ -180,6 +216,48 @@ func checkCandidate(ctx context.Context, src oras.ReadOnlyTarget, want digest.Di
 		}
 	}
 	return -1, problemOtherKey, nil
+}
+
+// checkBundle decides whether the sigstore bundle c is a valid signature
+// over want by one of keys, like checkCandidate.
+func checkBundle(ctx context.Context, src oras.ReadOnlyTarget, want digest.Digest, c candidate, pol normalized) (key int, problem string, err error) {
+	raw, err := cosignfmt.FetchPayload(ctx, src, c.layer)
+	if err != nil {
+		if isContentError(err) {
+			return -1, problemUnreadable, nil
+		}
+		return -1, "", fmt.Errorf("%s: %w", c.origin, err)
+	}
+	b, err := cosignfmt.ParseBundle(raw)
+	if err != nil {
+		return -1, problemBadBundle, nil
+	}
+	if b.VerificationMaterial.PublicKey == nil {
+		// Keyless: a certificate says who signed.
+		if pol.keyless == nil {
+			return -1, problemKeylessNoPolicy, nil
+		}
+		i, problem := pol.keyless.verify(raw, b, want, pol.identities)
+		if problem != "" {
+			return -1, problem, nil
+		}
+		return len(pol.keys) + i, "", nil
+	}
+	problem = problemOtherKey
+	for i, k := range pol.keys {
+		err := b.VerifyKey(k.pub, want)
+		switch {
+		case err == nil:
+			return i, "", nil
+		case errors.Is(err, errdef.ErrDigestMismatch):
+			return -1, problemOtherDigest, nil
+		case errors.Is(err, cosignfmt.ErrNotImageSignature):
+			return -1, problemNotSignature, nil
+		case errors.Is(err, errdef.ErrInvalidManifest):
+			problem = problemBadBundle
+		}
+	}
+	return -1, problem, nil
 }
 
 // checkPayload parses a simple-signing payload and checks that it names

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -64,7 +65,7 @@ func newCacheCmd() *cobra.Command {
 and an index of verdicts and of what each Sync applied. Only one process may use a cache
 directory at a time.`,
 	}
-	cmd.AddCommand(newCacheLsCmd(), newCacheVerifyCmd(), newCacheGCCmd())
+	cmd.AddCommand(newCacheLsCmd(), newCacheVerifyCmd(), newCacheGCCmd(), newCachePinCmd(true), newCachePinCmd(false))
 	return cmd
 }
 
@@ -87,35 +88,29 @@ func newCacheLsCmd() *cobra.Command {
   sealift cache ls --cache-dir /var/cache/sealift -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.output.validate(); err != nil {
-				return err
-			}
-			c, err := o.cache.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			arts, err := c.List(cmd.Context())
-			if err != nil {
-				return withHint(err, "run `sealift cache verify` to check the cache")
-			}
-			if o.output.json() {
-				if arts == nil {
-					arts = []cache.Artifact{}
+			return o.withCache(cmd, func(c *cache.Cache) error {
+				arts, err := c.List(cmd.Context())
+				if err != nil {
+					return withHint(err, "run `sealift cache verify` to check the cache")
 				}
-				return writeJSON(cmd.OutOrStdout(), arts)
-			}
-			if len(arts) == 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "no artifacts cached in %s\n", c.Dir())
-				return nil
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "DIGEST\tREPOSITORY\tSIZE\tVERIFIED\tUSED BY")
-			for _, a := range arts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Manifest.Digest, orDash(a.Repository),
-					formatCacheBytes(a.Size), verifiedColumn(a), orDash(strings.Join(a.UsedBy, ",")))
-			}
-			return tw.Flush()
+				if o.output.json() {
+					if arts == nil {
+						arts = []cache.Artifact{}
+					}
+					return writeJSON(cmd.OutOrStdout(), arts)
+				}
+				if len(arts) == 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "no artifacts cached in %s\n", c.Dir())
+					return nil
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "DIGEST\tREPOSITORY\tSIZE\tVERIFIED\tPINNED\tUSED BY")
+				for _, a := range arts {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Manifest.Digest, orDash(a.Repository),
+						formatCacheBytes(a.Size), verifiedColumn(a), yesOrDash(a.Pinned), usedByColumn(a))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	o.addFlags(cmd.Flags())
@@ -130,33 +125,27 @@ func newCacheVerifyCmd() *cobra.Command {
 		Example: `  sealift cache verify --cache-dir /var/cache/sealift`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.output.validate(); err != nil {
-				return err
-			}
-			c, err := o.cache.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			report, err := c.Check(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if o.output.json() {
-				if err := writeJSON(cmd.OutOrStdout(), report); err != nil {
+			return o.withCache(cmd, func(c *cache.Cache) error {
+				report, err := c.Check(cmd.Context())
+				if err != nil {
 					return err
 				}
-			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "checked %d blobs in %s\n", report.Checked, c.Dir())
-				for _, d := range report.Corrupt {
-					fmt.Fprintf(cmd.OutOrStdout(), "evicted corrupt blob %s\n", d)
+				if o.output.json() {
+					if err := writeJSON(cmd.OutOrStdout(), report); err != nil {
+						return err
+					}
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "checked %d blobs in %s\n", report.Checked, c.Dir())
+					for _, d := range report.Corrupt {
+						fmt.Fprintf(cmd.OutOrStdout(), "evicted corrupt blob %s\n", d)
+					}
 				}
-			}
-			if len(report.Corrupt) > 0 {
-				return withHint(fmt.Errorf("%d corrupt blob(s) evicted from %s: %w", len(report.Corrupt), c.Dir(), errdef.ErrCorrupt),
-					"run the affected Syncs again: they fetch the evicted blobs from the registry")
-			}
-			return nil
+				if len(report.Corrupt) > 0 {
+					return withHint(fmt.Errorf("%d corrupt blob(s) evicted from %s: %w", len(report.Corrupt), c.Dir(), errdef.ErrCorrupt),
+						"run the affected Syncs again: they fetch the evicted blobs from the registry")
+				}
+				return nil
+			})
 		},
 	}
 	o.addFlags(cmd.Flags())
@@ -167,9 +156,10 @@ func newCacheGCCmd() *cobra.Command {
 	var o cacheCmdOptions
 	cmd := &cobra.Command{
 		Use:   "gc [--cache-dir DIR] [-o json]",
-		Short: "Remove blobs that no Sync's applied or kept revisions need",
-		Long: `Remove every blob that is not reachable from a Sync's last-applied revision or the
-previous revisions it keeps for rollback, along with tags and verdicts of removed content.`,
+		Short: "Remove blobs that no Sync's applied or kept revisions, nor a pin, need",
+		Long: `Remove every blob that is not reachable from a Sync's last-applied revision, the
+previous revisions it keeps for rollback, or a pin, along with tags and verdicts of
+removed content.`,
 		Example: `  sealift cache gc --cache-dir /var/cache/sealift`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -196,6 +186,72 @@ previous revisions it keeps for rollback, along with tags and verdicts of remove
 	}
 	o.addFlags(cmd.Flags())
 	return cmd
+}
+
+func newCachePinCmd(pin bool) *cobra.Command {
+	var o cacheCmdOptions
+	verb, short := "pin", "Keep an artifact through gc, whether or not a Sync still holds it"
+	if !pin {
+		verb, short = "unpin", "Release a pin: the next gc removes the artifact unless a Sync holds it"
+	}
+	cmd := &cobra.Command{
+		Use:   verb + " REFERENCE|DIGEST [--cache-dir DIR]",
+		Short: short,
+		Example: fmt.Sprintf(`  sealift cache %[1]s sha256:4f1c...
+  sealift cache %[1]s registry.example/apps/podinfo:1.0.0`, verb),
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.withCache(cmd, func(c *cache.Cache) error {
+				desc, err := c.Resolve(cmd.Context(), args[0])
+				if errors.Is(err, errdef.ErrNotFound) {
+					return withHint(err, "run `sealift cache ls` to see the cached artifacts and their digests")
+				}
+				if err != nil {
+					return err
+				}
+				if pin {
+					err = c.Pin(cmd.Context(), desc.Digest)
+				} else {
+					err = c.Unpin(cmd.Context(), desc.Digest)
+				}
+				if errors.Is(err, errdef.ErrNotFound) && !pin {
+					return withHint(err, "run `sealift cache ls` to see what is pinned")
+				}
+				if err != nil {
+					return err
+				}
+				if o.output.json() {
+					return writeJSON(cmd.OutOrStdout(), map[string]any{"digest": desc.Digest, "pinned": pin})
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%sned %s\n", verb, desc.Digest)
+				return nil
+			})
+		},
+	}
+	o.addFlags(cmd.Flags())
+	return cmd
+}
+
+// usedByColumn names the Syncs holding the artifact: "ns/a (applied)" for
+// the ones that applied it last, "ns/b (history)" for those keeping it for
+// rollback.
+func usedByColumn(a cache.Artifact) string {
+	var parts []string
+	for _, s := range a.UsedBy {
+		if slices.Contains(a.AppliedBy, s) {
+			parts = append(parts, s+" (applied)")
+		} else {
+			parts = append(parts, s+" (history)")
+		}
+	}
+	return orDash(strings.Join(parts, ", "))
+}
+
+func yesOrDash(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "-"
 }
 
 // verifiedColumn is "yes" when a committed or recorded verdict verified the
@@ -234,4 +290,18 @@ func formatCacheBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// withCache validates the output flag, opens the cache and runs fn with it,
+// closing the cache (and so releasing its lock) afterwards.
+func (o *cacheCmdOptions) withCache(cmd *cobra.Command, fn func(c *cache.Cache) error) error {
+	if err := o.output.validate(); err != nil {
+		return err
+	}
+	c, err := o.cache.open(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
 }

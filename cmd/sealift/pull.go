@@ -1,11 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"sync/atomic"
+	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content/memory"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
@@ -13,8 +20,10 @@ import (
 )
 
 type pullOptions struct {
-	dir    string
-	remote remoteOptions
+	dir          string
+	semver       string
+	semverFilter string
+	remote       remoteOptions
 }
 
 func newPullCmd() *cobra.Command {
@@ -26,7 +35,8 @@ func newPullCmd() *cobra.Command {
 while streaming), and extract its content into DIR, which must not exist or be empty. Prints
 the digest. Archives holding absolute paths, "..", links or devices are refused.`,
 		Example: `  sealift pull oci://registry.example.com/team/app:1.4.2 -o ./app
-  sealift pull oci://127.0.0.1:5000/app@sha256:... -o ./app --insecure`,
+  sealift pull oci://127.0.0.1:5000/app@sha256:... -o ./app --insecure
+  sealift pull oci://registry.example.com/team/app --semver '>=1.0.0 <2.0.0' -o ./app`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPull(cmd, args[0], &o)
@@ -34,6 +44,8 @@ the digest. Archives holding absolute paths, "..", links or devices are refused.
 	}
 	fs := cmd.Flags()
 	fs.StringVarP(&o.dir, "output", "o", "", "directory to extract into (must not exist or be empty)")
+	fs.StringVar(&o.semver, "semver", "", "pull the highest tag whose version satisfies this range, e.g. '>=1.0.0 <2.0.0' or '~1.4'")
+	fs.StringVar(&o.semverFilter, "semver-filter", "", "with --semver, consider only tags matching this regular expression")
 	o.remote.addFlags(fs)
 	return cmd
 }
@@ -49,20 +61,39 @@ func runPull(cmd *cobra.Command, target string, o *pullOptions) error {
 	if err != nil {
 		return withHint(err, "use oci://host/repository:tag or oci://host/repository@sha256:...")
 	}
+	if err := o.validateSemver(target, ref); err != nil {
+		return err
+	}
 	repo, err := o.remote.repository(ref)
 	if err != nil {
 		return err
 	}
 	ctx := cmd.Context()
+	if o.semver != "" {
+		tag, err := pull.ResolveSemver(ctx, repo, o.semver, o.semverFilter)
+		if err != nil {
+			if errors.Is(err, errdef.ErrNotFound) {
+				return withHint(err, "list the tags of %s and widen --semver or --semver-filter", ref.Repo())
+			}
+			return withHint(err, "check that the registry is reachable and lists tags for %s", ref.Repo())
+		}
+		ref.Tag = tag
+	}
 	desc, err := pull.Resolve(ctx, repo, ref)
 	if err != nil {
+		if errors.Is(err, errdef.ErrUnauthorized) {
+			return withHint(err, "log in with docker login %s, or pass --creds or --registry-config", ref.Registry)
+		}
 		if errors.Is(err, errdef.ErrNotFound) {
 			return withHint(err, "check the repository %s and the tag or digest", ref.Repo())
 		}
 		return withHint(err, "check that the registry is reachable (--insecure for plain HTTP, --creds or docker login for auth)")
 	}
 	store := memory.New()
-	if err := pull.Fetch(ctx, repo, desc, store); err != nil {
+	prog := startProgress(cmd.ErrOrStderr(), "pulling")
+	err = pull.Fetch(ctx, prog.track(repo), desc, store)
+	prog.finish()
+	if err != nil {
 		return err
 	}
 	if err := pull.Extract(ctx, store, desc, o.dir, pull.ExtractOptions{}); err != nil {
@@ -73,4 +104,140 @@ func runPull(cmd *cobra.Command, target string, o *pullOptions) error {
 	}
 	_, err = fmt.Fprintln(cmd.OutOrStdout(), desc.Digest)
 	return err
+}
+
+// validateSemver checks --semver and --semver-filter against the reference.
+func (o *pullOptions) validateSemver(target string, ref pull.Reference) error {
+	if o.semver == "" {
+		if o.semverFilter != "" {
+			return withHint(errors.New("--semver-filter needs --semver"), "add --semver '*' to pick the highest version among the filtered tags")
+		}
+		return nil
+	}
+	if ref.Digest != "" || hasExplicitTag(target) {
+		return withHint(fmt.Errorf("--semver picks the tag; %q already names one", target), "drop the :tag or @digest from the reference")
+	}
+	if err := pull.ValidateSemver(o.semver, o.semverFilter); err != nil {
+		return withHint(err, "use a range like '>=1.0.0 <2.0.0', '~1.4' or '^2', and a valid regular expression")
+	}
+	return nil
+}
+
+// progressDelay is how long a transfer runs before progress is shown: quick
+// pulls print nothing but their result.
+const progressDelay = time.Second
+
+// progressInterval is how often the progress line is redrawn.
+const progressInterval = 200 * time.Millisecond
+
+// progress draws "pulling 1.2 MB of 5.0 MB" on a terminal while a transfer
+// runs longer than progressDelay. A nil *progress does nothing, which is
+// what pipes, files and -o json get.
+type progress struct {
+	w     io.Writer
+	verb  string
+	total atomic.Int64
+	n     atomic.Int64
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+// startProgress returns a progress writing to w, or nil when w is not a
+// terminal.
+func startProgress(w io.Writer, verb string) *progress {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return newProgress(w, verb)
+}
+
+// newProgress starts drawing on w, terminal or not.
+func newProgress(w io.Writer, verb string) *progress {
+	p := &progress{w: w, verb: verb, stop: make(chan struct{}), done: make(chan struct{})}
+	go p.run()
+	return p
+}
+
+func (p *progress) run() {
+	defer close(p.done)
+	delay := time.NewTimer(progressDelay)
+	defer delay.Stop()
+	select {
+	case <-p.stop:
+		return
+	case <-delay.C:
+	}
+	tick := time.NewTicker(progressInterval)
+	defer tick.Stop()
+	for {
+		p.draw()
+		select {
+		case <-p.stop:
+			p.draw()
+			fmt.Fprintln(p.w)
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *progress) draw() {
+	line := fmt.Sprintf("\r%s %s", p.verb, mb(p.n.Load()))
+	if total := p.total.Load(); total > 0 {
+		line += " of " + mb(total)
+	}
+	fmt.Fprint(p.w, line+"   ")
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
+
+// expect adds to the bytes the transfer will move.
+func (p *progress) expect(n int64) {
+	if p != nil {
+		p.total.Add(n)
+	}
+}
+
+// finish stops drawing and ends the line if one was drawn.
+func (p *progress) finish() {
+	if p == nil {
+		return
+	}
+	close(p.stop)
+	<-p.done
+}
+
+// counting reads through to the source and counts every byte for p.
+type counting struct {
+	oras.ReadOnlyTarget
+	p *progress
+}
+
+// track returns src, counting what is fetched from it when p is not nil.
+func (p *progress) track(src oras.ReadOnlyTarget) oras.ReadOnlyTarget {
+	if p == nil {
+		return src
+	}
+	return counting{ReadOnlyTarget: src, p: p}
+}
+
+func (c counting) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	rc, err := c.ReadOnlyTarget.Fetch(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	c.p.expect(desc.Size)
+	return countingReader{ReadCloser: rc, n: &c.p.n}, nil
+}
+
+type countingReader struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (r countingReader) Read(b []byte) (int, error) {
+	n, err := r.ReadCloser.Read(b)
+	r.n.Add(int64(n))
+	return n, err
 }

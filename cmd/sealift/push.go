@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"oras.land/oras-go/v2/content/memory"
 
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
@@ -21,6 +23,11 @@ type pushOptions struct {
 	created     string
 	sign        bool
 	key         string
+	kustomize   bool
+	ignore      []string
+	dryRun      bool
+	tags        []string
+	layerType   string
 	remote      remoteOptions
 	output      outputOptions
 }
@@ -33,10 +40,16 @@ func newPushCmd() *cobra.Command {
 		Long: `Pack DIR (or a single file) into a reproducible OCI artifact in the Flux format and push it
 to the registry under TAG. The same content and options always give the same digest: file times,
 owners and permissions (except the execute bit) are not recorded, and the creation time is the
-Unix epoch unless --created is given. Prints the manifest digest.`,
+Unix epoch unless --created is given. Prints the manifest digest.
+
+--kustomize builds the kustomization in DIR first (plugins off, remote bases refused, confined
+to DIR) and pushes the result as one manifests.yaml. --dry-run computes the digest without
+contacting the registry, to tell whether anything changed.`,
 		Example: `  sealift push ./rendered oci://registry.example.com/team/app:1.4.2 \
       --source "$(git remote get-url origin)" --revision "main@sha1:$(git rev-parse HEAD)"
   sealift push ./rendered oci://127.0.0.1:5000/app:dev --insecure -o json
+  sealift push ./overlays/prod oci://registry.example.com/team/app:1.4.2 --kustomize --tag latest
+  sealift push ./rendered oci://registry.example.com/team/app:1.4.2 --dry-run --ignore '*.md'
   COSIGN_PASSWORD=... sealift push ./rendered oci://registry.example.com/team/app:1.4.2 --sign --key cosign.key`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -50,13 +63,32 @@ Unix epoch unless --created is given. Prints the manifest digest.`,
 	fs.StringVar(&o.created, "created", "", "creation time recorded as org.opencontainers.image.created, RFC 3339 (default: the Unix epoch)")
 	fs.BoolVar(&o.sign, "sign", false, "sign the pushed digest with --key (COSIGN_PASSWORD unlocks the key)")
 	fs.StringVar(&o.key, "key", "", "cosign private key file for --sign")
+	fs.BoolVar(&o.kustomize, "kustomize", false, "build the kustomization in DIR and push the rendered manifests")
+	fs.StringArrayVar(&o.ignore, "ignore", nil, "leave out paths matching this pattern (.gitignore style, repeatable; .git, .svn and .hg are always left out)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print the digest the push would produce without pushing")
+	fs.StringArrayVar(&o.tags, "tag", nil, "extra tag for the pushed artifact (repeatable)")
+	fs.StringVar(&o.layerType, "layer-media-type", "flux", "content layer media type: flux, oci (plain OCI tar+gzip, readable by more tools) or a full media type ending in tar+gzip")
 	o.remote.addFlags(fs)
 	o.output.addFlags(fs)
 	return cmd
 }
 
 func (o *pushOptions) packOptions() (push.Options, error) {
-	opts := push.Options{Source: o.source, Revision: o.revision}
+	opts := push.Options{Source: o.source, Revision: o.revision, Ignore: o.ignore, Kustomize: o.kustomize}
+	switch o.layerType {
+	case "", "flux":
+		opts.LayerMediaType = push.MediaTypeFluxContent
+	case "oci":
+		opts.LayerMediaType = push.MediaTypeOCILayer
+	default:
+		if !strings.HasSuffix(o.layerType, "tar+gzip") {
+			return opts, withHint(fmt.Errorf("--layer-media-type %q is not tar+gzip", o.layerType), "use flux, oci, or a media type ending in tar+gzip")
+		}
+		opts.LayerMediaType = o.layerType
+	}
+	if o.kustomize && len(o.ignore) > 0 {
+		return opts, withHint(errors.New("--ignore does not apply with --kustomize"), "the kustomization chooses its resources; drop --ignore")
+	}
 	if o.created != "" {
 		t, err := time.Parse(time.RFC3339, o.created)
 		if err != nil {
@@ -90,6 +122,9 @@ func runPush(cmd *cobra.Command, dir, target string, o *pushOptions) error {
 	if !o.sign && o.key != "" {
 		return withHint(errors.New("--key is only used with --sign"), "add --sign to sign the pushed digest")
 	}
+	if o.sign && o.dryRun {
+		return withHint(errors.New("--dry-run pushes nothing to sign"), "drop --sign or --dry-run")
+	}
 	opts, err := o.packOptions()
 	if err != nil {
 		return err
@@ -101,30 +136,68 @@ func runPush(cmd *cobra.Command, dir, target string, o *pushOptions) error {
 	if ref.Digest != "" || !hasExplicitTag(target) {
 		return withHint(fmt.Errorf("push needs a tag, got %q", target), "use oci://host/repository:tag")
 	}
+	for _, tag := range o.tags {
+		extra := ref
+		extra.Tag = tag
+		if _, err := pull.ParseReference(extra.String()); err != nil {
+			return withHint(fmt.Errorf("--tag %q: %w", tag, err), "tags are letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-'")
+		}
+	}
+	ctx := cmd.Context()
+	res := push.Result{Repository: ref.Repo(), Tag: ref.Tag, Tags: o.tags, DryRun: o.dryRun}
+	if o.dryRun {
+		desc, err := push.Pack(ctx, dir, opts, memory.New())
+		if err != nil {
+			return packHint(err)
+		}
+		res.Digest, res.Size = desc.Digest.String(), desc.Size
+		return o.print(cmd, res)
+	}
 	repo, err := o.remote.repository(ref)
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
 	desc, err := push.Push(ctx, dir, repo, ref.Tag, opts)
 	if err != nil {
-		if errors.Is(err, errdef.ErrUnsafePath) {
-			return withHint(err, "replace symlinks and special files with regular files before pushing")
+		if errors.Is(err, errdef.ErrUnsafePath) || errors.Is(err, errdef.ErrInvalidObject) || errors.Is(err, os.ErrNotExist) {
+			return packHint(err)
 		}
 		return withHint(err, "check that the registry is reachable and that you may push to %s (--creds, docker login, --insecure for plain HTTP)", ref.Repo())
 	}
+	for _, tag := range o.tags {
+		if err := repo.Tag(ctx, desc, tag); err != nil {
+			return withHint(fmt.Errorf("pushed %s but tagging it %q failed: %w", desc.Digest, tag, err), "tag it again with sealift push or oras tag")
+		}
+	}
+	res.Digest, res.Size = desc.Digest.String(), desc.Size
 	if o.sign {
 		if err := cosignfmt.SignKeyFile(ctx, repo, desc, ref.Repo(), o.key); err != nil {
 			return withHint(fmt.Errorf("pushed %s but signing failed: %w", desc.Digest, err),
 				"sign it again with sealift sign oci://%s@%s --key %s", ref.Repo(), desc.Digest, o.key)
 		}
 	}
+	return o.print(cmd, res)
+}
+
+// print writes the result: the digest, or JSON with -o json.
+func (o *pushOptions) print(cmd *cobra.Command, res push.Result) error {
 	out := cmd.OutOrStdout()
 	if o.output.json() {
-		return writeJSON(out, push.Result{Repository: ref.Repo(), Tag: ref.Tag, Digest: desc.Digest.String(), Size: desc.Size})
+		return writeJSON(out, res)
 	}
-	_, err = fmt.Fprintln(out, desc.Digest)
+	_, err := fmt.Fprintln(out, res.Digest)
 	return err
+}
+
+// packHint explains a failure to read or build the input tree.
+func packHint(err error) error {
+	switch {
+	case errors.Is(err, errdef.ErrUnsafePath):
+		return withHint(err, "replace symlinks and special files with regular files before pushing")
+	case errors.Is(err, errdef.ErrInvalidObject):
+		return withHint(err, "fix the kustomization or manifests; sealift builds with plugins off and local resources only")
+	}
+	return withHint(err, "check the directory, --ignore patterns and --kustomize")
 }
 
 // hasExplicitTag reports whether target names a tag itself, rather than

@@ -19,12 +19,19 @@ type remoteOptions struct {
 	Creds string
 	// RegistryConfig is a docker config.json path; empty means the default.
 	RegistryConfig string
+	// CAFile adds a PEM CA bundle to the system roots.
+	CAFile string
+	// CertFile and KeyFile are a PEM client certificate and key.
+	CertFile, KeyFile string
 }
 
 func (o *remoteOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Insecure, "insecure", false, "use plain HTTP to reach the registry (loopback and test registries)")
 	fs.StringVar(&o.Creds, "creds", "", "registry credentials as USER:PASSWORD (default: the docker config and its credential helpers)")
 	fs.StringVar(&o.RegistryConfig, "registry-config", "", "path of a docker config.json holding registry credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)")
+	fs.StringVar(&o.CAFile, "ca-file", "", "PEM bundle of certificate authorities to trust besides the system roots")
+	fs.StringVar(&o.CertFile, "cert-file", "", "PEM client certificate for registries that require one (with --key-file)")
+	fs.StringVar(&o.KeyFile, "key-file", "", "PEM private key of --cert-file")
 }
 
 func (o *remoteOptions) validate() error {
@@ -37,6 +44,12 @@ func (o *remoteOptions) validate() error {
 			return withHint(fmt.Errorf("--creds and --registry-config are exclusive"), "keep one source of credentials")
 		}
 	}
+	if o.Insecure && (o.CAFile != "" || o.CertFile != "" || o.KeyFile != "") {
+		return withHint(fmt.Errorf("--insecure (plain HTTP) cannot use --ca-file, --cert-file or --key-file"), "drop --insecure to talk HTTPS with these certificates")
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return withHint(fmt.Errorf("--cert-file and --key-file go together"), "pass both the client certificate and its key")
+	}
 	return nil
 }
 
@@ -47,6 +60,9 @@ func (o *remoteOptions) pullOptions() pull.RemoteOptions {
 		Username:       user,
 		Password:       pass,
 		RegistryConfig: o.RegistryConfig,
+		CAFile:         o.CAFile,
+		CertFile:       o.CertFile,
+		KeyFile:        o.KeyFile,
 	}
 }
 
@@ -54,7 +70,7 @@ func (o *remoteOptions) pullOptions() pull.RemoteOptions {
 func (o *remoteOptions) repository(ref pull.Reference) (*remote.Repository, error) {
 	repo, err := pull.NewRepository(ref, o.pullOptions())
 	if err != nil {
-		return nil, withHint(err, "check --creds and --registry-config")
+		return nil, withHint(err, "check --creds, --registry-config, --ca-file, --cert-file and --key-file")
 	}
 	return repo, nil
 }

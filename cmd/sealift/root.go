@@ -25,6 +25,7 @@ func newRootCmd() *cobra.Command {
 		newSyncCmd(),
 		newCacheCmd(),
 		newRegistryCmd(),
+		newDiffCmd(),
 	)
 	return cmd
 }

@@ -3,8 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	orasremote "oras.land/oras-go/v2/registry/remote"
 
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
@@ -21,8 +25,48 @@ const (
 type signOptions struct {
 	key    string
 	format string
+	sigs   signatureRepoOptions
 	remote remoteOptions
 	output outputOptions
+}
+
+// signatureRepoEnv names the variable that moves signatures to another
+// repository, as cosign reads it.
+const signatureRepoEnv = "COSIGN_REPOSITORY"
+
+// signatureRepoOptions is the flag for keeping signatures in a repository
+// other than the artifact's; sign and verify embed it.
+type signatureRepoOptions struct {
+	repo string
+	ref  pull.Reference // parsed by validate
+}
+
+func (o *signatureRepoOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.repo, "signature-repository", os.Getenv(signatureRepoEnv),
+		"repository (host/path) holding the signatures instead of the artifact's own (default: $"+signatureRepoEnv+")")
+}
+
+func (o *signatureRepoOptions) validate() error {
+	if o.repo == "" {
+		return nil
+	}
+	s := strings.TrimPrefix(o.repo, pull.Scheme)
+	ref, err := pull.ParseReference(s)
+	_, path, _ := strings.Cut(s, "/")
+	if err != nil || strings.ContainsAny(path, ":@") {
+		return withHint(fmt.Errorf("--signature-repository %q is not a repository", o.repo), "use host/path, without a tag or digest")
+	}
+	o.ref = ref
+	return nil
+}
+
+// repository returns a client for the signature repository, or artifact
+// itself when no override is set.
+func (o *signatureRepoOptions) repository(remote *remoteOptions, artifact *orasremote.Repository) (*orasremote.Repository, error) {
+	if o.repo == "" {
+		return artifact, nil
+	}
+	return remote.repository(o.ref)
 }
 
 func newSignCmd() *cobra.Command {
@@ -31,12 +75,18 @@ func newSignCmd() *cobra.Command {
 		Use:   "sign oci://REPO@DIGEST --key cosign.key",
 		Short: "Sign an artifact's digest with a cosign key",
 		Long: `Sign the manifest an OCI reference names. A tag is resolved to its digest first and the
-digest is what gets signed (and printed). The signature is stored as cosign does, under the
-tag sha256-<hex>.sig in the same repository; cosign verifies it with
-'cosign verify --key cosign.pub --insecure-ignore-tlog'.
+digest is what gets signed (and printed). Signatures are stored as cosign stores them:
+  legacy  a simple-signing layer under the tag sha256-<hex>.sig (cosign v2 and v3 read it);
+  bundle  a sigstore bundle v0.3 in a manifest whose subject is the digest, found through the
+          referrers API or, on registries without it, the sha256-<hex> referrers tag (cosign v3);
+  both    the two.
+No transparency-log entry is written: cosign verifies with
+'cosign verify --key cosign.pub --insecure-ignore-tlog=true'.
 The key's password is read from COSIGN_PASSWORD, or asked for on a terminal.`,
-		Example: `  sealift sign oci://registry.example/team/app@sha256:... --key cosign.key`,
-		Args:    cobra.ExactArgs(1),
+		Example: `  sealift sign oci://registry.example/team/app@sha256:... --key cosign.key
+  sealift sign oci://registry.example/team/app:1.4.2 --key cosign.key --format both
+  COSIGN_REPOSITORY=registry.example/team/signatures sealift sign oci://registry.example/team/app:1.4.2 --key cosign.key`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(); err != nil {
 				return err
@@ -46,7 +96,8 @@ The key's password is read from COSIGN_PASSWORD, or asked for on a terminal.`,
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.key, "key", "", "cosign private key file (required)")
-	fs.StringVar(&o.format, "format", signFormatLegacy, "signature format: legacy (bundle and both are not supported yet)")
+	fs.StringVar(&o.format, "format", signFormatLegacy, "signature format: legacy (the sha256-<hex>.sig tag, read by every cosign), bundle (a sigstore bundle stored as a referrer, as cosign v3 writes), or both")
+	o.sigs.addFlags(fs)
 	o.remote.addFlags(fs)
 	o.output.addFlags(fs)
 	return cmd
@@ -57,11 +108,12 @@ func (o *signOptions) validate() error {
 		return withHint(errors.New("--key is required"), "pass --key cosign.key (create one with 'sealift key generate')")
 	}
 	switch o.format {
-	case signFormatLegacy:
-	case signFormatBundle, signFormatBoth:
-		return withHint(fmt.Errorf("--format %s is not supported yet", o.format), "use --format legacy")
+	case signFormatLegacy, signFormatBundle, signFormatBoth:
 	default:
-		return withHint(fmt.Errorf("unknown --format %q", o.format), "use --format legacy")
+		return withHint(fmt.Errorf("unknown --format %q", o.format), "use --format legacy, bundle or both")
+	}
+	if err := o.sigs.validate(); err != nil {
+		return err
 	}
 	if err := o.remote.validate(); err != nil {
 		return err
@@ -71,10 +123,15 @@ func (o *signOptions) validate() error {
 
 // signResult is what sign prints with -o json.
 type signResult struct {
-	Reference    string `json:"reference"`
-	Digest       string `json:"digest"`
-	SignatureTag string `json:"signatureTag"`
-	Key          string `json:"key"`
+	Reference string `json:"reference"`
+	Digest    string `json:"digest"`
+	// SignatureRepository is where the signatures were stored.
+	SignatureRepository string `json:"signatureRepository"`
+	// SignatureTag is the legacy signature tag, when a legacy signature was written.
+	SignatureTag string `json:"signatureTag,omitempty"`
+	// Bundle is the digest of the referrer manifest holding the bundle, when one was written.
+	Bundle string `json:"bundle,omitempty"`
+	Key    string `json:"key"`
 }
 
 func (o *signOptions) run(cmd *cobra.Command, arg string) error {
@@ -102,14 +159,28 @@ func (o *signOptions) run(cmd *cobra.Command, arg string) error {
 	if err != nil {
 		return err
 	}
-	if err := cosignfmt.SignLegacy(ctx, repo, desc, ref.Repo(), signer); err != nil {
+	sigRepo, err := o.sigs.repository(&o.remote, repo)
+	if err != nil {
 		return err
 	}
 	res := signResult{
-		Reference:    ref.Repo() + "@" + desc.Digest.String(),
-		Digest:       desc.Digest.String(),
-		SignatureTag: cosignfmt.LegacySignatureTag(desc.Digest),
-		Key:          cosignfmt.Fingerprint(signer.Public()),
+		Reference:           ref.Repo() + "@" + desc.Digest.String(),
+		Digest:              desc.Digest.String(),
+		SignatureRepository: sigRepo.Reference.Registry + "/" + sigRepo.Reference.Repository,
+		Key:                 cosignfmt.Fingerprint(signer.Public()),
+	}
+	if o.format == signFormatLegacy || o.format == signFormatBoth {
+		if err := cosignfmt.SignLegacy(ctx, sigRepo, desc, ref.Repo(), signer); err != nil {
+			return err
+		}
+		res.SignatureTag = cosignfmt.LegacySignatureTag(desc.Digest)
+	}
+	if o.format == signFormatBundle || o.format == signFormatBoth {
+		m, err := cosignfmt.SignBundle(ctx, sigRepo, desc, signer)
+		if err != nil {
+			return err
+		}
+		res.Bundle = m.Digest.String()
 	}
 	if o.output.json() {
 		return writeJSON(cmd.OutOrStdout(), res)

@@ -161,10 +161,13 @@ func TestSignAndVerifyFlagErrors(t *testing.T) {
 		wantMsg string
 	}{
 		{"sign without key", []string{"sign", "oci://127.0.0.1:1/app@sha256:" + strings.Repeat("a", 64)}, "--key is required"},
-		{"sign bundle", []string{"sign", "oci://127.0.0.1:1/app:v1", "--key", "k", "--format", "bundle"}, "not supported yet"},
-		{"sign both", []string{"sign", "oci://127.0.0.1:1/app:v1", "--key", "k", "--format", "both"}, "not supported yet"},
+		{"sign bad signature repository", []string{"sign", "oci://127.0.0.1:1/app:v1", "--key", filepath.Join(t.TempDir(), "none.key"), "--signature-repository", "x/y:tag"}, "is not a repository"},
+		{"verify bad signature repository", []string{"verify", "oci://127.0.0.1:1/app@sha256:" + strings.Repeat("a", 64), "--key", writeTestPub(t), "--signature-repository", "127.0.0.1:1/sigs:v1"}, "is not a repository"},
 		{"sign unknown format", []string{"sign", "oci://127.0.0.1:1/app:v1", "--key", "k", "--format", "x"}, "unknown --format"},
 		{"verify without key", []string{"verify", "oci://127.0.0.1:1/app:v1"}, "--key is required"},
+		{"verify keyless without trusted root", []string{"verify", "oci://127.0.0.1:1/app:v1", "--certificate-identity", "a@example.com", "--certificate-oidc-issuer", "https://issuer.example"}, "needs --trusted-root"},
+		{"verify keyless without issuer", []string{"verify", "oci://127.0.0.1:1/app:v1", "--certificate-identity", "a@example.com", "--trusted-root", "root.json"}, "--certificate-oidc-issuer"},
+		{"verify keyless bad trusted root", []string{"verify", "oci://127.0.0.1:1/app:v1", "--certificate-identity", "a@example.com", "--certificate-oidc-issuer", "https://issuer.example", "--trusted-root", filepath.Join(t.TempDir(), "none.json")}, "no such file"},
 		{"verify threshold too high", []string{"verify", "oci://127.0.0.1:1/app:v1", "--key", "a", "--threshold", "2"}, "--threshold 2 with 1 keys"},
 		{"verify missing key file", []string{"verify", "oci://127.0.0.1:1/app:v1", "--key", filepath.Join(t.TempDir(), "none.pub")}, "no such file"},
 		{"verify bad reference", []string{"verify", "https://x/app", "--key", "a"}, "invalid reference"},
@@ -191,5 +194,99 @@ func TestKeyGenerateEmptyPassword(t *testing.T) {
 	}
 	if _, err := cosignfmt.LoadPrivateKeyFile(filepath.Join(dir, "cosign.key"), nil); err != nil {
 		t.Fatalf("key made with an empty password does not load with one: %v", err)
+	}
+}
+
+// writeTestPub writes a fresh public key and returns its path.
+func writeTestPub(t *testing.T) string {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pem, err := cosignfmt.MarshalPublicKey(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "k.pub")
+	if err := os.WriteFile(path, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestSignFormatsCLI(t *testing.T) {
+	reg := registrytest.Start(t)
+	dir := t.TempDir()
+	t.Setenv(cosignfmt.PasswordEnv, "pw")
+	t.Setenv(signatureRepoEnv, "")
+	if _, err := runCLI(t, "key", "generate", "--output-dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	keyPath, pubPath := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+	tests := []struct {
+		format     string
+		sigRepo    string
+		wantTag    bool
+		wantBundle bool
+	}{
+		{format: "legacy", wantTag: true},
+		{format: "bundle", wantBundle: true},
+		{format: "both", wantTag: true, wantBundle: true},
+		{format: "both", sigRepo: reg.Repo("team/signatures"), wantTag: true, wantBundle: true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.format+" "+tt.sigRepo, func(t *testing.T) {
+			tag := "v" + string(rune('a'+i))
+			desc := pushTestManifest(t, reg, "team/app", tag)
+			args := []string{"sign", reg.URL("team/app", tag), "--key", keyPath, "--insecure", "--format", tt.format, "-o", "json"}
+			verifyArgs := []string{"verify", reg.URL("team/app", tag), "--key", pubPath, "--insecure", "-o", "json"}
+			if tt.sigRepo != "" {
+				args = append(args, "--signature-repository", tt.sigRepo)
+				verifyArgs = append(verifyArgs, "--signature-repository", tt.sigRepo)
+			}
+			out, err := runCLI(t, args...)
+			if err != nil {
+				t.Fatalf("sign: %v", err)
+			}
+			var sr signResult
+			if err := json.Unmarshal([]byte(out), &sr); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if (sr.SignatureTag != "") != tt.wantTag || (sr.Bundle != "") != tt.wantBundle {
+				t.Fatalf("sign result %+v, want tag %v bundle %v", sr, tt.wantTag, tt.wantBundle)
+			}
+			if tt.sigRepo != "" && sr.SignatureRepository != tt.sigRepo {
+				t.Errorf("signature repository = %s, want %s", sr.SignatureRepository, tt.sigRepo)
+			}
+			out, err = runCLI(t, verifyArgs...)
+			if err != nil {
+				t.Fatalf("verify: %v\n%s", err, out)
+			}
+			var res struct {
+				Digest  string `json:"digest"`
+				Checked []struct {
+					Format string `json:"format"`
+					Signer string `json:"signer"`
+				} `json:"checked"`
+			}
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatal(err)
+			}
+			formats := map[string]bool{}
+			for _, c := range res.Checked {
+				if c.Signer != sr.Key {
+					t.Errorf("check %+v not by the signing key", c)
+				}
+				formats[c.Format] = true
+			}
+			if res.Digest != desc.Digest.String() || formats["legacy"] != tt.wantTag || formats["bundle"] != tt.wantBundle {
+				t.Errorf("verdict %s", out)
+			}
+			if tt.sigRepo != "" {
+				// Without the override nothing is found next to the artifact.
+				_, err := runCLI(t, "verify", reg.URL("team/app", tag), "--key", pubPath, "--insecure")
+				if !errors.Is(err, errdef.ErrNoSignature) {
+					t.Errorf("signatures leaked into the artifact repository: err = %v", err)
+				}
+			}
+		})
 	}
 }

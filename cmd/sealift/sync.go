@@ -99,7 +99,7 @@ registry.`,
 
 func printSyncResult(cmd *cobra.Command, s *reconcile.Sync, res reconcile.Result) {
 	w := cmd.OutOrStdout()
-	src := "registry"
+	src := res.ServedBy
 	if res.Offline {
 		src = "cache (offline)"
 	}

@@ -4,6 +4,8 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -14,10 +16,13 @@ import (
 )
 
 type verifyOptions struct {
-	keys      []string
-	threshold int
-	remote    remoteOptions
-	output    outputOptions
+	keys        []string
+	identity    verify.Identity
+	trustedRoot string
+	threshold   int
+	sigs        signatureRepoOptions
+	remote      remoteOptions
+	output      outputOptions
 }
 
 func newVerifyCmd() *cobra.Command {
@@ -26,8 +31,10 @@ func newVerifyCmd() *cobra.Command {
 		Use:   "verify oci://REPO[:TAG|@DIGEST] --key cosign.pub [--key ...]",
 		Short: "Check that an artifact's digest is signed by enough trusted keys",
 		Long: `Resolve the reference to a digest and check the signatures stored for that digest
-against the given public keys. Exit 0 only when at least --threshold distinct keys signed
-exactly this digest.`,
+against the given public keys. Both of cosign's formats count: legacy signatures under the
+sha256-<hex>.sig tag and sigstore bundles listed as referrers of the digest (the referrers
+API, or the sha256-<hex> referrers tag on registries without it). Exit 0 only when at least
+--threshold distinct keys signed exactly this digest.`,
 		Example: `  sealift verify oci://registry.example/team/app:1.4.2 --key cosign.pub
   sealift verify oci://registry.example/team/app@sha256:... --key a.pub --key b.pub --threshold 2 -o json`,
 		Args: cobra.ExactArgs(1),
@@ -40,19 +47,47 @@ exactly this digest.`,
 	}
 	fs := cmd.Flags()
 	fs.StringArrayVar(&o.keys, "key", nil, "trusted public key file (PEM); repeat for several keys")
-	fs.IntVar(&o.threshold, "threshold", 1, "number of distinct keys that must have signed")
+	fs.StringVar(&o.identity.Subject, "certificate-identity", "", "keyless: the signer's identity (certificate subject: e-mail or workflow URI), exactly")
+	fs.StringVar(&o.identity.SubjectRegexp, "certificate-identity-regexp", "", "keyless: a regular expression the whole signer identity must match")
+	fs.StringVar(&o.identity.Issuer, "certificate-oidc-issuer", "", "keyless: the OIDC issuer of the signer's identity, exactly")
+	fs.StringVar(&o.identity.IssuerRegexp, "certificate-oidc-issuer-regexp", "", "keyless: a regular expression the whole OIDC issuer must match")
+	fs.StringVar(&o.identity.SourceRepository, "certificate-source-repository", "", "keyless: the source repository URI claim, exactly (optional)")
+	fs.StringVar(&o.identity.WorkflowRef, "certificate-workflow-ref", "", "keyless: the CI workflow ref claim, exactly (optional)")
+	fs.StringVar(&o.trustedRoot, "trusted-root", "", "keyless: pinned trusted_root.json the certificates and log entries are checked against (no network)")
+	fs.IntVar(&o.threshold, "threshold", 1, "number of distinct keys (and the identity, if given) that must have signed")
+	o.sigs.addFlags(fs)
 	o.remote.addFlags(fs)
 	o.output.addFlags(fs)
 	return cmd
 }
 
+// keyless reports whether any keyless flag is set.
+func (o *verifyOptions) keyless() bool {
+	return o.identity != (verify.Identity{}) || o.trustedRoot != ""
+}
+
 func (o *verifyOptions) validate() error {
-	if len(o.keys) == 0 {
-		return withHint(errors.New("--key is required"), "pass the public key that signed the artifact: --key cosign.pub")
+	signers := len(o.keys)
+	if o.keyless() {
+		signers++
+		if o.trustedRoot == "" {
+			return withHint(errors.New("keyless verification needs --trusted-root"),
+				"pass the trusted_root.json of the signing authority, e.g. from 'cosign trusted-root create'")
+		}
+		if (o.identity.Subject == "") == (o.identity.SubjectRegexp == "") || (o.identity.Issuer == "") == (o.identity.IssuerRegexp == "") {
+			return withHint(errors.New("keyless verification needs one of --certificate-identity(-regexp) and one of --certificate-oidc-issuer(-regexp)"),
+				"name who must have signed, e.g. --certificate-identity https://ci.example/org/repo/.ci/release.yml@refs/heads/main --certificate-oidc-issuer https://token.ci.example")
+		}
 	}
-	if o.threshold < 1 || o.threshold > len(o.keys) {
-		return withHint(fmt.Errorf("--threshold %d with %d keys", o.threshold, len(o.keys)),
-			"use a threshold between 1 and the number of --key flags")
+	if signers == 0 {
+		return withHint(errors.New("--key is required"), "pass the public key that signed the artifact: --key cosign.pub (or, keyless, --certificate-identity, --certificate-oidc-issuer and --trusted-root)")
+	}
+	if o.threshold < 1 || o.threshold > signers {
+		return withHint(fmt.Errorf("--threshold %d with %d keys", o.threshold, signers),
+			"use a threshold between 1 and the number of --key flags (plus one for a keyless identity)")
+	}
+	if err := o.sigs.validate(); err != nil {
+		return err
 	}
 	if err := o.remote.validate(); err != nil {
 		return err
@@ -82,6 +117,14 @@ func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 		policy.Keys = append(policy.Keys, crypto.PublicKey(pub))
 		names[cosignfmt.Fingerprint(pub)] = path
 	}
+	if o.keyless() {
+		root, err := readTrustedRoot(o.trustedRoot)
+		if err != nil {
+			return err
+		}
+		policy.Identities = []verify.Identity{o.identity}
+		policy.TrustedRoot = root
+	}
 	repo, err := o.remote.repository(ref)
 	if err != nil {
 		return err
@@ -90,7 +133,11 @@ func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 	if err != nil {
 		return err
 	}
-	verdict, verr := verify.Verify(ctx, repo, desc, policy)
+	sigRepo, err := o.sigs.repository(&o.remote, repo)
+	if err != nil {
+		return err
+	}
+	verdict, verr := verify.Verify(ctx, sigRepo, desc, policy)
 	res := verifyResult{Reference: ref.Repo() + "@" + desc.Digest.String(), Verdict: verdict}
 	out := cmd.OutOrStdout()
 	if o.output.json() {
@@ -100,7 +147,11 @@ func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 	} else if verr == nil {
 		fmt.Fprintf(out, "Verified %s\n", res.Reference)
 		for _, fp := range verdict.Signers {
-			fmt.Fprintf(out, "  signed by %s (%s)\n", fp, names[fp])
+			if path, ok := names[fp]; ok {
+				fmt.Fprintf(out, "  signed by %s (%s)\n", fp, path)
+			} else {
+				fmt.Fprintf(out, "  signed by %s\n", fp)
+			}
 		}
 	}
 	if verr != nil {
@@ -113,4 +164,24 @@ func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 		return verr
 	}
 	return nil
+}
+
+// maxTrustedRootBytes caps a trusted_root.json read from disk: the public
+// good instance's is about 10 KiB.
+const maxTrustedRootBytes = 1 << 20
+
+func readTrustedRoot(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("read trusted root: %w", err), "pass --trusted-root trusted_root.json")
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTrustedRootBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read trusted root: %w", err)
+	}
+	if len(b) > maxTrustedRootBytes {
+		return nil, fmt.Errorf("%w: trusted root %s is more than %d bytes", errdef.ErrPolicyViolation, path, maxTrustedRootBytes)
+	}
+	return b, nil
 }

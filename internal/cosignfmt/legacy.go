@@ -235,6 +235,10 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %v", errdef.ErrSizeMismatch, err)
 	case errors.Is(err, oraserr.ErrNotFound):
 		return fmt.Errorf("%w: %v", errdef.ErrNotFound, err)
+	case errors.Is(err, oraserr.ErrSizeExceedsLimit):
+		// A registry answering with more than the client accepts (an
+		// endless referrers list, a huge manifest) is hostile, not down.
+		return fmt.Errorf("%w: %v", errdef.ErrSizeExceedsLimit, err)
 	}
 	return err
 }

@@ -42,6 +42,10 @@ var (
 	ErrCacheLocked = errors.New("cache is locked by another process")
 	// ErrCorrupt: cached content failed its integrity check.
 	ErrCorrupt = errors.New("corrupt content")
+	// ErrUnauthorized: the registry refused the credentials (401) or the
+	// access (403). Not terminal: fixing a secret or a grant needs no change
+	// to the spec or the source.
+	ErrUnauthorized = errors.New("unauthorized")
 )
 
 // terminal lists the sentinels that retrying cannot fix.

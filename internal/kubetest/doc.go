@@ -9,9 +9,11 @@
 //
 // # Limits and caveats
 //
-// Only kube-apiserver and etcd run: no controllers, so Deployments never get
-// pods, namespaces are never finalized away and garbage collection never
-// happens. One control plane serves a whole test package; tests must use
+// By default only kube-apiserver and etcd run: no controllers, so
+// Deployments never get pods, namespaces are never finalized away and garbage
+// collection never happens. RunWith with Options.ControllerManager adds
+// kube-controller-manager running the namespace and garbage-collector
+// controllers; there is still no scheduler or kubelet, so pods never run. One control plane serves a whole test package; tests must use
 // distinct namespaces or names. When the binaries are missing Run fails the
 // package with a message naming `make tools`; it never skips.
 package kubetest

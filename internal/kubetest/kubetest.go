@@ -2,10 +2,14 @@ package kubetest
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,6 +44,15 @@ type Env struct {
 	Kubeconfig string
 }
 
+// Options selects what runs besides kube-apiserver and etcd. The zero value
+// runs nothing else.
+type Options struct {
+	// ControllerManager also runs kube-controller-manager with the namespace
+	// and garbage-collector controllers, so deleted namespaces are emptied
+	// and go away and owned objects are collected. Its log is discarded.
+	ControllerManager bool
+}
+
 // Run is meant for TestMain: it starts the control plane, points *env at it,
 // runs the package's tests and stops the control plane. It returns the exit
 // code for os.Exit. When the binaries are missing it prints how to build
@@ -47,16 +60,32 @@ type Env struct {
 //
 //	var env *kubetest.Env
 //	func TestMain(m *testing.M) { os.Exit(kubetest.Run(m, &env)) }
-func Run(m *testing.M, env **Env) int {
+func Run(m *testing.M, env **Env) int { return RunWith(m, env, Options{}) }
+
+// RunWith is Run with options.
+//
+//	func TestMain(m *testing.M) {
+//		os.Exit(kubetest.RunWith(m, &env, kubetest.Options{ControllerManager: true}))
+//	}
+func RunWith(m *testing.M, env **Env, opts Options) int {
 	logf.SetLogger(logr.Discard())
+	if fuzzing() {
+		// A control plane per fuzz worker would only leave processes behind
+		// when the coordinator kills its workers.
+		return m.Run()
+	}
 
 	dir, err := AssetsDir()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kubetest: %v\n", err)
 		return 1
 	}
-	if err := checkBinaries(dir); err != nil {
-		fmt.Fprintf(os.Stderr, "kubetest: %v\nkubetest: run `make tools` to build kube-apiserver and etcd into bin/k8s, or set %s to a directory holding them\n", err, AssetsEnv)
+	required := requiredBinaries
+	if opts.ControllerManager {
+		required = append(slices.Clone(required), controllerManager)
+	}
+	if err := checkBinaries(dir, required); err != nil {
+		fmt.Fprintf(os.Stderr, "kubetest: %v\nkubetest: run `make tools` to build the control plane into bin/k8s, or set %s to a directory holding it\n", err, AssetsEnv)
 		return 1
 	}
 
@@ -78,6 +107,14 @@ func Run(m *testing.M, env **Env) int {
 			return 1
 		}
 		defer cleanup()
+		if opts.ControllerManager {
+			stop, err := startControllerManager(filepath.Join(dir, controllerManager), kubeconfig)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "kubetest: %v\n", err)
+				return 1
+			}
+			defer stop()
+		}
 		*env = &Env{Config: cfg, Kubeconfig: kubeconfig}
 		return m.Run()
 	}()
@@ -88,6 +125,35 @@ func Run(m *testing.M, env **Env) int {
 		}
 	}
 	return code
+}
+
+// controllerManager is the binary RunWith starts for Options.ControllerManager.
+const controllerManager = "kube-controller-manager"
+
+// startControllerManager runs the namespace and garbage-collector
+// controllers against the API server kubeconfig reaches, serving nothing
+// itself, and returns a function that stops it.
+func startControllerManager(bin, kubeconfig string) (stop func(), err error) {
+	cmd := exec.Command(bin,
+		"--kubeconfig="+kubeconfig,
+		"--controllers=namespace,garbagecollector",
+		"--leader-elect=false",
+		"--secure-port=0",
+	)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", controllerManager, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	return func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(stopTimeout):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}, nil
 }
 
 // AssetsDir returns the directory holding the control plane binaries:
@@ -121,9 +187,9 @@ func moduleRoot() (string, error) {
 	}
 }
 
-func checkBinaries(dir string) error {
+func checkBinaries(dir string, names []string) error {
 	var errs []error
-	for _, name := range requiredBinaries {
+	for _, name := range names {
 		p := filepath.Join(dir, name)
 		fi, err := os.Stat(p)
 		switch {
@@ -160,4 +226,19 @@ func writeKubeconfig(te *envtest.Environment) (path string, cleanup func(), err 
 		return "", nil, err
 	}
 	return path, cleanup, nil
+}
+
+// fuzzing reports whether this process is a `go test -fuzz` worker: it runs
+// only the fuzz function, and the coordinator (which runs the tests) owns
+// the control plane.
+func fuzzing() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	for _, name := range []string{"test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
 }

@@ -1,18 +1,25 @@
 // Package registry runs the CNCF distribution registry as a library: the
 // server behind `sealift registry serve` and the in-process registry of the
 // tests. Storage is the filesystem under a root directory, or memory.
+// Optionally it requires basic auth from an htpasswd file (bcrypt entries),
+// serves TLS with a caller-built configuration (which may demand client
+// certificates), and puts an http.Handler middleware in front of the
+// registry (fault injection in tests).
 package registry
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd" // access controller
 	"github.com/distribution/distribution/v3/registry/handlers"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // storage driver
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"   // storage driver
@@ -28,6 +35,14 @@ type Options struct {
 	Addr string
 	// Log receives the registry's access and error log; nil discards it.
 	Log io.Writer
+	// Htpasswd is the path of an htpasswd file with bcrypt entries; when set,
+	// every request needs basic auth from one of its users.
+	Htpasswd string
+	// TLS, when set, serves HTTPS with this configuration (certificates,
+	// and client authentication if it asks for it); nil serves plain HTTP.
+	TLS *tls.Config
+	// Wrap, when set, wraps the registry's handler, e.g. to inject faults.
+	Wrap func(http.Handler) http.Handler
 }
 
 // Server is a running registry.
@@ -58,6 +73,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	cfg.Storage["delete"] = configuration.Parameters{"enabled": true}
 	cfg.Storage["maintenance"] = configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}}
 	cfg.HTTP.Addr = addr
+	if opts.Htpasswd != "" {
+		cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "sealift", "path": opts.Htpasswd}}
+	}
 	cfg.Log.AccessLog.Disabled = opts.Log == nil
 	cfg.Log.Level = "error"
 	w := opts.Log
@@ -67,14 +85,20 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	logrus.SetOutput(w)
 	logrus.SetLevel(logrus.ErrorLevel)
 
-	app := handlers.NewApp(ctx, cfg)
+	var handler http.Handler = handlers.NewApp(ctx, cfg)
+	if opts.Wrap != nil {
+		handler = opts.Wrap(handler)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("registry: listen on %s: %w", addr, err)
 	}
+	if opts.TLS != nil {
+		ln = tls.NewListener(ln, opts.TLS.Clone())
+	}
 	s := &Server{
 		Addr: ln.Addr().String(),
-		srv:  &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second},
+		srv:  &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(w, "registry: ", 0)},
 		done: make(chan error, 1),
 	}
 	go func() {
@@ -100,3 +124,6 @@ func (s *Server) Close() error {
 	defer cancel()
 	return s.srv.Shutdown(ctx)
 }
+
+// Abort stops the server at once, dropping requests in flight.
+func (s *Server) Abort() error { return s.srv.Close() }

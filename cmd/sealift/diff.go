@@ -1,0 +1,113 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sealift-dev/sealift/deploy"
+	"github.com/sealift-dev/sealift/reconcile"
+)
+
+type diffOptions struct {
+	file   string
+	dir    string
+	kube   kubeOptions
+	output outputOptions
+}
+
+func newDiffCmd() *cobra.Command {
+	var o diffOptions
+	cmd := &cobra.Command{
+		Use:   "diff -f sync.yaml --dir DIR",
+		Short: "Show what a Sync would change in the cluster, without changing it",
+		Long: `Show, per object, whether applying a Sync would create, update, delete or leave it
+unchanged, with a unified diff of what the apply would change. The prediction comes from the
+API server itself (server-side dry-run apply), so defaults, admission and field ownership are
+those of the real apply; nothing is written. Deletes are the objects of the Sync's inventory
+(kept in the cluster) that the manifests no longer hold and that prune would delete.
+
+--dir diffs rendered manifests from a local directory (the Sync's path and targetNamespace
+still apply).`,
+		Example: `  sealift diff -f sync.yaml --dir ./rendered
+  sealift diff -f sync.yaml --dir ./rendered -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.file == "" {
+				return withHint(errors.New("-f is required"), "pass the Sync file with -f sync.yaml")
+			}
+			if o.dir == "" {
+				return withHint(errors.New("--dir is required"), "render the artifact's manifests into a directory (`sealift pull oci://REPO:TAG -o DIR`) and pass --dir DIR")
+			}
+			if err := o.output.validate(); err != nil {
+				return err
+			}
+			s, err := reconcile.LoadFile(o.file)
+			if err != nil {
+				return withHint(err, "fix the Sync file; see examples/podinfo/sync.yaml")
+			}
+			restCfg, err := o.kube.restConfig()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			objs, err := deploy.Render(ctx, filepath.Clean(o.dir), deploy.RenderOptions{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace})
+			if err != nil {
+				return withHint(err, "fix the manifests under %s", o.dir)
+			}
+			mgr, err := deploy.NewManager(restCfg, s.ManagerOptions())
+			if err != nil {
+				return err
+			}
+			var old deploy.Inventory
+			if s.Spec.Prune {
+				if old, _, err = mgr.ReadInventory(ctx); err != nil {
+					return err
+				}
+			}
+			diffs, err := mgr.Diff(ctx, objs, old)
+			if err != nil {
+				return withHint(err, "check that the API server is reachable and that the objects are valid")
+			}
+			if o.output.json() {
+				return writeJSON(cmd.OutOrStdout(), struct {
+					Sync    string              `json:"sync"`
+					Objects []deploy.ObjectDiff `json:"objects"`
+				}{s.Key(), diffs})
+			}
+			printDiffs(cmd, s, diffs)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.file, "file", "f", "", "Sync file")
+	f.StringVar(&o.dir, "dir", "", "directory of rendered manifests to diff")
+	o.kube.addFlags(f)
+	o.output.addFlags(f)
+	return cmd
+}
+
+// diffManagerOptions are the deploy options a Sync implies: its identity as
+// the owner, its target namespace and its service account.
+func printDiffs(cmd *cobra.Command, s *reconcile.Sync, diffs []deploy.ObjectDiff) {
+	w := cmd.OutOrStdout()
+	counts := map[deploy.DiffAction]int{}
+	for _, d := range diffs {
+		counts[d.Action]++
+		line := fmt.Sprintf("%-9s %s", d.Action, d.Object)
+		if len(d.TookFrom) > 0 {
+			line += " (takes fields from " + strings.Join(d.TookFrom, ", ") + ")"
+		}
+		fmt.Fprintln(w, line)
+		for l := range strings.SplitSeq(strings.TrimRight(d.Diff, "\n"), "\n") {
+			if l != "" {
+				fmt.Fprintln(w, "    "+l)
+			}
+		}
+	}
+	fmt.Fprintf(w, "sync %s: %d to create, %d to update, %d to delete, %d unchanged\n", s.Key(),
+		counts[deploy.DiffCreate], counts[deploy.DiffUpdate], counts[deploy.DiffDelete], counts[deploy.DiffUnchanged])
+}

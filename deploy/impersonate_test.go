@@ -1,0 +1,103 @@
+package deploy_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/sealift-dev/sealift/deploy"
+)
+
+func TestImpersonationIsLimitedByRBAC(t *testing.T) {
+	ctx := context.Background()
+	const ns = "tenant"
+	admin := newManager(t, deploy.ManagerOptions{})
+	setup := objects(t, ns, `apiVersion: v1
+kind: Namespace
+metadata:
+  name: NS
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: deployer
+  namespace: NS`)
+	if _, err := admin.ApplyAllStaged(ctx, setup); err != nil {
+		t.Fatal(err)
+	}
+	m := newManager(t, deploy.ManagerOptions{ServiceAccount: ns + "/deployer"})
+	app := objects(t, ns, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: NS\ndata:\n  k: v")
+
+	// No role yet: every request is refused.
+	_, err := m.ApplyAllStaged(ctx, app)
+	var ae *deploy.ApplyError
+	if !errors.As(err, &ae) || ae.Object != "ConfigMap/"+ns+"/app" || !apierrors.IsForbidden(err) ||
+		!strings.Contains(err.Error(), "system:serviceaccount:"+ns+":deployer") {
+		t.Fatalf("err = %v, want a forbidden ApplyError for ConfigMap/%s/app naming the service account", err, ns)
+	}
+	if exists(t, ns, "app") {
+		t.Fatal("the ConfigMap was created despite RBAC")
+	}
+
+	// A Role granting ConfigMaps in the namespace, and only that.
+	rbac := objects(t, ns, `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: deployer
+  namespace: NS
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, create, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: deployer
+  namespace: NS
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: deployer}
+subjects:
+- {kind: ServiceAccount, name: deployer, namespace: NS}`)
+	if _, err := admin.ApplyAllStaged(ctx, rbac); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ApplyAllStaged(ctx, app); err != nil {
+		t.Fatalf("apply with the role bound: %v", err)
+	}
+	// Enough objects to be listed rather than read one by one: the role
+	// grants no list, so the Manager falls back to reads.
+	many := configMaps(t, ns, "m1", "m2", "m3", "m4", "m5")[1:]
+	for range 2 {
+		cs, err := m.ApplyAllStaged(ctx, many)
+		if err != nil {
+			t.Fatalf("apply without list permission: %v", err)
+		}
+		if len(cs.Changes) != len(many) {
+			t.Errorf("changes = %v", cs.Changes)
+		}
+	}
+	// Still nothing outside the grant: a ConfigMap in another namespace.
+	_, err = m.ApplyAllStaged(ctx, objects(t, "default", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: escape\n  namespace: NS"))
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "ConfigMap/default/escape") {
+		t.Errorf("apply outside the grant: err = %v, want forbidden naming ConfigMap/default/escape", err)
+	}
+}
+
+func TestNewManagerRefusesBadOptions(t *testing.T) {
+	tests := map[string]deploy.ManagerOptions{
+		"service account without namespace": {ServiceAccount: "deployer"},
+		"unknown adopt policy":              {Adopt: "sometimes"},
+		"owner without namespace":           {Owner: deploy.Owner{Name: "app"}},
+		"owner name too long for a label":   {Owner: deploy.Owner{Name: strings.Repeat("a", 64), Namespace: "x"}},
+	}
+	for name, opts := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := deploy.NewManager(env.Config, opts); err == nil {
+				t.Fatal("NewManager accepted the options")
+			}
+		})
+	}
+}

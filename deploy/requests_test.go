@@ -1,0 +1,91 @@
+package deploy_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+
+	"github.com/sealift-dev/sealift/deploy"
+)
+
+// countingConfig returns a copy of env.Config that counts its requests and,
+// among them, the writes (mutating requests that are not dry runs).
+func countingConfig(requests, writes *atomic.Int64) *rest.Config {
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return rtFunc(func(req *http.Request) (*http.Response, error) {
+			requests.Add(1)
+			if req.Method != http.MethodGet && !strings.Contains(req.URL.RawQuery, "dryRun=All") {
+				writes.Add(1)
+			}
+			return rt.RoundTrip(req)
+		})
+	}
+	return cfg
+}
+
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestReapplyOfUnchangedObjectsIsCheap(t *testing.T) {
+	ctx := context.Background()
+	const ns = "cheap"
+	var names []string
+	for i := range 40 {
+		names = append(names, fmt.Sprintf("cm-%02d", i))
+	}
+	set := configMaps(t, ns, names...)
+	if _, err := syncManager(t, ns, "app", deploy.ManagerOptions{}).ApplyAllStaged(ctx, set); err != nil {
+		t.Fatal(err)
+	}
+	var requests, writes atomic.Int64
+	m, err := deploy.NewManager(countingConfig(&requests, &writes), deploy.ManagerOptions{Owner: deploy.Owner{Name: "app", Namespace: ns}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Warm discovery, which a long-lived Manager does once.
+	if _, err := m.ApplyAllStaged(ctx, set); err != nil {
+		t.Fatal(err)
+	}
+	requests.Store(0)
+	writes.Store(0)
+	cs, err := m.ApplyAllStaged(ctx, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cs.Count(deploy.ActionUnchanged); got != len(set) {
+		t.Errorf("%d of %d unchanged", got, len(set))
+	}
+	// One list of the ConfigMaps, one read of the Namespace.
+	if r, w := requests.Load(), writes.Load(); w != 0 || r > 2 {
+		t.Errorf("re-apply of %d unchanged objects: %d requests, %d writes; want at most 2 and none", len(set), r, w)
+	}
+
+	// Drift the listing path must still see: a field sealift owns removed,
+	// and one changed, by another manager.
+	c := dyn(t).Resource(cmGVR).Namespace(ns)
+	if _, err := c.Patch(ctx, "cm-00", types.MergePatchType, []byte(`{"data":{"k":null}}`), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Patch(ctx, "cm-01", types.MergePatchType, []byte(`{"data":{"k":"changed"}}`), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	writes.Store(0)
+	cs, err = m.ApplyAllStaged(ctx, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := actions(cs)
+	if got["ConfigMap/"+ns+"/cm-00"] != deploy.ActionConfigured || got["ConfigMap/"+ns+"/cm-01"] != deploy.ActionConfigured ||
+		cs.Count(deploy.ActionUnchanged) != len(set)-2 || writes.Load() != 2 {
+		t.Errorf("after two edits: %d writes, changes %v", writes.Load(), cs.Changes)
+	}
+}

@@ -1,0 +1,95 @@
+package pull_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"oras.land/oras-go/v2/content/memory"
+
+	"github.com/sealift-dev/sealift/internal/registrytest"
+	"github.com/sealift-dev/sealift/pull"
+	"github.com/sealift-dev/sealift/push"
+)
+
+// benchTree writes files manifests of about size bytes in total, spread
+// over ten directories, each holding a block of base64 data.
+func benchTree(b *testing.B, files, size int) (string, int64) {
+	b.Helper()
+	root := b.TempDir()
+	raw := make([]byte, size/files*3/4)
+	var total int64
+	for i := range files {
+		if _, err := rand.Read(raw); err != nil {
+			b.Fatal(err)
+		}
+		body := fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%04d\ndata:\n  blob: %s\n", i, base64.StdEncoding.EncodeToString(raw))
+		p := filepath.Join(root, fmt.Sprintf("part-%02d", i%10), fmt.Sprintf("cm-%04d.yaml", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		total += int64(len(body))
+	}
+	return root, total
+}
+
+// BenchmarkPull measures resolve, fetch and extract of a 5 MB, 1000-file
+// artifact from the in-process registry; MB/s is of extracted content.
+func BenchmarkPull(b *testing.B) {
+	ctx := context.Background()
+	reg := registrytest.Start(b)
+	src, total := benchTree(b, 1000, 5<<20)
+	ref, err := pull.ParseReference(reg.URL("bench/app", "v1"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	repo, err := pull.NewRepository(ref, pull.RemoteOptions{PlainHTTP: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := push.Push(ctx, src, repo, ref.Tag, push.Options{}); err != nil {
+		b.Fatal(err)
+	}
+	out := b.TempDir()
+	b.SetBytes(total)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		desc, err := pull.Resolve(ctx, repo, ref)
+		if err != nil {
+			b.Fatal(err)
+		}
+		store := memory.New()
+		if err := pull.Fetch(ctx, repo, desc, store); err != nil {
+			b.Fatal(err)
+		}
+		if err := pull.Extract(ctx, store, desc, filepath.Join(out, fmt.Sprint(i)), pull.ExtractOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPush measures packing and pushing the same artifact to a fresh
+// repository each time, so every blob is uploaded.
+func BenchmarkPush(b *testing.B) {
+	ctx := context.Background()
+	reg := registrytest.Start(b)
+	src, total := benchTree(b, 1000, 5<<20)
+	b.SetBytes(total)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		repo, err := pull.NewRepository(pull.Reference{Registry: reg.Host, Repository: fmt.Sprintf("bench/app-%d", i)}, pull.RemoteOptions{PlainHTTP: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := push.Push(ctx, src, repo, "v1", push.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package pull_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"oras.land/oras-go/v2/content/memory"
+
+	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/registrytest"
+	"github.com/sealift-dev/sealift/pull"
+	"github.com/sealift-dev/sealift/push"
+)
+
+func TestMirrors(t *testing.T) {
+	ctx := context.Background()
+	plain := pull.RemoteOptions{PlainHTTP: true}
+	primary := registrytest.Start(t)
+	ref, desc := pushTo(t, primary, plain)
+
+	empty := registrytest.Start(t)
+	down := registrytest.Start(t)
+	down.Close()
+	blobGets := func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/")
+	}
+	manifestGets := func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/sha256:")
+	}
+	badBlobs := registrytest.StartWith(t, registrytest.Options{Wrap: registrytest.Corrupt(blobGets)})
+	pushTo(t, badBlobs, plain)
+	badManifest := registrytest.StartWith(t, registrytest.Options{Wrap: registrytest.Corrupt(manifestGets)})
+	packTo(t, badManifest, plain) // tagging would read the corrupted manifest
+
+	repo := func(r *registrytest.Registry) string { return r.Repo("team/app") }
+	tests := map[string]struct {
+		repos      []*registrytest.Registry
+		wantServed *registrytest.Registry
+		wantErr    error
+		wantName   *registrytest.Registry // named in the error
+	}{
+		"first serves":               {repos: []*registrytest.Registry{primary, empty}, wantServed: primary},
+		"missing, then next":         {repos: []*registrytest.Registry{empty, primary}, wantServed: primary},
+		"down, then next":            {repos: []*registrytest.Registry{down, empty, primary}, wantServed: primary},
+		"different blob bytes":       {repos: []*registrytest.Registry{empty, badBlobs, primary}, wantErr: errdef.ErrDigestMismatch, wantName: badBlobs},
+		"different manifest bytes":   {repos: []*registrytest.Registry{badManifest, primary}, wantErr: errdef.ErrDigestMismatch, wantName: badManifest},
+		"missing everywhere":         {repos: []*registrytest.Registry{empty}, wantErr: errdef.ErrNotFound, wantName: empty},
+		"missing or down is not 404": {repos: []*registrytest.Registry{empty, down}, wantName: down},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			repos := make([]string, len(tc.repos))
+			for i, r := range tc.repos {
+				repos[i] = repo(r)
+			}
+			sources, err := pull.NewSources(repos, plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			store := memory.New()
+			served, err := pull.FetchFrom(ctx, sources, desc, store)
+			if tc.wantServed != nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if served != repo(tc.wantServed) {
+					t.Errorf("served by %q, want %q", served, repo(tc.wantServed))
+				}
+				if ok, err := store.Exists(ctx, desc); !ok || err != nil {
+					t.Errorf("manifest not in the store: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("fetch succeeded from %s", served)
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Errorf("err = %v, want %v", err, tc.wantErr)
+			}
+			if tc.wantErr == nil && (errors.Is(err, errdef.ErrNotFound) || errdef.IsTerminal(err)) {
+				t.Errorf("err = %v, want a transient error", err)
+			}
+			if !strings.Contains(err.Error(), repo(tc.wantName)) {
+				t.Errorf("error %q does not name %s", err, repo(tc.wantName))
+			}
+			var me *pull.MirrorError
+			if tc.wantErr == errdef.ErrDigestMismatch && (!errors.As(err, &me) || me.Source != repo(tc.wantName)) {
+				t.Errorf("error %v is not a MirrorError for %s", err, repo(tc.wantName))
+			}
+		})
+	}
+
+	t.Run("resolve", func(t *testing.T) {
+		sources, err := pull.NewSources([]string{repo(down), repo(empty), repo(primary)}, plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, from, err := pull.ResolveFrom(ctx, sources, ref)
+		if err != nil || got.Digest != desc.Digest || from != repo(primary) {
+			t.Fatalf("ResolveFrom = %v from %q, %v", got.Digest, from, err)
+		}
+		byDigest := pull.Reference{Digest: desc.Digest.String()}
+		if _, from, err := pull.ResolveFrom(ctx, sources[:2], byDigest); !strings.Contains(fmt.Sprint(err), repo(empty)) || from != "" {
+			t.Errorf("ResolveFrom without the content = %q, %v", from, err)
+		}
+	})
+	t.Run("no sources", func(t *testing.T) {
+		if _, err := pull.NewSources(nil, plain); err == nil {
+			t.Error("NewSources(nil) succeeded")
+		}
+		if _, err := pull.FetchFrom(ctx, nil, desc, memory.New()); err == nil {
+			t.Error("FetchFrom(nil) succeeded")
+		}
+	})
+}
+
+// packTo pushes the same artifact as pushTo, untagged.
+func packTo(t *testing.T, reg *registrytest.Registry, opts pull.RemoteOptions) {
+	t.Helper()
+	repo, err := pull.NewRepository(pull.Reference{Registry: reg.Host, Repository: "team/app"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := writeFiles(t, map[string]string{"cm.yaml": "kind: ConfigMap\n"})
+	if _, err := push.Pack(context.Background(), src, push.Options{}, repo); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ExampleFetchFrom() {
+	ctx := context.Background()
+	// Mirrors first, the primary last: the first that has the digest wins.
+	sources, err := pull.NewSources([]string{
+		"oci://mirror.example.com/team/app",
+		"oci://registry.example.com/team/app",
+	}, pull.RemoteOptions{})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(len(sources), sources[0].Name)
+	// With a descriptor from ResolveFrom (or Resolve at the primary):
+	//   served, err := pull.FetchFrom(ctx, sources, desc, store)
+	_ = ctx
+	// Output: 2 mirror.example.com/team/app
+}
