@@ -1,16 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/content/memory"
+	orasremote "oras.land/oras-go/v2/registry/remote"
 
-	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/push"
@@ -23,6 +25,8 @@ type pushOptions struct {
 	created     string
 	sign        bool
 	key         string
+	signFormat  string
+	sigs        signatureRepoOptions
 	kustomize   bool
 	ignore      []string
 	dryRun      bool
@@ -63,6 +67,8 @@ contacting the registry, to tell whether anything changed.`,
 	fs.StringVar(&o.created, "created", "", "creation time recorded as org.opencontainers.image.created, RFC 3339 (default: the Unix epoch)")
 	fs.BoolVar(&o.sign, "sign", false, "sign the pushed digest with --key (COSIGN_PASSWORD unlocks the key)")
 	fs.StringVar(&o.key, "key", "", "cosign private key file for --sign")
+	fs.StringVar(&o.signFormat, "sign-format", signFormatLegacy, "signature format for --sign: legacy, bundle or both")
+	o.sigs.addFlags(fs)
 	fs.BoolVar(&o.kustomize, "kustomize", false, "build the kustomization in DIR and push the rendered manifests")
 	fs.StringArrayVar(&o.ignore, "ignore", nil, "leave out paths matching this pattern (.gitignore style, repeatable; .git, .svn and .hg are always left out)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the digest the push would produce without pushing")
@@ -114,6 +120,12 @@ func runPush(cmd *cobra.Command, dir, target string, o *pushOptions) error {
 		return err
 	}
 	if err := o.remote.validate(); err != nil {
+		return err
+	}
+	if err := validSignFormat(o.signFormat); err != nil {
+		return err
+	}
+	if err := o.sigs.validate(); err != nil {
 		return err
 	}
 	if o.sign && o.key == "" {
@@ -171,9 +183,9 @@ func runPush(cmd *cobra.Command, dir, target string, o *pushOptions) error {
 	}
 	res.Digest, res.Size = desc.Digest.String(), desc.Size
 	if o.sign {
-		if err := cosignfmt.SignKeyFile(ctx, repo, desc, ref.Repo(), o.key); err != nil {
+		if err := o.signPushed(ctx, repo, desc, ref); err != nil {
 			return withHint(fmt.Errorf("pushed %s but signing failed: %w", desc.Digest, err),
-				"sign it again with sealift sign oci://%s@%s --key %s", ref.Repo(), desc.Digest, o.key)
+				"sign it again with sealift sign oci://%s@%s --key %s --format %s", ref.Repo(), desc.Digest, o.key, o.signFormat)
 		}
 	}
 	return o.print(cmd, res)
@@ -206,4 +218,18 @@ func hasExplicitTag(target string) bool {
 	_, path, _ := strings.Cut(strings.TrimPrefix(target, pull.Scheme), "/")
 	repoTag, _, _ := strings.Cut(path, "@")
 	return strings.Contains(repoTag, ":")
+}
+
+// signPushed signs the pushed digest in the format and repository asked for.
+func (o *pushOptions) signPushed(ctx context.Context, repo *orasremote.Repository, desc ocispec.Descriptor, ref pull.Reference) error {
+	signer, err := loadSigner(o.key)
+	if err != nil {
+		return err
+	}
+	sigRepo, err := o.sigs.repository(&o.remote, repo)
+	if err != nil {
+		return err
+	}
+	var res signResult
+	return signWith(ctx, sigRepo, desc, ref.Repo(), signer, o.signFormat, &res)
 }

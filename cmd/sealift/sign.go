@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"oras.land/oras-go/v2"
 	orasremote "oras.land/oras-go/v2/registry/remote"
 
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
@@ -107,10 +111,8 @@ func (o *signOptions) validate() error {
 	if o.key == "" {
 		return withHint(errors.New("--key is required"), "pass --key cosign.key (create one with 'sealift key generate')")
 	}
-	switch o.format {
-	case signFormatLegacy, signFormatBundle, signFormatBoth:
-	default:
-		return withHint(fmt.Errorf("unknown --format %q", o.format), "use --format legacy, bundle or both")
+	if err := validSignFormat(o.format); err != nil {
+		return err
 	}
 	if err := o.sigs.validate(); err != nil {
 		return err
@@ -140,15 +142,8 @@ func (o *signOptions) run(cmd *cobra.Command, arg string) error {
 	if err != nil {
 		return withHint(err, "use oci://host/repository@sha256:<digest> or oci://host/repository:tag")
 	}
-	password, err := keyPassword(false)
+	signer, err := loadSigner(o.key)
 	if err != nil {
-		return err
-	}
-	signer, err := cosignfmt.LoadPrivateKeyFile(o.key, password)
-	if err != nil {
-		if errors.Is(err, errdef.ErrInvalidKey) {
-			return withHint(err, "set %s to the password the key was generated with", cosignfmt.PasswordEnv)
-		}
 		return err
 	}
 	repo, err := o.remote.repository(ref)
@@ -169,22 +164,57 @@ func (o *signOptions) run(cmd *cobra.Command, arg string) error {
 		SignatureRepository: sigRepo.Reference.Registry + "/" + sigRepo.Reference.Repository,
 		Key:                 cosignfmt.Fingerprint(signer.Public()),
 	}
-	if o.format == signFormatLegacy || o.format == signFormatBoth {
-		if err := cosignfmt.SignLegacy(ctx, sigRepo, desc, ref.Repo(), signer); err != nil {
+	if err := signWith(ctx, sigRepo, desc, ref.Repo(), signer, o.format, &res); err != nil {
+		return err
+	}
+	if o.output.json() {
+		return writeJSON(cmd.OutOrStdout(), res)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Signed %s\n", res.Reference)
+	return nil
+}
+
+// validSignFormat checks a --format / --sign-format value.
+func validSignFormat(format string) error {
+	switch format {
+	case signFormatLegacy, signFormatBundle, signFormatBoth:
+		return nil
+	}
+	return withHint(fmt.Errorf("unknown signature format %q", format), "use legacy, bundle or both")
+}
+
+// loadSigner reads an encrypted cosign private key, with the password from
+// COSIGN_PASSWORD or the terminal.
+func loadSigner(path string) (crypto.Signer, error) {
+	password, err := keyPassword(false)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := cosignfmt.LoadPrivateKeyFile(path, password)
+	if err != nil {
+		if errors.Is(err, errdef.ErrInvalidKey) {
+			return nil, withHint(err, "set %s to the password the key was generated with", cosignfmt.PasswordEnv)
+		}
+		return nil, err
+	}
+	return signer, nil
+}
+
+// signWith writes the signatures format asks for over desc into sigRepo
+// and records where they went in res.
+func signWith(ctx context.Context, sigRepo oras.Target, desc ocispec.Descriptor, dockerRef string, signer crypto.Signer, format string, res *signResult) error {
+	if format == signFormatLegacy || format == signFormatBoth {
+		if err := cosignfmt.SignLegacy(ctx, sigRepo, desc, dockerRef, signer); err != nil {
 			return err
 		}
 		res.SignatureTag = cosignfmt.LegacySignatureTag(desc.Digest)
 	}
-	if o.format == signFormatBundle || o.format == signFormatBoth {
+	if format == signFormatBundle || format == signFormatBoth {
 		m, err := cosignfmt.SignBundle(ctx, sigRepo, desc, signer)
 		if err != nil {
 			return err
 		}
 		res.Bundle = m.Digest.String()
 	}
-	if o.output.json() {
-		return writeJSON(cmd.OutOrStdout(), res)
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "Signed %s\n", res.Reference)
 	return nil
 }

@@ -125,16 +125,6 @@ func SignLegacy(ctx context.Context, target oras.Target, subject ocispec.Descrip
 	return nil
 }
 
-// SignKeyFile loads the cosign private key at keyPath with the password from
-// COSIGN_PASSWORD and signs subject with SignLegacy.
-func SignKeyFile(ctx context.Context, target oras.Target, subject ocispec.Descriptor, dockerRef, keyPath string) error {
-	signer, err := LoadPrivateKeyFile(keyPath, PasswordFromEnv())
-	if err != nil {
-		return err
-	}
-	return SignLegacy(ctx, target, subject, dockerRef, signer)
-}
-
 // Sign signs payload with SHA-256 in the key's scheme: ECDSA (ASN.1),
 // RSA PKCS #1 v1.5, or pure Ed25519.
 func Sign(signer crypto.Signer, payload []byte) ([]byte, error) {

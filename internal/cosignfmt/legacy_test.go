@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -273,42 +271,6 @@ func TestSignLegacyRejectsBadInput(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
 		})
-	}
-}
-
-func TestSignKeyFile(t *testing.T) {
-	ctx := context.Background()
-	repo, repoName := newRepo(t, "app")
-	subject := pushSubject(t, repo, "v1")
-	privPEM, pubPEM := testKeyPair(t)
-	dir := t.TempDir()
-	keyPath := filepath.Join(dir, "cosign.key")
-	if err := os.WriteFile(keyPath, privPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(PasswordEnv, testPassword)
-
-	if err := SignKeyFile(ctx, repo, subject, repoName, filepath.Join(dir, "missing.key")); err == nil {
-		t.Fatalf("signing with a missing key file succeeded")
-	}
-	if err := SignKeyFile(ctx, repo, subject, repoName, keyPath); err != nil {
-		t.Fatalf("SignKeyFile: %v", err)
-	}
-	m, _ := fetchSigManifest(t, repo, subject.Digest)
-	payload, err := FetchPayload(ctx, repo, m.Layers[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := DecodeSignature(m.Layers[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := LoadPublicKey(pubPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := VerifySignature(pub, payload, sig); err != nil {
-		t.Errorf("signature does not verify with the public key: %v", err)
 	}
 }
 
