@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry"
@@ -28,6 +30,12 @@ import (
 // DefaultTimeout bounds one reconcile when the Sync sets none: long enough
 // for a large apply, short enough that a stuck registry does not hold a worker.
 const DefaultTimeout = 5 * time.Minute
+
+// Drift modes of a Sync.
+const (
+	DriftCorrect = "correct"
+	DriftDetect  = "detect"
+)
 
 // Condition types and reasons written to a Sync's status.
 const (
@@ -66,6 +74,9 @@ type Result struct {
 	Verdict verify.Verdict `json:"verdict"`
 	// VerdictCached is true when the verdict came from the cache.
 	VerdictCached bool `json:"verdictCached"`
+	// Drifted lists the objects whose live state differs from the applied
+	// revision, with drift: detect (nothing is re-applied then).
+	Drifted []string `json:"drifted,omitempty"`
 	// ServedBy is the repository (a mirror or the canonical one) the
 	// content was fetched from; empty when it came from the cache alone.
 	ServedBy string `json:"servedBy,omitempty"`
@@ -97,71 +108,20 @@ func (r *Reconciler) ReconcileOffline(ctx context.Context, s *Sync) (Result, err
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, s *Sync) (Result, string, error) {
-	var res Result
-	if err := s.supported(); err != nil {
-		return res, ReasonInvalidSpec, err
-	}
-	ref, err := s.reference()
+	res, desc, policyHash, reason, err := r.fetchVerified(ctx, s)
 	if err != nil {
-		return res, ReasonInvalidSpec, err
+		return res, reason, err
 	}
-	policy, err := s.policy()
-	if err != nil {
-		return res, ReasonInvalidSpec, err
-	}
-	res.Repository = ref.Repo()
-
-	opts := r.Remote
-	opts.PlainHTTP = s.Spec.Source.Insecure
-	sources, err := s.sources(opts)
-	if err != nil {
-		return res, ReasonInvalidSpec, err
-	}
-	if s.Spec.Source.Ref.Semver != "" {
-		tag, err := resolveSemver(ctx, sources, s.Spec.Source.Ref.Semver, s.Spec.Source.Ref.SemverFilter)
-		if err != nil {
-			return res, ReasonSourceUnavailable, err
+	if s.Spec.Drift == DriftDetect {
+		if last, ok, err := r.Cache.LastApplied(ctx, s.Key()); err == nil && ok && last.Manifest.Digest == desc.Digest {
+			// Nothing new to apply: report how the cluster differs from the
+			// applied revision, and leave it as it is.
+			res.Drifted, reason, err = r.drift(ctx, s, desc)
+			if err != nil {
+				return res, reason, err
+			}
+			return res, ReasonApplied, nil
 		}
-		ref.Tag = tag
-	}
-	desc, resolvedBy, err := pull.ResolveFrom(ctx, sources, ref)
-	if err != nil {
-		return res, ReasonSourceUnavailable, fmt.Errorf("resolve %s: %w", ref, err)
-	}
-	res.Digest = desc.Digest.String()
-	repo := sourceNamed(sources, resolvedBy)
-
-	// Trust first: an artifact whose signatures fail the policy is never
-	// fetched, so its content cannot reach the cache or the API server.
-	policyHash := policy.Hash()
-	cached, ok, err := r.Cache.Verdict(ctx, res.Digest, policyHash)
-	if err != nil {
-		return res, ReasonArtifactFailed, err
-	}
-	if ok && cached.Verified {
-		res.Verdict = verify.Verdict{Digest: cached.Digest, Verified: true, Signers: cached.Signers, Reason: cached.Reason}
-		res.VerdictCached = true
-	} else {
-		sigRepo, err := r.signatureRepository(s, ref, opts)
-		if err != nil {
-			return res, ReasonInvalidSpec, err
-		}
-		if sigRepo == nil {
-			sigRepo = repo
-		}
-		res.Verdict, err = verify.Verify(ctx, sigRepo, desc, policy)
-		if err != nil {
-			return res, ReasonVerificationFailed, err
-		}
-	}
-
-	res.ServedBy, err = pull.FetchFrom(ctx, sources, desc, r.Cache)
-	if err != nil {
-		reason := ReasonSourceUnavailable
-		if errdef.IsTerminal(err) {
-			reason = ReasonArtifactFailed
-		}
-		return res, reason, fmt.Errorf("fetch %s@%s: %w", res.Repository, res.Digest, err)
 	}
 	inventory, changes, reason, err := r.apply(ctx, s, desc)
 	res.Changes = changes
@@ -187,6 +147,133 @@ func (r *Reconciler) reconcile(ctx context.Context, s *Sync) (Result, string, er
 		return res, ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
 	}
 	return res, ReasonApplied, nil
+}
+
+// Plan does what Reconcile does up to the apply — resolve, verify, fetch
+// into the cache, render — and returns what applying would change, as the
+// API server predicts it (server-side dry run). Nothing in the cluster is
+// written.
+func (r *Reconciler) Plan(ctx context.Context, s *Sync) (Result, []deploy.ObjectDiff, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout())
+	defer cancel()
+	res, desc, _, _, err := r.fetchVerified(ctx, s)
+	if err != nil {
+		return res, nil, err
+	}
+	objs, err := r.render(ctx, s, desc)
+	if err != nil {
+		return res, nil, err
+	}
+	mgr, err := deploy.NewManager(r.RestConfig, s.ManagerOptions())
+	if err != nil {
+		return res, nil, err
+	}
+	var old deploy.Inventory
+	if s.Spec.Prune {
+		if old, err = r.previousInventory(ctx, s, mgr); err != nil {
+			return res, nil, err
+		}
+	}
+	diffs, err := mgr.Diff(ctx, objs, old)
+	return res, diffs, err
+}
+
+// drift lists the objects whose live state differs from revision desc.
+func (r *Reconciler) drift(ctx context.Context, s *Sync, desc ocispec.Descriptor) ([]string, string, error) {
+	objs, err := r.render(ctx, s, desc)
+	if err != nil {
+		return nil, ReasonArtifactFailed, err
+	}
+	mgr, err := deploy.NewManager(r.RestConfig, s.ManagerOptions())
+	if err != nil {
+		return nil, ReasonApplyFailed, err
+	}
+	diffs, err := mgr.Diff(ctx, objs, nil)
+	if err != nil {
+		return nil, ReasonApplyFailed, err
+	}
+	drifted := []string{}
+	for _, d := range deploy.Drifted(diffs) {
+		drifted = append(drifted, d.Object)
+	}
+	return drifted, "", nil
+}
+
+// fetchVerified resolves s's source to a digest, checks its signatures
+// against the policy (or finds a cached verdict), and fetches exactly that
+// digest into the cache.
+func (r *Reconciler) fetchVerified(ctx context.Context, s *Sync) (Result, ocispec.Descriptor, string, string, error) {
+	var (
+		res        Result
+		desc       ocispec.Descriptor
+		resolvedBy string
+	)
+	if err := s.supported(); err != nil {
+		return res, desc, "", ReasonInvalidSpec, err
+	}
+	ref, err := s.reference()
+	if err != nil {
+		return res, desc, "", ReasonInvalidSpec, err
+	}
+	policy, err := s.policy()
+	if err != nil {
+		return res, desc, "", ReasonInvalidSpec, err
+	}
+	res.Repository = ref.Repo()
+
+	opts := r.Remote
+	opts.PlainHTTP = s.Spec.Source.Insecure
+	sources, err := s.sources(opts)
+	if err != nil {
+		return res, desc, "", ReasonInvalidSpec, err
+	}
+	if s.Spec.Source.Ref.Semver != "" {
+		tag, err := resolveSemver(ctx, sources, s.Spec.Source.Ref.Semver, s.Spec.Source.Ref.SemverFilter)
+		if err != nil {
+			return res, desc, "", ReasonSourceUnavailable, err
+		}
+		ref.Tag = tag
+	}
+	desc, resolvedBy, err = pull.ResolveFrom(ctx, sources, ref)
+	if err != nil {
+		return res, desc, "", ReasonSourceUnavailable, fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	res.Digest = desc.Digest.String()
+	repo := sourceNamed(sources, resolvedBy)
+
+	// Trust first: an artifact whose signatures fail the policy is never
+	// fetched, so its content cannot reach the cache or the API server.
+	policyHash := policy.Hash()
+	cached, ok, err := r.Cache.Verdict(ctx, res.Digest, policyHash)
+	if err != nil {
+		return res, desc, "", ReasonArtifactFailed, err
+	}
+	if ok && cached.Verified {
+		res.Verdict = verify.Verdict{Digest: cached.Digest, Verified: true, Signers: cached.Signers, Reason: cached.Reason}
+		res.VerdictCached = true
+	} else {
+		sigRepo, err := r.signatureRepository(s, ref, opts)
+		if err != nil {
+			return res, desc, "", ReasonInvalidSpec, err
+		}
+		if sigRepo == nil {
+			sigRepo = repo
+		}
+		res.Verdict, err = verify.Verify(ctx, sigRepo, desc, policy)
+		if err != nil {
+			return res, desc, "", ReasonVerificationFailed, err
+		}
+	}
+
+	res.ServedBy, err = pull.FetchFrom(ctx, sources, desc, r.Cache)
+	if err != nil {
+		reason := ReasonSourceUnavailable
+		if errdef.IsTerminal(err) {
+			reason = ReasonArtifactFailed
+		}
+		return res, desc, "", reason, fmt.Errorf("fetch %s@%s: %w", res.Repository, res.Digest, err)
+	}
+	return res, desc, policyHash, "", nil
 }
 
 func (r *Reconciler) reconcileOffline(ctx context.Context, s *Sync) (Result, string, error) {
@@ -222,18 +309,9 @@ func (r *Reconciler) reconcileOffline(ctx context.Context, s *Sync) (Result, str
 // renders it, applies it in stages, prunes what left it, records the
 // inventory in the cluster and waits for health, as the Sync asks.
 func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor) ([]string, []deploy.Change, string, error) {
-	work, err := os.MkdirTemp("", "sealift-render-")
+	objs, err := r.render(ctx, s, desc)
 	if err != nil {
 		return nil, nil, ReasonArtifactFailed, err
-	}
-	defer os.RemoveAll(work)
-	dir := filepath.Join(work, "artifact")
-	if err := pull.Extract(ctx, r.Cache, desc, dir, pull.ExtractOptions{}); err != nil {
-		return nil, nil, ReasonArtifactFailed, fmt.Errorf("extract %s: %w", desc.Digest, err)
-	}
-	objs, err := deploy.Render(ctx, dir, deploy.RenderOptions{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace})
-	if err != nil {
-		return nil, nil, ReasonArtifactFailed, fmt.Errorf("render %s: %w", desc.Digest, err)
 	}
 	mgr, err := deploy.NewManager(r.RestConfig, s.ManagerOptions())
 	if err != nil {
@@ -282,6 +360,25 @@ func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor
 		}
 	}
 	return next.Strings(), changes, "", nil
+}
+
+// render extracts revision desc from the cache (every blob re-checked on
+// read) into a scratch directory and renders its objects.
+func (r *Reconciler) render(ctx context.Context, s *Sync, desc ocispec.Descriptor) ([]*unstructured.Unstructured, error) {
+	work, err := os.MkdirTemp("", "sealift-render-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	dir := filepath.Join(work, "artifact")
+	if err := pull.Extract(ctx, r.Cache, desc, dir, pull.ExtractOptions{}); err != nil {
+		return nil, fmt.Errorf("extract %s: %w", desc.Digest, err)
+	}
+	objs, err := deploy.Render(ctx, dir, deploy.RenderOptions{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace})
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", desc.Digest, err)
+	}
+	return objs, nil
 }
 
 // previousInventory is what the Sync applied before: the cluster's record,
@@ -340,6 +437,17 @@ func (r *Reconciler) setStatus(s *Sync, res Result, reason string, err error) {
 		s.Status.LastAttemptedDigest = res.Digest
 	}
 	meta.RemoveStatusCondition(&s.Status.Conditions, ConditionReconciling)
+	if err == nil && res.Drifted != nil {
+		msg := fmt.Sprintf("%s is applied; no drift", res.Digest)
+		if len(res.Drifted) > 0 {
+			msg = fmt.Sprintf("%s is applied; %d objects drifted (drift: detect, not corrected): %s", res.Digest, len(res.Drifted), strings.Join(res.Drifted, ", "))
+		}
+		meta.RemoveStatusCondition(&s.Status.Conditions, ConditionStalled)
+		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+			Type: ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonApplied, Message: msg, LastTransitionTime: now,
+		})
+		return
+	}
 	if err == nil {
 		s.Status.LastAppliedDigest = res.Digest
 		s.Status.VerifiedBy = res.Verdict.Signers
@@ -388,8 +496,6 @@ func (s *Sync) supported() error {
 		return fmt.Errorf("Sync %s: %s is not supported by this version: %w", s.Key(), field, errdef.ErrInvalidObject)
 	}
 	switch {
-	case s.Spec.Drift == "detect":
-		return unsupported("spec.drift: detect (use `sealift diff`)")
 	case s.Spec.Source.SecretRef != nil || s.Spec.Source.CertSecretRef != nil:
 		return unsupported("spec.source.secretRef and certSecretRef")
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -499,5 +500,84 @@ func TestReconcilePrunesWhatLeftTheArtifact(t *testing.T) {
 	}
 	if _, err := cs.CoreV1().ConfigMaps("pruned-app").Get(ctx, "app-config", metav1.GetOptions{}); err != nil {
 		t.Errorf("kept object gone: %v", err)
+	}
+}
+
+// TestReconcileDriftAndPlan: with drift: detect, a manual change to an
+// applied object is reported and left alone; with correct it is taken back.
+// Plan shows a new revision's changes without writing anything.
+func TestReconcileDriftAndPlan(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.Start(t)
+	key := newKeyPair(t)
+	publish(t, reg, "apps/drift", "1", app(t, "drift-app", "from the artifact"), key)
+	publish(t, reg, "apps/drift", "2", app(t, "drift-app", "next revision"), key)
+
+	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	s := newSync("drift", "oci://"+reg.Repo("apps/drift"), "1", key)
+	s.Spec.Drift = reconcile.DriftDetect
+	if _, err := r.Reconcile(ctx, s); err != nil {
+		t.Fatalf("first reconcile: %v", err)
+	}
+	cs := clientset(t)
+	edit := func(value string) {
+		t.Helper()
+		cm, err := cs.CoreV1().ConfigMaps("drift-app").Get(ctx, "app-config", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cm.Data["message"] = value
+		if _, err := cs.CoreV1().ConfigMaps("drift-app").Update(ctx, cm, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	message := func() string {
+		t.Helper()
+		cm, err := cs.CoreV1().ConfigMaps("drift-app").Get(ctx, "app-config", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cm.Data["message"]
+	}
+
+	edit("edited by hand")
+	res, err := r.Reconcile(ctx, s)
+	if err != nil {
+		t.Fatalf("detect: %v", err)
+	}
+	if !slices.Equal(res.Drifted, []string{"ConfigMap/drift-app/app-config"}) || len(res.Changes) != 0 {
+		t.Errorf("detect: drifted %v, changes %v; want only the edited ConfigMap reported", res.Drifted, res.Changes)
+	}
+	if got := message(); got != "edited by hand" {
+		t.Errorf("detect changed the object: %q", got)
+	}
+
+	// Plan of a new revision: the diff names the change, the cluster keeps its state.
+	s.Spec.Source.Ref.Tag = "2"
+	res, diffs, err := r.Plan(ctx, s)
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	var cmDiff string
+	for _, d := range diffs {
+		if d.Object == "ConfigMap/drift-app/app-config" {
+			cmDiff = d.Diff
+		}
+	}
+	if !strings.Contains(cmDiff, "next revision") || res.Digest == "" {
+		t.Errorf("plan diff for the ConfigMap: %q (digest %q)", cmDiff, res.Digest)
+	}
+	if got := message(); got != "edited by hand" {
+		t.Errorf("plan wrote to the cluster: %q", got)
+	}
+
+	// correct takes the field back.
+	s.Spec.Source.Ref.Tag = "1"
+	s.Spec.Drift = reconcile.DriftCorrect
+	if _, err := r.Reconcile(ctx, s); err != nil {
+		t.Fatalf("correct: %v", err)
+	}
+	if got := message(); got != "from the artifact" {
+		t.Errorf("correct left %q", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/reconcile"
@@ -16,13 +17,15 @@ type diffOptions struct {
 	file   string
 	dir    string
 	kube   kubeOptions
+	cache  cacheOptions
+	remote remoteOptions
 	output outputOptions
 }
 
 func newDiffCmd() *cobra.Command {
 	var o diffOptions
 	cmd := &cobra.Command{
-		Use:   "diff -f sync.yaml --dir DIR",
+		Use:   "diff -f sync.yaml [--dir DIR]",
 		Short: "Show what a Sync would change in the cluster, without changing it",
 		Long: `Show, per object, whether applying a Sync would create, update, delete or leave it
 unchanged, with a unified diff of what the apply would change. The prediction comes from the
@@ -30,17 +33,17 @@ API server itself (server-side dry-run apply), so defaults, admission and field 
 those of the real apply; nothing is written. Deletes are the objects of the Sync's inventory
 (kept in the cluster) that the manifests no longer hold and that prune would delete.
 
---dir diffs rendered manifests from a local directory (the Sync's path and targetNamespace
-still apply).`,
-		Example: `  sealift diff -f sync.yaml --dir ./rendered
+Without --dir, the Sync's artifact is resolved, its signatures checked against the Sync's
+policy and its content fetched into the cache, exactly as sync would, before the diff; an
+artifact that fails verification is never diffed. --dir diffs rendered manifests from a local
+directory instead (the Sync's path and targetNamespace still apply).`,
+		Example: `  sealift diff -f sync.yaml
+  sealift diff -f sync.yaml --dir ./rendered
   sealift diff -f sync.yaml --dir ./rendered -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.file == "" {
 				return withHint(errors.New("-f is required"), "pass the Sync file with -f sync.yaml")
-			}
-			if o.dir == "" {
-				return withHint(errors.New("--dir is required"), "render the artifact's manifests into a directory (`sealift pull oci://REPO:TAG -o DIR`) and pass --dir DIR")
 			}
 			if err := o.output.validate(); err != nil {
 				return err
@@ -54,6 +57,9 @@ still apply).`,
 				return err
 			}
 			ctx := cmd.Context()
+			if o.dir == "" {
+				return o.planArtifact(cmd, s, restCfg)
+			}
 			objs, err := deploy.Render(ctx, filepath.Clean(o.dir), deploy.RenderOptions{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace})
 			if err != nil {
 				return withHint(err, "fix the manifests under %s", o.dir)
@@ -72,20 +78,15 @@ still apply).`,
 			if err != nil {
 				return withHint(err, "check that the API server is reachable and that the objects are valid")
 			}
-			if o.output.json() {
-				return writeJSON(cmd.OutOrStdout(), struct {
-					Sync    string              `json:"sync"`
-					Objects []deploy.ObjectDiff `json:"objects"`
-				}{s.Key(), diffs})
-			}
-			printDiffs(cmd, s, diffs)
-			return nil
+			return o.print(cmd, s, "", diffs)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.file, "file", "f", "", "Sync file")
-	f.StringVar(&o.dir, "dir", "", "directory of rendered manifests to diff")
+	f.StringVar(&o.dir, "dir", "", "directory of rendered manifests to diff instead of the Sync's artifact")
 	o.kube.addFlags(f)
+	o.cache.addFlags(f)
+	o.remote.addFlags(f)
 	o.output.addFlags(f)
 	return cmd
 }
@@ -110,4 +111,37 @@ func printDiffs(cmd *cobra.Command, s *reconcile.Sync, diffs []deploy.ObjectDiff
 	}
 	fmt.Fprintf(w, "sync %s: %d to create, %d to update, %d to delete, %d unchanged\n", s.Key(),
 		counts[deploy.DiffCreate], counts[deploy.DiffUpdate], counts[deploy.DiffDelete], counts[deploy.DiffUnchanged])
+}
+
+// planArtifact diffs the Sync's verified artifact.
+func (o *diffOptions) planArtifact(cmd *cobra.Command, s *reconcile.Sync, restCfg *rest.Config) error {
+	if err := o.remote.validate(); err != nil {
+		return err
+	}
+	c, err := o.cache.open(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r := &reconcile.Reconciler{Cache: c, RestConfig: restCfg, Remote: o.remote.pullOptions()}
+	res, diffs, err := r.Plan(cmd.Context(), s)
+	if err != nil {
+		return withHint(err, "%s", syncHint(err))
+	}
+	return o.print(cmd, s, res.Digest, diffs)
+}
+
+func (o *diffOptions) print(cmd *cobra.Command, s *reconcile.Sync, digest string, diffs []deploy.ObjectDiff) error {
+	if o.output.json() {
+		return writeJSON(cmd.OutOrStdout(), struct {
+			Sync    string              `json:"sync"`
+			Digest  string              `json:"digest,omitempty"`
+			Objects []deploy.ObjectDiff `json:"objects"`
+		}{s.Key(), digest, diffs})
+	}
+	if digest != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "sync %s: verified %s\n", s.Key(), digest)
+	}
+	printDiffs(cmd, s, diffs)
+	return nil
 }

@@ -122,7 +122,7 @@ func runPush(cmd *cobra.Command, dir, target string, o *pushOptions) error {
 	if err := o.remote.validate(); err != nil {
 		return err
 	}
-	if err := validSignFormat(o.signFormat); err != nil {
+	if err := validSignFormat("sign-format", o.signFormat); err != nil {
 		return err
 	}
 	if err := o.sigs.validate(); err != nil {

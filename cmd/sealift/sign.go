@@ -111,7 +111,7 @@ func (o *signOptions) validate() error {
 	if o.key == "" {
 		return withHint(errors.New("--key is required"), "pass --key cosign.key (create one with 'sealift key generate')")
 	}
-	if err := validSignFormat(o.format); err != nil {
+	if err := validSignFormat("format", o.format); err != nil {
 		return err
 	}
 	if err := o.sigs.validate(); err != nil {
@@ -174,13 +174,13 @@ func (o *signOptions) run(cmd *cobra.Command, arg string) error {
 	return nil
 }
 
-// validSignFormat checks a --format / --sign-format value.
-func validSignFormat(format string) error {
+// validSignFormat checks the value of a signature format flag.
+func validSignFormat(flag, format string) error {
 	switch format {
 	case signFormatLegacy, signFormatBundle, signFormatBoth:
 		return nil
 	}
-	return withHint(fmt.Errorf("unknown signature format %q", format), "use legacy, bundle or both")
+	return withHint(fmt.Errorf("unknown --%s %q", flag, format), "use --%s legacy, bundle or both", flag)
 }
 
 // loadSigner reads an encrypted cosign private key, with the password from

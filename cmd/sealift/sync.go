@@ -103,7 +103,11 @@ func printSyncResult(cmd *cobra.Command, s *reconcile.Sync, res reconcile.Result
 	if res.Offline {
 		src = "cache (offline)"
 	}
-	fmt.Fprintf(w, "sync %s: applied %s@%s from %s\n", s.Key(), res.Repository, res.Digest, src)
+	verb := "applied"
+	if res.Drifted != nil {
+		verb = "checked"
+	}
+	fmt.Fprintf(w, "sync %s: %s %s@%s from %s\n", s.Key(), verb, res.Repository, res.Digest, src)
 	if res.Verdict.Verified {
 		fmt.Fprintf(w, "verified by: %v\n", res.Verdict.Signers)
 	} else {
@@ -111,6 +115,12 @@ func printSyncResult(cmd *cobra.Command, s *reconcile.Sync, res reconcile.Result
 	}
 	for _, c := range res.Changes {
 		fmt.Fprintf(w, "  %-10s %s\n", c.Action, c.Object)
+	}
+	if res.Drifted != nil {
+		fmt.Fprintf(w, "drift (detect, not corrected): %d objects differ from the applied revision\n", len(res.Drifted))
+		for _, o := range res.Drifted {
+			fmt.Fprintf(w, "  drifted    %s\n", o)
+		}
 	}
 }
 

@@ -58,6 +58,15 @@ func TestSyncOnceCommand(t *testing.T) {
 		t.Fatalf("configmap after sync: %v %v", cm.Data, err)
 	}
 
+	// diff of the same Sync, from its verified artifact: nothing to change.
+	out, err = runCLI(t, "diff", "-f", filepath.Join(work, "sync.yaml"), "--kubeconfig", kubeEnv.Kubeconfig, "--cache-dir", cacheDir)
+	if err != nil {
+		t.Fatalf("diff: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "verified sha256:") || !strings.Contains(out, "unchanged ConfigMap/cli-sync/app-config") {
+		t.Errorf("diff output:\n%s", out)
+	}
+
 	// An unsigned revision is refused; the cluster keeps the signed one.
 	writeApp(t, manifests, "cli-sync", "unsigned")
 	if out, err := runCLI(t, "push", manifests, reg.URL("apps/cli", "1.0.1"), "--insecure"); err != nil {
