@@ -10,9 +10,13 @@
 //
 // # Limits and caveats
 //
-// In this version a Sync resolves tags and digests (semver ranges, mirrors,
-// keyless identities, prune, wait and drift come later and are refused with a
-// clear error when set). Signatures are checked before any content is
-// fetched, so an unsigned artifact's layers never enter the cache; what is
-// applied is always read back from the cache by the verified digest.
+// Signatures are checked before any content is fetched, so an unsigned
+// artifact's layers never enter the cache; what is applied is always read
+// back from the cache by the verified digest. Sources are the mirrors in
+// order, then the canonical URL; a tag resolved at a mirror is trusted only
+// through the signature on the digest it names. With drift: detect, a
+// revision already applied is diffed, not re-applied; a new revision is
+// applied. Secrets (registry credentials, keys and trust roots by
+// secretRef) are read by the in-cluster controller; `sync --once` takes
+// files and inline PEM, and refuses secretRef with a clear error.
 package reconcile
