@@ -141,7 +141,10 @@ func manifestRequests(r *http.Request) bool {
 
 func TestRemoteRetries(t *testing.T) {
 	tests := map[string]struct {
-		faults   []registrytest.Fault
+		faults []registrytest.Fault
+		// dated builds the faults when they are injected, for a Retry-After
+		// date that must still lie ahead when the registry serves it.
+		dated    func() []registrytest.Fault
 		want     error // nil: the pull succeeds after the faults
 		requests int   // matching requests the registry saw
 		minGap   time.Duration
@@ -152,9 +155,13 @@ func TestRemoteRetries(t *testing.T) {
 			minGap:   time.Second,
 		},
 		"503 with Retry-After date": {
-			faults:   []registrytest.Fault{{Status: 503, RetryAfter: time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)}},
+			// An HTTP date has one-second resolution: 4 s ahead at injection
+			// leaves well over the 1 s asked for, even on a loaded machine.
+			dated: func() []registrytest.Fault {
+				return []registrytest.Fault{{Status: 503, RetryAfter: time.Now().Add(4 * time.Second).UTC().Format(http.TimeFormat)}}
+			},
 			requests: 2 + 1,
-			minGap:   time.Second, // an HTTP date has one-second resolution
+			minGap:   time.Second,
 		},
 		"403 is final": {faults: []registrytest.Fault{{Status: 403}}, want: errdef.ErrUnauthorized, requests: 1},
 		"404 is final": {faults: []registrytest.Fault{{Status: 404}}, want: errdef.ErrNotFound, requests: 1},
@@ -171,7 +178,11 @@ func TestRemoteRetries(t *testing.T) {
 			f := registrytest.NewFaults(manifestRequests)
 			reg := registrytest.StartWith(t, registrytest.Options{Wrap: f.Wrap})
 			ref, _ := pushTo(t, reg, pull.RemoteOptions{PlainHTTP: true})
-			f.Inject(tc.faults...)
+			faults := tc.faults
+			if tc.dated != nil {
+				faults = tc.dated()
+			}
+			f.Inject(faults...)
 			err := pullWith(ref, pull.RemoteOptions{PlainHTTP: true})
 			switch {
 			case tc.want == nil && err != nil:
