@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -42,17 +41,10 @@ directory instead (the Sync's path and targetNamespace still apply).`,
   sealift diff -f sync.yaml --dir ./rendered -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.file == "" {
-				return withHint(errors.New("-f is required"), "pass the Sync file with -f sync.yaml")
-			}
 			if err := o.output.validate(); err != nil {
 				return err
 			}
-			s, err := reconcile.LoadFile(o.file)
-			if err != nil {
-				return withHint(err, "fix the Sync file; see examples/podinfo/sync.yaml")
-			}
-			restCfg, err := o.kube.restConfig()
+			s, restCfg, err := loadSync(o.file, &o.kube)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/reconcile"
@@ -39,20 +40,13 @@ registry.`,
 			if !o.once {
 				return withHint(errors.New("sync needs --once"), "run `sealift sync --once -f FILE`; the continuous loop is the in-cluster controller")
 			}
-			if o.file == "" {
-				return withHint(errors.New("-f is required"), "pass the Sync file with -f sync.yaml")
-			}
 			if err := o.output.validate(); err != nil {
 				return err
 			}
 			if err := o.remote.validate(); err != nil {
 				return err
 			}
-			s, err := reconcile.LoadFile(o.file)
-			if err != nil {
-				return withHint(err, "fix the Sync file; see examples/podinfo/sync.yaml")
-			}
-			restCfg, err := o.kube.restConfig()
+			s, restCfg, err := loadSync(o.file, &o.kube)
 			if err != nil {
 				return err
 			}
@@ -136,4 +130,21 @@ func syncHint(err error) string {
 		return "fix the artifact or the Sync; retrying will not help"
 	}
 	return "check that the registry and the API server are reachable, then retry"
+}
+
+// loadSync reads and validates the Sync file and the cluster's config,
+// the first step of every command that acts for a Sync.
+func loadSync(file string, kube *kubeOptions) (*reconcile.Sync, *rest.Config, error) {
+	if file == "" {
+		return nil, nil, withHint(errors.New("-f is required"), "pass the Sync file with -f sync.yaml")
+	}
+	s, err := reconcile.LoadFile(file)
+	if err != nil {
+		return nil, nil, withHint(err, "fix the Sync file; see examples/podinfo/sync.yaml")
+	}
+	restCfg, err := kube.restConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, restCfg, nil
 }
