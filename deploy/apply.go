@@ -239,19 +239,32 @@ func crdKinds(crd *unstructured.Unstructured) map[schema.GroupVersionKind]bool {
 // outcomes in input order and joining every failure.
 func (m *Manager) applyStage(ctx context.Context, stage []*planned, cs *ChangeSet) error {
 	m.prefetch(ctx, stage)
-	changes := make([]*Change, len(stage))
-	errs := make([]error, len(stage))
+	return m.fanOut(len(stage), cs, func(i int) (Change, error) {
+		p := stage[i]
+		if err := ctx.Err(); err != nil {
+			return Change{}, &ApplyError{Object: ObjectID(p.obj), Err: err}
+		}
+		ch, err := m.applyOne(ctx, p)
+		if err != nil {
+			return Change{}, &ApplyError{Object: ObjectID(p.obj), Err: err}
+		}
+		return ch, nil
+	})
+}
+
+// fanOut runs do for items 0..n-1, at most m.concurrency at once, writing
+// into index-addressed slices so the successful changes are appended to cs
+// in input order; every failure is joined into the returned error.
+func (m *Manager) fanOut(n int, cs *ChangeSet, do func(i int) (Change, error)) error {
+	changes := make([]*Change, n)
+	errs := make([]error, n)
 	var g errgroup.Group
 	g.SetLimit(m.concurrency)
-	for i, p := range stage {
+	for i := range n {
 		g.Go(func() error {
-			if err := ctx.Err(); err != nil {
-				errs[i] = &ApplyError{Object: ObjectID(p.obj), Err: err}
-				return nil
-			}
-			ch, err := m.applyOne(ctx, p)
+			ch, err := do(i)
 			if err != nil {
-				errs[i] = &ApplyError{Object: ObjectID(p.obj), Err: err}
+				errs[i] = err
 				return nil
 			}
 			changes[i] = &ch

@@ -2,10 +2,8 @@ package deploy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -104,28 +102,13 @@ func (m *Manager) Prune(ctx context.Context, old, new Inventory, opts PruneOptio
 // pruneStage deletes refs with bounded concurrency; labelled requires the
 // owner's ownership labels on each object.
 func (m *Manager) pruneStage(ctx context.Context, refs Inventory, cs *ChangeSet, labelled bool) error {
-	changes := make([]*Change, len(refs))
-	errs := make([]error, len(refs))
-	var g errgroup.Group
-	g.SetLimit(m.concurrency)
-	for i, r := range refs {
-		g.Go(func() error {
-			ch, err := m.pruneOne(ctx, r, labelled)
-			if err != nil {
-				errs[i] = &DeleteError{Object: r.ID(), Err: err}
-				return nil
-			}
-			changes[i] = &ch
-			return nil
-		})
-	}
-	_ = g.Wait()
-	for _, c := range changes {
-		if c != nil {
-			cs.Changes = append(cs.Changes, *c)
+	return m.fanOut(len(refs), cs, func(i int) (Change, error) {
+		ch, err := m.pruneOne(ctx, refs[i], labelled)
+		if err != nil {
+			return Change{}, &DeleteError{Object: refs[i].ID(), Err: err}
 		}
-	}
-	return errors.Join(errs...)
+		return ch, nil
+	})
 }
 
 func (m *Manager) pruneOne(ctx context.Context, r ObjectRef, labelled bool) (Change, error) {
