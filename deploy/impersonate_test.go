@@ -5,8 +5,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/sealift-dev/sealift/deploy"
 )
@@ -64,6 +69,7 @@ subjects:
 	if _, err := admin.ApplyAllStaged(ctx, rbac); err != nil {
 		t.Fatal(err)
 	}
+	waitForGrant(t, "system:serviceaccount:"+ns+":deployer", ns)
 	if _, err := m.ApplyAllStaged(ctx, app); err != nil {
 		t.Fatalf("apply with the role bound: %v", err)
 	}
@@ -99,5 +105,30 @@ func TestNewManagerRefusesBadOptions(t *testing.T) {
 				t.Fatal("NewManager accepted the options")
 			}
 		})
+	}
+}
+
+// waitForGrant waits until the API server's authorizer has seen a new
+// RoleBinding (its RBAC cache is filled by an informer, so a grant takes a
+// moment to apply), asking it with a SubjectAccessReview.
+func waitForGrant(t *testing.T, user, ns string) {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:               user,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "patch", Resource: "configmaps"},
+	}}
+	err = wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err != nil {
+			return false, err
+		}
+		return res.Status.Allowed, nil
+	})
+	if err != nil {
+		t.Fatalf("the grant to %s never took effect: %v", user, err)
 	}
 }

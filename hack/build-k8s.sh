@@ -35,9 +35,9 @@ if ! stamp_ok kube-apiserver "$K8S_VERSION" || ! stamp_ok kube-controller-manage
   } > go.mod
   go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION"
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
-  CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$OUT/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  CGO_ENABLED=0 go build -buildvcs=false -ldflags "$ldflags" -o "$OUT/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
   echo "$K8S_VERSION" > "$OUT/.kube-apiserver.version"
-  CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$OUT/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager
+  CGO_ENABLED=0 go build -buildvcs=false -ldflags "$ldflags" -o "$OUT/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager
   echo "$K8S_VERSION" > "$OUT/.kube-controller-manager.version"
 fi
 
@@ -48,7 +48,7 @@ if [ "${WITH_KUBECTL:-0}" = 1 ] && ! stamp_ok kubectl "$K8S_VERSION"; then
   cd "$mod"
   go get "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION"
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
-  CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$OUT/kubectl" k8s.io/kubernetes/cmd/kubectl
+  CGO_ENABLED=0 go build -buildvcs=false -ldflags "$ldflags" -o "$OUT/kubectl" k8s.io/kubernetes/cmd/kubectl
   echo "$K8S_VERSION" > "$OUT/.kubectl.version"
 fi
 
@@ -77,7 +77,7 @@ import (
 func main() { etcdmain.Main(os.Args) }
 GO
   go mod tidy
-  CGO_ENABLED=0 go build -ldflags "-s -w" -o "$OUT/etcd" .
+  CGO_ENABLED=0 go build -buildvcs=false -ldflags "-s -w" -o "$OUT/etcd" .
   echo "$ETCD_VERSION" > "$OUT/.etcd.version"
 fi
 
