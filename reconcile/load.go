@@ -130,6 +130,14 @@ func (s *Sync) Validate() error {
 			return bad(fmt.Sprintf("spec.verify.keys[%d]", i), "set exactly one of path, pem and secretRef")
 		}
 	}
+	switch s.Spec.Adopt {
+	case "", "adopt", "refuse":
+	default:
+		return bad("spec.adopt", "must be adopt or refuse (or unset: adopt objects no Sync owns), got %q", s.Spec.Adopt)
+	}
+	if b := s.Spec.PruneBudget; b != nil && (b.MaxDeletes < 0 || b.MaxPercent < -1 || b.MaxPercent > 100) {
+		return bad("spec.pruneBudget", "maxDeletes must be >= 0 and maxPercent between -1 and 100")
+	}
 	switch s.Spec.Drift {
 	case "", "correct", "detect":
 	default:

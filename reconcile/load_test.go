@@ -38,6 +38,8 @@ func TestParseRejects(t *testing.T) {
 		"bad mode":          {head + "spec: {source: {url: oci://r/x}, verify: {mode: maybe}}\n", "spec.verify.mode"},
 		"key with two ways": {head + "spec: {source: {url: oci://r/x}, verify: {keys: [{path: a, pem: b}]}}\n", "spec.verify.keys[0]"},
 		"bad drift":         {head + "spec: {source: {url: oci://r/x}, drift: fix}\n", "spec.drift"},
+		"bad adopt":         {head + "spec: {source: {url: oci://r/x}, adopt: always}\n", "spec.adopt"},
+		"bad prune budget":  {head + "spec: {source: {url: oci://r/x}, pruneBudget: {maxPercent: 150}}\n", "spec.pruneBudget"},
 		"two documents":     {head + "spec: {source: {url: oci://r/x}}\n---\n" + head + "spec: {source: {url: oci://r/y}}\n", "found 2"},
 		"not yaml":          {"{{{", "decode"},
 	}

@@ -334,7 +334,7 @@ func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor
 
 	var pruned *deploy.ChangeSet
 	if s.Spec.Prune {
-		pruned, err = mgr.Prune(ctx, old, applied, deploy.PruneOptions{})
+		pruned, err = mgr.Prune(ctx, old, applied, s.pruneOptions())
 		if pruned != nil {
 			changes = append(changes, pruned.Changes...)
 		}
@@ -413,6 +413,15 @@ func waitBudget(ctx context.Context) time.Duration {
 	return DefaultTimeout
 }
 
+// pruneOptions are the prune rails of s.
+func (s *Sync) pruneOptions() deploy.PruneOptions {
+	b := s.Spec.PruneBudget
+	if b == nil {
+		return deploy.PruneOptions{}
+	}
+	return deploy.PruneOptions{AllowEmpty: b.AllowEmpty, MaxDeletes: b.MaxDeletes, MaxPercent: b.MaxPercent}
+}
+
 // ManagerOptions are the apply settings of s, shared by sync and diff so
 // both see the cluster the same way.
 func (s *Sync) ManagerOptions() deploy.ManagerOptions {
@@ -423,6 +432,8 @@ func (s *Sync) ManagerOptions() deploy.ManagerOptions {
 	opts := deploy.ManagerOptions{
 		TargetNamespace: s.Spec.TargetNamespace,
 		Owner:           deploy.Owner{Name: s.Name, Namespace: ns},
+		Adopt:           deploy.AdoptPolicy(s.Spec.Adopt),
+		Force:           s.Spec.Force,
 	}
 	if s.Spec.ServiceAccountName != "" {
 		opts.ServiceAccount = ns + "/" + s.Spec.ServiceAccountName

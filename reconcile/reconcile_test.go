@@ -481,7 +481,17 @@ func TestReconcilePrunesWhatLeftTheArtifact(t *testing.T) {
 		t.Fatalf("inventory in the cluster: %v %v", inv, err)
 	}
 
+	// A budget of 10 % refuses deleting 1 of 5 objects, and keeps it.
 	s.Spec.Source.Ref.Tag = "2"
+	s.Spec.PruneBudget = &reconcile.PruneBudget{MaxPercent: 10}
+	if _, err := r.Reconcile(ctx, s); !errors.Is(err, errdef.ErrPolicyViolation) {
+		t.Fatalf("reconcile v2 over the prune budget: err = %v, want ErrPolicyViolation", err)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("pruned-app").Get(ctx, "leaving", metav1.GetOptions{}); err != nil {
+		t.Fatalf("object deleted despite the budget: %v", err)
+	}
+
+	s.Spec.PruneBudget = nil
 	res, err := r.Reconcile(ctx, s)
 	if err != nil {
 		t.Fatalf("reconcile v2: %v", err)

@@ -33,6 +33,15 @@ type SyncSpec struct {
 	TargetNamespace string `json:"targetNamespace,omitempty"`
 	// Prune deletes objects that left the artifact.
 	Prune bool `json:"prune,omitempty"`
+	// PruneBudget bounds one prune (default: at most half the inventory,
+	// never everything because the artifact rendered empty).
+	PruneBudget *PruneBudget `json:"pruneBudget,omitempty"`
+	// Adopt decides whether objects that exist but were not applied by this
+	// Sync are taken over: "" (objects no Sync owns), "adopt" (any) or
+	// "refuse" (none).
+	Adopt string `json:"adopt,omitempty"`
+	// Force recreates an object whose change touches an immutable field.
+	Force bool `json:"force,omitempty"`
 	// Wait waits for every applied object to become healthy.
 	Wait bool `json:"wait,omitempty"`
 	// Timeout bounds one reconcile.
@@ -45,6 +54,17 @@ type SyncSpec struct {
 	Suspend bool `json:"suspend,omitempty"`
 	// ServiceAccountName to impersonate when applying.
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+}
+
+// PruneBudget is the safety rail of prune.
+type PruneBudget struct {
+	// MaxDeletes refuses a prune deleting more objects; 0 means no count limit.
+	MaxDeletes int `json:"maxDeletes,omitempty"`
+	// MaxPercent refuses a prune deleting more than this share of the
+	// inventory; 0 means the default (50), -1 no limit.
+	MaxPercent int `json:"maxPercent,omitempty"`
+	// AllowEmpty lets an artifact that renders no objects prune everything.
+	AllowEmpty bool `json:"allowEmpty,omitempty"`
 }
 
 // Source locates the artifact.
