@@ -62,6 +62,9 @@ step "Applying it: sealift sync --once -f sync.yaml"
 sed "s#oci://127.0.0.1:5055/apps/podinfo#$REPO#" "$ROOT/examples/podinfo/sync.yaml" > "$DEMO/sync.yaml"
 "$SEALIFT" sync --once -f "$DEMO/sync.yaml" --kubeconfig "$KC" --cache-dir "$DEMO/cache"
 
+step "Nothing left to change: sealift diff -f sync.yaml (server-side dry run of the verified artifact)"
+"$SEALIFT" diff -f "$DEMO/sync.yaml" --kubeconfig "$KC" --cache-dir "$DEMO/cache"
+
 step "What the cache holds: sealift cache ls"
 "$SEALIFT" cache ls --cache-dir "$DEMO/cache"
 
