@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/internal/limits"
 )
 
@@ -200,12 +201,9 @@ func readCapped(r *os.Root, p string, maxBytes int64) ([]byte, error) {
 	if fi.Size() > maxBytes {
 		return nil, fmt.Errorf("%s: %w: %d bytes, limit %d", p, errdef.ErrSizeExceedsLimit, fi.Size(), maxBytes)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxBytes+1))
+	data, err := fsutil.ReadLimited(f, maxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	if int64(len(data)) > maxBytes {
-		return nil, fmt.Errorf("%s: %w: grew past limit %d while read", p, errdef.ErrSizeExceedsLimit, maxBytes)
 	}
 	return data, nil
 }

@@ -39,7 +39,6 @@ func Fetch(ctx context.Context, src oras.ReadOnlyTarget, desc ocispec.Descriptor
 	opts := oras.CopyGraphOptions{
 		Concurrency:      fetchConcurrency,
 		MaxMetadataBytes: limits.MaxManifestBytes,
-		PreCopy:          func(_ context.Context, d ocispec.Descriptor) error { return checkBlobSize(d) },
 		FindSuccessors:   w.successors,
 	}
 	if err := checkBlobSize(desc); err != nil {

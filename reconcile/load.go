@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -14,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/pull"
 )
 
@@ -23,17 +23,9 @@ const maxSyncFileBytes = 1 << 20
 // LoadFile reads and validates one Sync document. Relative key and trust-root
 // paths in it are resolved against the file's directory.
 func LoadFile(path string) (*Sync, error) {
-	f, err := os.Open(path)
+	data, err := fsutil.ReadFile(path, maxSyncFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("sync file: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSyncFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("sync file %s: %w", path, err)
-	}
-	if len(data) > maxSyncFileBytes {
-		return nil, fmt.Errorf("sync file %s: larger than %d bytes: %w", path, maxSyncFileBytes, errdef.ErrSizeExceedsLimit)
 	}
 	s, err := Parse(data)
 	if err != nil {

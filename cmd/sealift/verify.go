@@ -4,13 +4,12 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/verify"
 )
@@ -171,17 +170,12 @@ func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 const maxTrustedRootBytes = 1 << 20
 
 func readTrustedRoot(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := fsutil.ReadFile(path, maxTrustedRootBytes)
+	if errors.Is(err, errdef.ErrSizeExceedsLimit) {
+		return nil, fmt.Errorf("%w: trusted root: %w", errdef.ErrPolicyViolation, err)
+	}
 	if err != nil {
 		return nil, withHint(fmt.Errorf("read trusted root: %w", err), "pass --trusted-root trusted_root.json")
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxTrustedRootBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read trusted root: %w", err)
-	}
-	if len(b) > maxTrustedRootBytes {
-		return nil, fmt.Errorf("%w: trusted root %s is more than %d bytes", errdef.ErrPolicyViolation, path, maxTrustedRootBytes)
 	}
 	return b, nil
 }

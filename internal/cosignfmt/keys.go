@@ -11,13 +11,14 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
-	"os"
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/fsutil"
 )
 
 const (
@@ -150,19 +151,10 @@ func LoadPrivateKeyFile(path string, password []byte) (crypto.Signer, error) {
 const maxKeyFileBytes = 64 << 10
 
 func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read key: %w", err)
+	b, err := fsutil.ReadFile(path, maxKeyFileBytes)
+	if errors.Is(err, errdef.ErrSizeExceedsLimit) {
+		return nil, fmt.Errorf("%w: key file: %w", errdef.ErrInvalidKey, err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read key: %w", err)
-	}
-	if st.Size() > maxKeyFileBytes {
-		return nil, fmt.Errorf("%w: key file %s is %d bytes, more than %d", errdef.ErrInvalidKey, path, st.Size(), maxKeyFileBytes)
-	}
-	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read key: %w", err)
 	}
@@ -178,10 +170,4 @@ func Fingerprint(pub crypto.PublicKey) string {
 	}
 	sum := sha256.Sum256(der)
 	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// PasswordFromEnv returns the private key password from COSIGN_PASSWORD;
-// unset and empty both give an empty password.
-func PasswordFromEnv() []byte {
-	return []byte(os.Getenv(PasswordEnv))
 }

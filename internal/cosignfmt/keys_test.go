@@ -224,17 +224,6 @@ func TestFingerprint(t *testing.T) {
 	}
 }
 
-func TestPasswordFromEnv(t *testing.T) {
-	t.Setenv(PasswordEnv, "s3cret")
-	if got := string(PasswordFromEnv()); got != "s3cret" {
-		t.Errorf("PasswordFromEnv = %q", got)
-	}
-	t.Setenv(PasswordEnv, "")
-	if got := PasswordFromEnv(); len(got) != 0 {
-		t.Errorf("PasswordFromEnv = %q, want empty", got)
-	}
-}
-
 func FuzzLoadPublicKey(f *testing.F) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p, _ := MarshalPublicKey(ec.Public())

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -36,7 +35,7 @@ const zeroTime = "0001-01-01T00:00:00Z"
 // LegacySignatureTag returns the tag cosign stores signatures for d under:
 // "<algorithm>-<hex>.sig".
 func LegacySignatureTag(d digest.Digest) string {
-	return strings.Replace(d.String(), ":", "-", 1) + ".sig"
+	return ReferrersTag(d) + ".sig"
 }
 
 // SignLegacy signs subject as cosign does without a transparency log: it

@@ -1,0 +1,4 @@
+// Package fsutil reads small local files (keys, trust roots, Sync files,
+// manifests) with a size cap, checked while reading so a file that grows
+// after it was opened cannot slip past it.
+package fsutil
