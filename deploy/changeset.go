@@ -98,12 +98,7 @@ func (c *ChangeSet) Inventory() Inventory {
 }
 
 // ObjectID names obj as Change.Object does.
-func ObjectID(obj *unstructured.Unstructured) string {
-	if ns := obj.GetNamespace(); ns != "" {
-		return obj.GetKind() + "/" + ns + "/" + obj.GetName()
-	}
-	return obj.GetKind() + "/" + obj.GetName()
-}
+func ObjectID(obj *unstructured.Unstructured) string { return RefOf(obj).ID() }
 
 // ApplyError is the failure to apply (or to prepare to apply) one object.
 type ApplyError struct {

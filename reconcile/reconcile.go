@@ -5,9 +5,9 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +23,7 @@ import (
 	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/verify"
 )
@@ -82,6 +83,8 @@ type Result struct {
 	ServedBy string `json:"servedBy,omitempty"`
 	// Offline is true when the revision was taken from the cache alone.
 	Offline bool `json:"offline"`
+	// Inventory is every object the Sync now owns in the cluster.
+	Inventory []string `json:"inventory,omitempty"`
 	// Changes is the apply change set.
 	Changes []deploy.Change `json:"changes"`
 }
@@ -124,7 +127,7 @@ func (r *Reconciler) reconcile(ctx context.Context, s *Sync) (Result, string, er
 		}
 	}
 	inventory, changes, reason, err := r.apply(ctx, s, desc)
-	res.Changes = changes
+	res.Changes, res.Inventory = changes, inventory
 	if err != nil {
 		return res, reason, err
 	}
@@ -132,21 +135,26 @@ func (r *Reconciler) reconcile(ctx context.Context, s *Sync) (Result, string, er
 		Sync:       s.Key(),
 		Repository: res.Repository,
 		Manifest:   desc,
-		Verdict: cache.Verdict{
-			Digest:     res.Digest,
-			PolicyHash: policyHash,
-			Verified:   res.Verdict.Verified,
-			Signers:    res.Verdict.Signers,
-			Reason:     res.Verdict.Reason,
-			Time:       time.Now().UTC(),
-		},
-		Inventory: inventory,
-		AppliedAt: time.Now().UTC(),
+		Verdict:    cacheVerdict(res, policyHash),
+		Inventory:  inventory,
+		AppliedAt:  time.Now().UTC(),
 	})
 	if err != nil {
 		return res, ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
 	}
 	return res, ReasonApplied, nil
+}
+
+// cacheVerdict is res's verdict as the cache keeps it.
+func cacheVerdict(res Result, policyHash string) cache.Verdict {
+	return cache.Verdict{
+		Digest:     res.Digest,
+		PolicyHash: policyHash,
+		Verified:   res.Verdict.Verified,
+		Signers:    res.Verdict.Signers,
+		Reason:     res.Verdict.Reason,
+		Time:       time.Now().UTC(),
+	}
 }
 
 // Plan does what Reconcile does up to the apply — resolve, verify, fetch
@@ -170,7 +178,7 @@ func (r *Reconciler) Plan(ctx context.Context, s *Sync) (Result, []deploy.Object
 	}
 	var old deploy.Inventory
 	if s.Spec.Prune {
-		if old, err = r.previousInventory(ctx, s, mgr); err != nil {
+		if old, _, err = r.previousInventory(ctx, s, mgr); err != nil {
 			return res, nil, err
 		}
 	}
@@ -263,6 +271,13 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *Sync) (Result, ocispe
 		if err != nil {
 			return res, desc, "", ReasonVerificationFailed, err
 		}
+		if res.Verdict.Verified {
+			// Kept now, not only at Commit, so plans and drift checks of
+			// this digest do not ask the registry again.
+			if err := r.Cache.RecordVerdict(ctx, cacheVerdict(res, policyHash)); err != nil {
+				return res, desc, "", ReasonArtifactFailed, err
+			}
+		}
 	}
 
 	res.ServedBy, err = pull.FetchFrom(ctx, sources, desc, r.Cache)
@@ -293,7 +308,7 @@ func (r *Reconciler) reconcileOffline(ctx context.Context, s *Sync) (Result, str
 		return res, ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was not verified: %w", s.Key(), res.Digest, errdef.ErrPolicyViolation)
 	}
 	inventory, changes, reason, err := r.apply(ctx, s, rev.Manifest)
-	res.Changes = changes
+	res.Changes, res.Inventory = changes, inventory
 	if err != nil {
 		return res, reason, err
 	}
@@ -317,7 +332,7 @@ func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor
 	if err != nil {
 		return nil, nil, ReasonApplyFailed, err
 	}
-	old, err := r.previousInventory(ctx, s, mgr)
+	old, inCluster, err := r.previousInventory(ctx, s, mgr)
 	if err != nil {
 		return nil, nil, ReasonApplyFailed, err
 	}
@@ -342,14 +357,13 @@ func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor
 			return nil, changes, ReasonApplyFailed, fmt.Errorf("prune: %w", err)
 		}
 	}
+	// Objects that left the artifact but were not pruned (prune off, or a
+	// delete that failed) stay in the inventory for a later prune.
 	next := deploy.NextInventory(old, applied, pruned)
-	if !s.Spec.Prune {
-		// Without prune, objects that left the artifact stay in the
-		// cluster, so they stay in the inventory for a later prune.
-		next = deploy.NewInventory(append(old.Minus(applied), applied...)...)
-	}
-	if werr := mgr.WriteInventory(ctx, next); werr != nil {
-		return nil, changes, ReasonApplyFailed, werr
+	if !inCluster || !slices.Equal(old, next) {
+		if werr := mgr.WriteInventory(ctx, next); werr != nil {
+			return nil, changes, ReasonApplyFailed, werr
+		}
 	}
 	if err != nil {
 		return nil, changes, ReasonApplyFailed, fmt.Errorf("prune: %w", err)
@@ -383,26 +397,23 @@ func (r *Reconciler) render(ctx context.Context, s *Sync, desc ocispec.Descripto
 
 // previousInventory is what the Sync applied before: the cluster's record,
 // else the cache's (so neither a lost cache nor a lost ConfigMap orphans
-// objects).
-func (r *Reconciler) previousInventory(ctx context.Context, s *Sync, mgr *deploy.Manager) (deploy.Inventory, error) {
+// objects). inCluster tells whether the cluster's record exists.
+func (r *Reconciler) previousInventory(ctx context.Context, s *Sync, mgr *deploy.Manager) (inv deploy.Inventory, inCluster bool, err error) {
 	inv, found, err := mgr.ReadInventory(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if found {
-		return inv, nil
+	if err != nil || found {
+		return inv, found, err
 	}
 	rev, ok, err := r.Cache.LastApplied(ctx, s.Key())
 	if err != nil || !ok {
-		return nil, err
+		return nil, false, err
 	}
 	inv, err = deploy.ParseInventory(rev.Inventory)
 	if err != nil {
 		// Inventories recorded before objects carried their group cannot be
 		// used for pruning; start afresh rather than guess.
-		return nil, nil
+		return nil, false, nil
 	}
-	return inv, nil
+	return inv, false, nil
 }
 
 // waitBudget leaves what remains of the reconcile's deadline to Wait.
@@ -462,10 +473,7 @@ func (r *Reconciler) setStatus(s *Sync, res Result, reason string, err error) {
 	if err == nil {
 		s.Status.LastAppliedDigest = res.Digest
 		s.Status.VerifiedBy = res.Verdict.Signers
-		entries := make([]string, 0, len(res.Changes))
-		for _, c := range res.Changes {
-			entries = append(entries, c.Object)
-		}
+		entries := res.Inventory
 		s.Status.Inventory = &InventoryStatus{Count: len(entries), Entries: entries}
 		s.Status.History = append([]HistoryEntry{{Digest: res.Digest, AppliedAt: now}}, s.Status.History...)
 		if len(s.Status.History) > maxHistory {
@@ -624,7 +632,7 @@ func (s *Sync) policy() (verify.Policy, error) {
 		if tr.Path == "" {
 			return p, fmt.Errorf("spec.verify.trustedRoot: secretRef is read by the in-cluster controller; use path with --once: %w", errdef.ErrInvalidObject)
 		}
-		data, err := readBounded(tr.Path, maxTrustedRootBytes)
+		data, err := fsutil.ReadFile(tr.Path, maxTrustedRootBytes)
 		if err != nil {
 			return p, fmt.Errorf("spec.verify.trustedRoot: %w", err)
 		}
@@ -641,23 +649,6 @@ func (s *Sync) policy() (verify.Policy, error) {
 
 // maxTrustedRootBytes caps a trusted_root.json; real ones are tens of kilobytes.
 const maxTrustedRootBytes = 4 << 20
-
-// readBounded reads a local file of at most limit bytes.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes: %w", path, limit, errdef.ErrSizeExceedsLimit)
-	}
-	return data, nil
-}
 
 // signatureRepository returns the repository holding the signatures when
 // the Sync names one apart from the artifact's, else nil.

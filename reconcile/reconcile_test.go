@@ -511,6 +511,9 @@ func TestReconcilePrunesWhatLeftTheArtifact(t *testing.T) {
 	if _, err := cs.CoreV1().ConfigMaps("pruned-app").Get(ctx, "app-config", metav1.GetOptions{}); err != nil {
 		t.Errorf("kept object gone: %v", err)
 	}
+	if inv := s.Status.Inventory; inv == nil || inv.Count != 4 || slices.Contains(inv.Entries, "ConfigMap/pruned-app/leaving") {
+		t.Errorf("status inventory %+v: want the 4 remaining objects, not the pruned one", inv)
+	}
 }
 
 // TestReconcileDriftAndPlan: with drift: detect, a manual change to an
