@@ -19,7 +19,7 @@ unset GOFLAGS_EXTRA || true
 stamp_ok() { [ -x "$OUT/$1" ] && [ "$(cat "$OUT/.$1.version" 2>/dev/null)" = "$2" ]; }
 
 if ! stamp_ok kube-apiserver "$K8S_VERSION" || ! stamp_ok kube-controller-manager "$K8S_VERSION"; then
-  echo ">> building kube-apiserver and kube-controller-manager $K8S_VERSION (first time: ~13 minutes)"
+  echo ">> building kube-apiserver and kube-controller-manager $K8S_VERSION (first time: tens of minutes on 2 cores)"
   mod="$WORK/kubernetes"
   rm -rf "$mod" && mkdir -p "$mod"
   cd "$mod"

@@ -26,7 +26,7 @@ if [ -n "${KUBECONFIG:-}" ]; then
   step "Using the cluster in \$KUBECONFIG ($KUBECONFIG)"
   KC="$KUBECONFIG"
 else
-  step "Building the local API server if needed (first time: about 13 minutes)"
+  step "Building the local API server if needed (first time: tens of minutes on 2 cores)"
   make -s -C "$ROOT" tools
   step "Starting etcd and kube-apiserver on 127.0.0.1"
   KC="$DEMO/kubeconfig"

@@ -22,18 +22,6 @@ import (
 	"github.com/sealift-dev/sealift/internal/registrytest"
 )
 
-// runCLI runs the root command with args and returns stdout.
-func runCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	cmd := newRootCmd()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
-	return out.String(), err
-}
-
 // pushTestManifest pushes a small manifest to host/name:tag.
 func pushTestManifest(t *testing.T, reg *registrytest.Registry, name, tag string) ocispec.Descriptor {
 	t.Helper()
