@@ -12,9 +12,10 @@ TEST_TIMEOUT ?= 30m
 
 all: build
 
-## build: the sealift binary in bin/
+## build: the sealift and sealift-registry binaries in bin/
 build:
 	$(GO) build -o $(BIN)/sealift ./cmd/sealift
+	$(GO) build -o $(BIN)/sealift-registry ./cmd/sealift-registry
 
 ## tools: kube-apiserver, kube-controller-manager and etcd built from their Go modules into bin/k8s (cached)
 tools:

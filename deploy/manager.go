@@ -8,11 +8,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 )
 
 // FieldOwner is the server-side apply field manager sealift applies as.
@@ -75,7 +72,7 @@ const (
 // It is safe for concurrent use.
 type Manager struct {
 	client      dynamic.Interface
-	mapper      meta.ResettableRESTMapper
+	mapper      *restMapper
 	fieldOwner  string
 	concurrency int
 	namespace   string
@@ -126,13 +123,13 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deploy: dynamic client: %w", err)
 	}
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	mapper, err := newRESTMapper(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("deploy: discovery client: %w", err)
+		return nil, err
 	}
 	m := &Manager{
 		client:      client,
-		mapper:      restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
+		mapper:      mapper,
 		fieldOwner:  opts.FieldOwner,
 		concurrency: opts.Concurrency,
 		namespace:   opts.TargetNamespace,

@@ -33,6 +33,7 @@ trap cleanup EXIT
 
 echo ">> building sealift"
 go build -o "$WORK/sealift" "$ROOT/cmd/sealift"
+go build -o "$WORK/sealift-registry" "$ROOT/cmd/sealift-registry"
 SEALIFT="$WORK/sealift"
 ORAS="$BIN/oras"
 

@@ -170,3 +170,32 @@ func TestPushSkipsExistingBlobs(t *testing.T) {
 		t.Errorf("re-pushing unchanged content started %d uploads", n)
 	}
 }
+
+// A registry gets the manifest by tag in one PUT: no existence check, no
+// push by digest followed by a tag round trip.
+func TestPushSendsManifestOnceByTag(t *testing.T) {
+	manifests := registrytest.NewFaults(func(r *http.Request) bool {
+		return strings.Contains(r.URL.Path, "/manifests/")
+	})
+	reg := registrytest.StartWith(t, registrytest.Options{Wrap: manifests.Wrap})
+	ref, err := pull.ParseReference(reg.URL("team/app", "v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := pull.NewRepository(ref, pull.RemoteOptions{PlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := writeTree(t, map[string]string{"cm.yaml": "kind: ConfigMap\n"})
+	desc, err := push.Push(context.Background(), dir, repo, "v1", push.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(manifests.Arrivals()); n != 1 {
+		t.Errorf("push made %d manifest requests, want 1", n)
+	}
+	got, err := repo.Resolve(context.Background(), "v1")
+	if err != nil || got.Digest != desc.Digest {
+		t.Errorf("tag v1 resolves to %v (%v), want %s", got.Digest, err, desc.Digest)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	oraserrdef "oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/limits"
@@ -98,71 +99,107 @@ type Result struct {
 // of the tree) into a reproducible layer, builds the config and manifest,
 // pushes all three into dst and returns the manifest descriptor.
 func Pack(ctx context.Context, dir string, opts Options, dst content.Pusher) (ocispec.Descriptor, error) {
+	a, err := build(ctx, dir, opts)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if err := a.pushBlobs(ctx, dst); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if err := pushBlob(ctx, dst, a.manifest, a.manifestJSON); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return a.manifest, nil
+}
+
+// Push packs dir into dst and tags the manifest with tag. A registry gets
+// the manifest by tag in one request, as `oras push` does.
+func Push(ctx context.Context, dir string, dst oras.Target, tag string, opts Options) (ocispec.Descriptor, error) {
+	if tag == "" {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: push needs a tag", errdef.ErrInvalidReference)
+	}
+	a, err := build(ctx, dir, opts)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if err := a.pushBlobs(ctx, dst); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if rp, ok := dst.(registry.ReferencePusher); ok {
+		if err := rp.PushReference(ctx, a.manifest, bytes.NewReader(a.manifestJSON), tag); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("push manifest %s as %q: %w", a.manifest.Digest, tag, err)
+		}
+		return a.manifest, nil
+	}
+	if err := pushBlob(ctx, dst, a.manifest, a.manifestJSON); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if err := dst.Tag(ctx, a.manifest, tag); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("tag %s as %q: %w", a.manifest.Digest, tag, err)
+	}
+	return a.manifest, nil
+}
+
+// artifact is a packed tree: its layer, config and manifest.
+type artifact struct {
+	layer, config, manifest ocispec.Descriptor
+	layerData, manifestJSON []byte
+}
+
+// build packs dir as opts say, in memory.
+func build(ctx context.Context, dir string, opts Options) (*artifact, error) {
 	layerType := opts.LayerMediaType
 	if layerType == "" {
 		layerType = MediaTypeFluxContent
 	}
 	if !strings.HasSuffix(layerType, "tar+gzip") {
-		return ocispec.Descriptor{}, fmt.Errorf("%w: layer media type %q: the layer is tar+gzip", errdef.ErrUnsupportedMediaType, layerType)
+		return nil, fmt.Errorf("%w: layer media type %q: the layer is tar+gzip", errdef.ErrUnsupportedMediaType, layerType)
 	}
 	for k := range opts.Annotations {
 		if k == "" {
-			return ocispec.Descriptor{}, fmt.Errorf("%w: empty annotation key", errdef.ErrInvalidManifest)
+			return nil, fmt.Errorf("%w: empty annotation key", errdef.ErrInvalidManifest)
 		}
 	}
 	var layer []byte
 	var err error
 	if opts.Kustomize {
 		if len(opts.Ignore) > 0 {
-			return ocispec.Descriptor{}, errors.New("ignore patterns do not apply to a kustomization: exclude files in the kustomization instead")
+			return nil, errors.New("ignore patterns do not apply to a kustomization: exclude files in the kustomization instead")
 		}
 		layer, err = archiveKustomization(ctx, dir)
 	} else {
 		layer, err = archive(ctx, dir, opts.Ignore)
 	}
 	if err != nil {
-		return ocispec.Descriptor{}, err
+		return nil, err
 	}
-	layerDesc := content.NewDescriptorFromBytes(layerType, layer)
-	configDesc := content.NewDescriptorFromBytes(MediaTypeFluxConfig, configJSON)
-
+	a := &artifact{
+		layer:     content.NewDescriptorFromBytes(layerType, layer),
+		config:    content.NewDescriptorFromBytes(MediaTypeFluxConfig, configJSON),
+		layerData: layer,
+	}
 	manifest := ocispec.Manifest{
 		Versioned:   specs.Versioned{SchemaVersion: 2},
 		MediaType:   ocispec.MediaTypeImageManifest,
-		Config:      configDesc,
-		Layers:      []ocispec.Descriptor{layerDesc},
+		Config:      a.config,
+		Layers:      []ocispec.Descriptor{a.layer},
 		Annotations: annotations(opts),
 	}
-	manifestJSON, err := json.Marshal(manifest)
+	a.manifestJSON, err = json.Marshal(manifest)
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("encode manifest: %w", err)
+		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
-	manifestDesc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, manifestJSON)
-
-	for _, b := range []struct {
-		desc ocispec.Descriptor
-		data []byte
-	}{{layerDesc, layer}, {configDesc, configJSON}, {manifestDesc, manifestJSON}} {
-		if err := pushBlob(ctx, dst, b.desc, b.data); err != nil {
-			return ocispec.Descriptor{}, err
-		}
-	}
-	return manifestDesc, nil
+	a.manifest = content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, a.manifestJSON)
+	return a, nil
 }
 
-// Push packs dir into dst and tags the manifest with tag.
-func Push(ctx context.Context, dir string, dst oras.Target, tag string, opts Options) (ocispec.Descriptor, error) {
-	if tag == "" {
-		return ocispec.Descriptor{}, fmt.Errorf("%w: push needs a tag", errdef.ErrInvalidReference)
+// pushBlobs pushes the layer and the config, the content the manifest
+// points at, which must be in place before the manifest.
+func (a *artifact) pushBlobs(ctx context.Context, dst content.Pusher) error {
+	if err := pushBlob(ctx, dst, a.layer, a.layerData); err != nil {
+		return err
 	}
-	desc, err := Pack(ctx, dir, opts, dst)
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	if err := dst.Tag(ctx, desc, tag); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("tag %s as %q: %w", desc.Digest, tag, err)
-	}
-	return desc, nil
+	return pushBlob(ctx, dst, a.config, configJSON)
 }
 
 // existenceChecker is the optional ability of a destination to say whether

@@ -169,7 +169,13 @@ func runPush(cmd *cobra.Command, dir, target string, o *pushOptions) error {
 	if err != nil {
 		return err
 	}
+	var prog *progress
+	if !o.output.json() {
+		prog = startProgress(cmd.ErrOrStderr(), "pushing")
+	}
+	prog.trackUploads(repo)
 	desc, err := push.Push(ctx, dir, repo, ref.Tag, opts)
+	prog.finish()
 	if err != nil {
 		if errors.Is(err, errdef.ErrUnsafePath) || errors.Is(err, errdef.ErrInvalidObject) || errors.Is(err, os.ErrNotExist) {
 			return packHint(err)

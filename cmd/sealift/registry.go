@@ -1,13 +1,19 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
-
-	"github.com/sealift-dev/sealift/internal/registry"
 )
+
+// registryBinary serves the registry; it is a binary of its own so that the
+// registry server's ~200 packages stay out of every other command's start-up.
+const registryBinary = "sealift-registry"
 
 func newRegistryCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -28,25 +34,49 @@ func newRegistryServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve --root DIR [--addr 127.0.0.1:5000]",
 		Short: "Serve the CNCF distribution registry from a directory",
+		Long: `Serve the CNCF distribution registry from a directory.
+
+The server is the sealift-registry binary, found beside sealift or on PATH
+(make build puts both in bin/); this command runs it in its place.`,
 		Example: `  sealift registry serve --root /var/lib/sealift-registry
   sealift registry serve --root ./registry --addr 127.0.0.1:5001`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.root == "" {
-				return withHint(fmt.Errorf("--root is required"), "pass --root DIR, the directory that holds the registry's content")
+				return withHint(errors.New("--root is required"), "pass --root DIR, the directory that holds the registry's content")
 			}
-			if err := os.MkdirAll(o.root, 0o755); err != nil {
-				return fmt.Errorf("registry root %s: %w", o.root, err)
-			}
-			srv, err := registry.Start(cmd.Context(), registry.Options{Root: o.root, Addr: o.addr})
+			bin, err := findRegistryBinary()
 			if err != nil {
-				return withHint(err, "choose a free address with --addr")
+				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "serving registry on http://%s from %s\n", srv.Addr, o.root)
-			return srv.Wait()
+			argv := []string{registryBinary, "--root", o.root}
+			if cmd.Flags().Changed("addr") {
+				argv = append(argv, "--addr", o.addr)
+			}
+			// Replace this process, so signals and the exit status are the
+			// server's own.
+			if err := syscall.Exec(bin, argv, os.Environ()); err != nil {
+				return fmt.Errorf("run %s: %w", bin, err)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&o.root, "root", "", "directory holding the registry's content (created if missing)")
-	cmd.Flags().StringVar(&o.addr, "addr", registry.DefaultAddr, "listen address")
+	cmd.Flags().StringVar(&o.addr, "addr", "", "listen address (default: the registry's, loopback port 5000, so nothing is exposed by accident)")
 	return cmd
+}
+
+// findRegistryBinary looks beside the running sealift first, then on PATH.
+func findRegistryBinary() (string, error) {
+	if self, err := os.Executable(); err == nil {
+		beside := filepath.Join(filepath.Dir(self), registryBinary)
+		if st, err := os.Stat(beside); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return beside, nil
+		}
+	}
+	if p, err := exec.LookPath(registryBinary); err == nil {
+		return p, nil
+	}
+	return "", withHint(fmt.Errorf("%s not found beside sealift or on PATH", registryBinary),
+		"build it with `make build` (bin/"+registryBinary+") or `go install ./cmd/"+registryBinary+"`, and put it beside sealift")
 }
