@@ -19,7 +19,9 @@
 //     without it, through the referrers tag fallback "sha256-<hex>"; each
 //     listed manifest is fetched and must itself name D as its subject;
 //   - the legacy signature tag "sha256-<hex>.sig" (simple-signing payloads
-//     with the signature in an annotation, as cosign v2 writes them).
+//     with the signature in an annotation, as cosign v2 writes them; keyless
+//     ones also carry the certificate, its chain and the Rekor bundle in
+//     annotations).
 //
 // Signatures kept in another repository (cosign's COSIGN_REPOSITORY) are
 // read by passing that repository as the source: only D's digest is used.
@@ -44,6 +46,17 @@
 // when the trusted root lists CT logs, and the certificate's issuer,
 // subject and optional claims must match one of Policy.Identities.
 //
+// Keyless legacy signatures are judged by the same code: the layer's
+// certificate, signature and Rekor bundle are turned into a sigstore bundle
+// v0.1 (a message signature over the payload, a log entry with its signed
+// entry timestamp, and the RFC 3161 timestamp when there is one) and
+// checked as above, the signed entry timestamp standing in for the
+// inclusion proof. Before that, the logged hashedrekord entry must be for
+// exactly this signature, this certificate and the SHA-256 of this
+// payload, and its log ID must name a log of the trusted root. The chain
+// annotation is read and bounded but never trusted: chains are built from
+// the trusted root alone.
+//
 // # Limits and caveats
 //
 // At most limits.MaxSignatures signatures are considered for a digest,
@@ -51,10 +64,12 @@
 // cut off past that; each payload or bundle is at most
 // limits.MaxSignaturePayloadBytes and digest-checked while read; signature
 // and referrer manifests are at most limits.MaxManifestBytes with at most
-// limits.MaxLayers layers. Keyless signatures in the legacy format
-// (certificate and Rekor bundle in layer annotations) are not read yet, and
-// DSSE bundles whose certificate has no SCT are accepted only when the
-// trusted root lists no CT log. The claimed repository (docker-reference)
+// limits.MaxLayers layers. Keyless legacy signatures are read only with a
+// hashedrekord v0.0.1 log entry (what cosign v2 writes; older "rekord"
+// entries are refused) and a signed entry timestamp (an inclusion proof is
+// not part of the legacy format); certificates without an SCT are accepted
+// only when the trusted root lists no CT log, and the same holds for DSSE
+// bundles. The claimed repository (docker-reference)
 // in a legacy payload is not trusted for anything. Failures reading from
 // the registry that are not about the content itself are returned
 // unwrapped so callers can retry them; everything else is terminal.

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/tlog"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
@@ -105,6 +107,8 @@ type policyIdentity struct {
 // trusted root, offline.
 type keylessVerifier struct {
 	v *sgverify.Verifier
+	// logs are the trusted root's transparency logs, by hex log ID.
+	logs map[string]*root.TransparencyLog
 }
 
 // newKeylessVerifier parses trustedRoot (the trusted_root.json format)
@@ -126,12 +130,12 @@ func newKeylessVerifier(trustedRoot []byte) (*keylessVerifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: invalid policy: trusted root: %v", errdef.ErrPolicyViolation, err)
 	}
-	return &keylessVerifier{v: v}, nil
+	return &keylessVerifier{v: v, logs: tr.RekorLogs()}, nil
 }
 
 // verify checks raw, a bundle whose verification material is a
-// certificate, against each identity in turn and returns the index of the
-// first that signed want, or a problem.
+// certificate, against the identities and returns the index of the first
+// that signed want, or a problem.
 func (k *keylessVerifier) verify(raw []byte, parsed cosignfmt.Bundle, want digest.Digest, ids []policyIdentity) (int, string) {
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(raw); err != nil {
@@ -153,29 +157,86 @@ func (k *keylessVerifier) verify(raw []byte, parsed cosignfmt.Bundle, want diges
 			return -1, problemOtherDigest
 		}
 	}
-	problem := problemOtherIdentity
+	return k.check(&b, sgverify.WithArtifactDigest("sha256", sum), ids)
+}
+
+// verifyLegacy checks a legacy keyless signature: sig over payload (a
+// simple-signing document already checked to name the digest being
+// verified) with the certificate and Rekor bundle from the layer's
+// annotations. It is turned into a sigstore bundle and judged by check,
+// like any keyless bundle.
+func (k *keylessVerifier) verifyLegacy(material cosignfmt.LegacyKeyless, payload, sig []byte, ids []policyIdentity) (int, string) {
+	if material.Rekor == nil {
+		return -1, problemNoLogEntry
+	}
+	pb, err := material.SigstoreBundle(payload, sig)
+	switch {
+	case errors.Is(err, errdef.ErrLogEntryMismatch):
+		detail := strings.TrimPrefix(err.Error(), errdef.ErrLogEntryMismatch.Error()+": ")
+		return -1, problemLogEntryMismatch + ": " + trimString(detail)
+	case err != nil:
+		return -1, problemBadKeyless + ": " + trimError(err)
+	}
+	b, err := bundle.NewBundle(pb)
+	if err != nil {
+		// The parts were well formed; reading the log entry with Rekor's
+		// types also checks its signature with its certificate.
+		return -1, problemKeylessInvalid + ": " + trimError(err)
+	}
+	// check verifies the promise too, but only says that no log entry
+	// held up; saying why is worth a second look.
+	entries, err := b.TlogEntries()
+	if err != nil || len(entries) != 1 {
+		return -1, problemBadKeyless + ": transparency-log entry unreadable"
+	}
+	if err := tlog.VerifySET(entries[0], k.logs); err != nil {
+		return -1, problemKeylessInvalid + ": transparency-log promise: " + trimError(err)
+	}
+	return k.check(b, sgverify.WithArtifact(bytes.NewReader(payload)), ids)
+}
+
+// check runs sigstore-go's verification of b against the trusted root
+// (certificate chain at an observed time, transparency-log entry, SCT when
+// required, signature over artifact) and then matches the certificate
+// against each identity in turn. It returns the index of the first
+// identity that matches, or a problem naming what failed or whom the
+// certificate was issued to.
+func (k *keylessVerifier) check(b *bundle.Bundle, artifact sgverify.ArtifactPolicyOption, ids []policyIdentity) (index int, problem string) {
+	// sigstore-go dereferences parts of a log entry it assumes well formed;
+	// hostile input must cost a verdict, never the process.
+	defer func() {
+		if r := recover(); r != nil {
+			index, problem = -1, problemKeylessInvalid+": "+trimString(fmt.Sprint("verifier failed on malformed input: ", r))
+		}
+	}()
+	res, err := k.v.Verify(b, sgverify.NewPolicy(artifact, sgverify.WithoutIdentitiesUnsafe()))
+	if err != nil {
+		return -1, problemKeylessInvalid + ": " + trimError(err)
+	}
+	if res.Signature == nil || res.Signature.Certificate == nil {
+		return -1, problemKeylessInvalid + ": no certificate"
+	}
+	cert := *res.Signature.Certificate
 	for i, id := range ids {
-		_, err := k.v.Verify(&b, sgverify.NewPolicy(sgverify.WithArtifactDigest("sha256", sum), sgverify.WithCertificateIdentity(id.matcher)))
-		if err == nil {
+		if id.matcher.Verify(cert) == nil {
 			return i, ""
 		}
-		var mismatch *sgverify.ErrNoMatchingCertificateIdentity
-		if !errors.As(err, &mismatch) {
-			// Not about who signed: the certificate, log entry or
-			// signature itself does not hold, whatever the identity.
-			problem = problemKeylessInvalid + ": " + trimError(err)
-			break
-		}
 	}
-	return -1, problem
+	return -1, fmt.Sprintf("%s (certificate for %s from %s)", problemOtherIdentity,
+		trimString(cert.SubjectAlternativeName), trimString(cert.Extensions.Issuer))
 }
 
 // trimError keeps verdict reasons short.
 func trimError(err error) string {
+	return trimString(err.Error())
+}
+
+// trimString cuts s, which may come from a signature, to a length fit
+// for a verdict reason.
+func trimString(s string) string {
 	const maxLen = 200
-	s := err.Error()
 	if len(s) > maxLen {
-		s = s[:maxLen] + "..."
+		s = strings.ToValidUTF8(s[:maxLen], "") + "..."
 	}
 	return s
 }

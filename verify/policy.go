@@ -72,44 +72,77 @@ func (n normalized) signerName(i int) string {
 	return n.identities[i-len(n.keys)].name
 }
 
-// normalize applies defaults and checks that the policy can be satisfied at
-// all. Errors wrap errdef.ErrPolicyViolation or errdef.ErrInvalidKey.
-func (p Policy) normalize() (normalized, error) {
-	n := normalized{mode: p.Mode, threshold: p.Threshold}
-	if n.mode == "" {
-		n.mode = Enforce
+// settled is a Policy with its defaults applied and duplicates removed,
+// before any check: what both normalize and Hash start from, so the two
+// never disagree about which policies are the same.
+type settled struct {
+	mode      Mode
+	threshold int
+	// keys are unique by fingerprint, in the order first given; a key of
+	// an unsupported type has an empty fingerprint.
+	keys []policyKey
+	// keyIndex is each key's position in Policy.Keys, for messages.
+	keyIndex []int
+	// identities are unique by Identity.key, in the order first given.
+	identities []Identity
+	// identityIndex is each identity's position in Policy.Identities.
+	identityIndex []int
+}
+
+// settle applies defaults (Enforce, defaultThreshold) and removes keys and
+// identities listed more than once.
+func (p Policy) settle() settled {
+	s := settled{mode: p.Mode, threshold: p.Threshold}
+	if s.mode == "" {
+		s.mode = Enforce
 	}
-	if n.mode != Enforce && n.mode != Audit {
-		return n, fmt.Errorf("%w: invalid policy: unknown mode %q (want %q or %q)", errdef.ErrPolicyViolation, p.Mode, Enforce, Audit)
-	}
-	if n.threshold == 0 {
-		n.threshold = defaultThreshold
-	}
-	if n.threshold < 0 {
-		return n, fmt.Errorf("%w: invalid policy: negative threshold %d", errdef.ErrPolicyViolation, p.Threshold)
+	if s.threshold == 0 {
+		s.threshold = defaultThreshold
 	}
 	seen := map[string]bool{}
 	for i, k := range p.Keys {
 		fp := cosignfmt.Fingerprint(k)
-		if fp == "" {
-			return n, fmt.Errorf("%w: policy key %d: unsupported public key type %T", errdef.ErrInvalidKey, i, k)
-		}
 		if seen[fp] {
 			continue
 		}
 		seen[fp] = true
-		n.keys = append(n.keys, policyKey{fingerprint: fp, pub: k})
+		s.keys = append(s.keys, policyKey{fingerprint: fp, pub: k})
+		s.keyIndex = append(s.keyIndex, i)
 	}
 	seenID := map[string]bool{}
 	for i, id := range p.Identities {
-		m, err := id.compile()
-		if err != nil {
-			return n, fmt.Errorf("%w: invalid policy: identity %d: %v", errdef.ErrPolicyViolation, i, err)
-		}
 		if seenID[id.key()] {
 			continue
 		}
 		seenID[id.key()] = true
+		s.identities = append(s.identities, id)
+		s.identityIndex = append(s.identityIndex, i)
+	}
+	return s
+}
+
+// normalize applies defaults and checks that the policy can be satisfied at
+// all. Errors wrap errdef.ErrPolicyViolation or errdef.ErrInvalidKey.
+func (p Policy) normalize() (normalized, error) {
+	s := p.settle()
+	n := normalized{mode: s.mode, threshold: s.threshold}
+	if n.mode != Enforce && n.mode != Audit {
+		return n, fmt.Errorf("%w: invalid policy: unknown mode %q (want %q or %q)", errdef.ErrPolicyViolation, p.Mode, Enforce, Audit)
+	}
+	if n.threshold < 0 {
+		return n, fmt.Errorf("%w: invalid policy: negative threshold %d", errdef.ErrPolicyViolation, p.Threshold)
+	}
+	for i, k := range s.keys {
+		if k.fingerprint == "" {
+			return n, fmt.Errorf("%w: policy key %d: unsupported public key type %T", errdef.ErrInvalidKey, s.keyIndex[i], k.pub)
+		}
+	}
+	n.keys = s.keys
+	for i, id := range s.identities {
+		m, err := id.compile()
+		if err != nil {
+			return n, fmt.Errorf("%w: invalid policy: identity %d: %v", errdef.ErrPolicyViolation, s.identityIndex[i], err)
+		}
 		n.identities = append(n.identities, policyIdentity{name: id.String(), matcher: m})
 	}
 	if len(n.identities) > 0 {
@@ -138,40 +171,27 @@ func (p Policy) normalize() (normalized, error) {
 // two policies that accept exactly the same signatures hash the same, so a
 // cached verdict can be reused only under the policy that produced it.
 func (p Policy) Hash() string {
-	mode := p.Mode
-	if mode == "" {
-		mode = Enforce
-	}
-	threshold := p.Threshold
-	if threshold == 0 {
-		threshold = defaultThreshold
-	}
-	fps := make([]string, 0, len(p.Keys))
-	seen := map[string]bool{}
-	for _, k := range p.Keys {
-		fp := cosignfmt.Fingerprint(k)
-		if !seen[fp] {
-			seen[fp] = true
-			fps = append(fps, fp)
-		}
+	s := p.settle()
+	fps := make([]string, 0, len(s.keys))
+	for _, k := range s.keys {
+		fps = append(fps, k.fingerprint)
 	}
 	slices.Sort(fps)
+	ids := make([]string, 0, len(s.identities))
+	for _, id := range s.identities {
+		ids = append(ids, id.key())
+	}
+	slices.Sort(ids)
+
 	var b strings.Builder
 	b.WriteString("sealift-policy/v1\nmode=")
-	b.WriteString(string(mode))
+	b.WriteString(string(s.mode))
 	b.WriteString("\nthreshold=")
-	b.WriteString(strconv.Itoa(threshold))
+	b.WriteString(strconv.Itoa(s.threshold))
 	for _, fp := range fps {
 		b.WriteString("\nkey=")
 		b.WriteString(fp)
 	}
-	ids := make([]string, 0, len(p.Identities))
-	for _, id := range p.Identities {
-		if k := id.key(); !slices.Contains(ids, k) {
-			ids = append(ids, k)
-		}
-	}
-	slices.Sort(ids)
 	for _, id := range ids {
 		b.WriteString("\nidentity=")
 		b.WriteString(strconv.Quote(id))

@@ -40,7 +40,8 @@ type SignatureCheck struct {
 	// Format is "legacy" (simple-signing payload) or "bundle" (sigstore
 	// bundle).
 	Format string `json:"format"`
-	// Signer is the fingerprint of the policy key that made it, when one did.
+	// Signer is the fingerprint of the policy key, or the name of the policy
+	// identity, that made it, when one did.
 	Signer string `json:"signer,omitempty"`
 	// Problem says why it does not count, when it does not.
 	Problem string `json:"problem,omitempty"`
@@ -148,6 +149,10 @@ const (
 	problemKeylessNoPolicy = "keyless, but the policy trusts no identities"
 	problemOtherIdentity   = "signed by an identity the policy does not trust"
 	problemKeylessInvalid  = "keyless signature invalid"
+	// Keyless signatures in the legacy format.
+	problemBadKeyless       = "malformed keyless signature annotations"
+	problemNoLogEntry       = "keyless, but without a transparency-log bundle"
+	problemLogEntryMismatch = "transparency-log entry is not for this signature"
 )
 
 // tally counts why candidates failed, in a stable order for messages.
@@ -179,9 +184,11 @@ func (t *tally) String() string {
 }
 
 // checkCandidate decides whether c is a valid signature over want by one of
-// keys. It returns the index of the key, or a problem saying why c does not
-// count; err is set only for failures worth retrying (the registry could not
-// be read).
+// the policy's keys or identities. It returns the signer's index (keys
+// first, then identities, as normalized.signerName counts them), or a
+// problem saying why c does not count; err is set only for failures worth
+// retrying (the registry could not be read). A legacy signature no policy
+// key verifies is checked as keyless when its layer carries a certificate.
 func checkCandidate(ctx context.Context, src oras.ReadOnlyTarget, want digest.Digest, c candidate, pol normalized) (key int, problem string, err error) {
 	if c.problem != "" {
 		return -1, c.problem, nil
@@ -215,7 +222,23 @@ func checkCandidate(ctx context.Context, src oras.ReadOnlyTarget, want digest.Di
 			return i, "", nil
 		}
 	}
-	return -1, problemOtherKey, nil
+	if !cosignfmt.HasCertificate(c.layer) {
+		return -1, problemOtherKey, nil
+	}
+	// Keyless: a certificate and a log entry in the annotations say who
+	// signed.
+	if pol.keyless == nil {
+		return -1, problemKeylessNoPolicy, nil
+	}
+	material, err := cosignfmt.ParseLegacyKeyless(c.layer.Annotations)
+	if err != nil {
+		return -1, problemBadKeyless + ": " + trimError(err), nil
+	}
+	i, problem := pol.keyless.verifyLegacy(material, payload, sig, pol.identities)
+	if problem != "" {
+		return -1, problem, nil
+	}
+	return len(pol.keys) + i, "", nil
 }
 
 // checkBundle decides whether the sigstore bundle c is a valid signature

@@ -346,6 +346,41 @@ func TestPolicyHash(t *testing.T) {
 	}
 }
 
+// TestPolicyNormalizeAgreesWithHash checks that the policy Verify applies
+// and the one Hash names are settled the same way: duplicates dropped,
+// defaults applied, errors naming positions in the policy as given.
+func TestPolicyNormalizeAgreesWithHash(t *testing.T) {
+	a, b := newKey(t).Public(), newKey(t).Public()
+	id := Identity{Issuer: "https://issuer.example", Subject: "someone@example.com"}
+	root := newVirtualSigstore(t).root
+
+	p := Policy{Threshold: 4, Keys: []crypto.PublicKey{a, b, a}, Identities: []Identity{id, id}, TrustedRoot: root}
+	if _, err := p.normalize(); err == nil || !errors.Is(err, errdef.ErrPolicyViolation) {
+		t.Fatalf("threshold 4 over 2 keys and 1 identity, listed twice each: err = %v, want %v", err, errdef.ErrPolicyViolation)
+	}
+	p.Threshold = 0
+	n, err := p.normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.mode != Enforce || n.threshold != defaultThreshold || len(n.keys) != 2 || len(n.identities) != 1 {
+		t.Fatalf("normalized %+v: want enforce, threshold %d, 2 keys, 1 identity", n, defaultThreshold)
+	}
+	deduped := Policy{Mode: Enforce, Threshold: defaultThreshold, Keys: []crypto.PublicKey{b, a}, Identities: []Identity{id}, TrustedRoot: root}
+	if p.Hash() != deduped.Hash() {
+		t.Errorf("hash differs from the policy normalize settles on")
+	}
+
+	_, err = Policy{Keys: []crypto.PublicKey{a, a, "not a key"}}.normalize()
+	if !errors.Is(err, errdef.ErrInvalidKey) || !strings.Contains(err.Error(), "policy key 2") {
+		t.Errorf("err = %v, want %v naming policy key 2", err, errdef.ErrInvalidKey)
+	}
+	_, err = Policy{Keys: []crypto.PublicKey{a}, Identities: []Identity{id, id, {Issuer: "x"}}, TrustedRoot: root}.normalize()
+	if !errors.Is(err, errdef.ErrPolicyViolation) || !strings.Contains(err.Error(), "identity 2") {
+		t.Errorf("err = %v, want %v naming identity 2", err, errdef.ErrPolicyViolation)
+	}
+}
+
 func TestCheckPayload(t *testing.T) {
 	d := digest.FromString("subject")
 	other := digest.FromString("other")

@@ -10,6 +10,11 @@
 //   - the legacy signature manifest cosign stores under the tag
 //     "sha256-<hex>.sig" next to the signed manifest: writing it (appending
 //     to what is there, without duplicates) and reading it back with bounds;
+//   - the material cosign v2 adds to a legacy signature layer when it signs
+//     keyless (certificate, chain, Rekor bundle, RFC 3161 timestamp):
+//     parsing it with bounds, checking that the logged hashedrekord entry is
+//     for that very signature, and expressing the whole as a sigstore bundle
+//     v0.1 so it can be verified like any other bundle;
 //   - sigstore bundles v0.3 (the protobuf-specs JSON form) as cosign v3
 //     writes them for key-based signing: a DSSE envelope holding an in-toto
 //     statement with predicate type https://sigstore.dev/cosign/sign/v1
@@ -39,5 +44,7 @@
 // certificates, transparency-log proofs and identities is left to package
 // verify. Manifests, indexes and bundles are read with the caps in
 // internal/limits (manifest bytes, number of layers, payload bytes,
-// signatures).
+// signatures); each keyless annotation is held to the payload cap and a
+// chain to ten certificates. Of legacy keyless log entries only
+// hashedrekord v0.0.1, the kind cosign v2 writes, is read.
 package cosignfmt

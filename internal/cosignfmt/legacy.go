@@ -188,15 +188,27 @@ func DecodeSignature(layer ocispec.Descriptor) ([]byte, error) {
 // than limits.MaxManifestBytes, checking size and digest while reading, and
 // parses it with ParseSignatureManifest.
 func FetchSignatureManifest(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor) (ocispec.Manifest, error) {
+	b, err := fetchMetadata(ctx, f, desc, "signature manifest")
+	if err != nil {
+		return ocispec.Manifest{}, err
+	}
+	return ParseSignatureManifest(b)
+}
+
+// fetchMetadata fetches desc, a manifest or index called what in
+// messages, refusing more than limits.MaxManifestBytes and checking size
+// and digest while reading. Content failures are mapped onto sealift's
+// sentinels by classify; transport failures are returned as they are.
+func fetchMetadata(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor, what string) ([]byte, error) {
 	if desc.Size < 0 || desc.Size > limits.MaxManifestBytes {
-		return ocispec.Manifest{}, fmt.Errorf("%w: signature manifest %s is %d bytes (max %d)",
-			errdef.ErrSizeExceedsLimit, desc.Digest, desc.Size, limits.MaxManifestBytes)
+		return nil, fmt.Errorf("%w: %s %s is %d bytes (max %d)",
+			errdef.ErrSizeExceedsLimit, what, desc.Digest, desc.Size, limits.MaxManifestBytes)
 	}
 	b, err := content.FetchAll(ctx, f, desc)
 	if err != nil {
-		return ocispec.Manifest{}, fmt.Errorf("fetch signature manifest %s: %w", desc.Digest, classify(err))
+		return nil, fmt.Errorf("fetch %s %s: %w", what, desc.Digest, classify(err))
 	}
-	return ParseSignatureManifest(b)
+	return b, nil
 }
 
 // FetchPayload fetches a signature layer's payload, refusing more than

@@ -219,13 +219,9 @@ func ParseReferrersIndex(b []byte) (ocispec.Index, error) {
 // that refers to another digest wraps errdef.ErrDigestMismatch; one that
 // is not a bundle manifest errdef.ErrInvalidManifest.
 func FetchBundleManifest(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor, subject digest.Digest) ([]ocispec.Descriptor, error) {
-	if desc.Size < 0 || desc.Size > limits.MaxManifestBytes {
-		return nil, fmt.Errorf("%w: bundle manifest %s is %d bytes (max %d)",
-			errdef.ErrSizeExceedsLimit, desc.Digest, desc.Size, limits.MaxManifestBytes)
-	}
-	b, err := content.FetchAll(ctx, f, desc)
+	b, err := fetchMetadata(ctx, f, desc, "bundle manifest")
 	if err != nil {
-		return nil, fmt.Errorf("fetch bundle manifest %s: %w", desc.Digest, classify(err))
+		return nil, err
 	}
 	return ParseBundleManifest(b, subject)
 }

@@ -1,6 +1,9 @@
 package errdef
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrNotFound: the reference, digest, object or cache entry does not exist.
@@ -38,6 +41,10 @@ var (
 	// access (403). Not terminal: fixing a secret or a grant needs no change
 	// to the spec or the source.
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrLogEntryMismatch: a transparency-log entry is about another
+	// signature, certificate or payload than the one it is attached to. It
+	// wraps ErrSignatureInvalid, so it is terminal.
+	ErrLogEntryMismatch = fmt.Errorf("%w: transparency-log entry does not match the signature", ErrSignatureInvalid)
 )
 
 // terminal lists the sentinels that retrying cannot fix.
