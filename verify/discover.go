@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
@@ -53,17 +54,31 @@ var sources = []source{
 // discover gathers the candidate signatures for subject from every source,
 // refusing more than limits.MaxSignatures in total.
 func discover(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descriptor) ([]candidate, []string, error) {
+	// The sources are independent reads: ask them all at once, so a remote
+	// registry costs one round trip of latency rather than one per source.
+	type found struct {
+		cands []candidate
+		err   error
+	}
+	results := make([]found, len(sources))
+	var wg sync.WaitGroup
+	for i, s := range sources {
+		wg.Go(func() {
+			cands, err := s.find(ctx, src, subject)
+			results[i] = found{cands, err}
+		})
+	}
+	wg.Wait()
 	var (
 		all    []candidate
 		looked []string
 	)
-	for _, s := range sources {
-		found, err := s.find(ctx, src, subject)
-		if err != nil {
+	for i, s := range sources {
+		if err := results[i].err; err != nil {
 			return nil, looked, err
 		}
 		looked = append(looked, s.name)
-		all = append(all, found...)
+		all = append(all, results[i].cands...)
 		if len(all) > limits.MaxSignatures {
 			return nil, looked, fmt.Errorf("%w: %w: more than %d signatures stored for the digest",
 				errdef.ErrSignatureInvalid, errdef.ErrSizeExceedsLimit, limits.MaxSignatures)

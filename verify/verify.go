@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -95,10 +96,11 @@ func Verify(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descri
 		return fail(err)
 	}
 
+	results := checkAll(ctx, src, subject.Digest, cands, pol)
 	var tally tally
 	signed := make([]bool, pol.signers())
-	for _, c := range cands {
-		k, problem, err := checkCandidate(ctx, src, subject.Digest, c, pol)
+	for i, c := range cands {
+		k, problem, err := results[i].key, results[i].problem, results[i].err
 		if err != nil {
 			v.Reason = err.Error()
 			return fail(err)
@@ -132,6 +134,37 @@ func Verify(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descri
 		return v, nil
 	}
 	return fail(err)
+}
+
+// checkConcurrency bounds the candidates checked at once: each check reads
+// a payload or bundle from the registry, so checking them together hides
+// round trips, while a digest with many signatures does not open a
+// connection for each.
+const checkConcurrency = 8
+
+// checked is the outcome of checkCandidate for one candidate.
+type checked struct {
+	key     int
+	problem string
+	err     error
+}
+
+// checkAll checks every candidate, checkConcurrency at a time, and returns
+// the outcomes in the candidates' order.
+func checkAll(ctx context.Context, src oras.ReadOnlyTarget, want digest.Digest, cands []candidate, pol normalized) []checked {
+	results := make([]checked, len(cands))
+	sem := make(chan struct{}, checkConcurrency)
+	var wg sync.WaitGroup
+	for i, c := range cands {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			k, problem, err := checkCandidate(ctx, src, want, c, pol)
+			results[i] = checked{k, problem, err}
+		})
+	}
+	wg.Wait()
+	return results
 }
 
 // Reasons a candidate does not count.
