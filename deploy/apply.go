@@ -16,8 +16,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
 )
@@ -95,7 +97,7 @@ type planned struct {
 // The returned ChangeSet lists what was applied even when err is non-nil.
 func (m *Manager) ApplyAllStaged(ctx context.Context, objs []*unstructured.Unstructured) (*ChangeSet, error) {
 	cs := &ChangeSet{}
-	plans, err := m.plan(objs)
+	plans, err := m.plan(ctx, objs)
 	if err != nil {
 		return cs, err
 	}
@@ -125,7 +127,7 @@ func (m *Manager) ApplyAllStaged(ctx context.Context, objs []*unstructured.Unstr
 
 // plan copies and validates every object, resolves its resource and scope,
 // sets namespaces and rejects duplicates, failing before anything is applied.
-func (m *Manager) plan(objs []*unstructured.Unstructured) ([]*planned, error) {
+func (m *Manager) plan(ctx context.Context, objs []*unstructured.Unstructured) ([]*planned, error) {
 	// Kinds defined by CRDs in this set: group/kind/version -> namespaced.
 	defined := map[schema.GroupVersionKind]bool{}
 	for _, o := range objs {
@@ -152,16 +154,14 @@ func (m *Manager) plan(objs []*unstructured.Unstructured) ([]*planned, error) {
 		}
 		gvk := obj.GroupVersionKind()
 		p := &planned{obj: obj, source: id}
-		mapping, err := m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		mapping, err := m.mapper.RESTMapping(ctx, gvk.GroupKind(), gvk.Version)
 		if meta.IsNoMatchError(err) {
 			if namespaced, ok := defined[gvk]; ok {
 				p.deferred, p.namespaced, err = true, namespaced, nil
 			} else if !refreshed {
 				refreshed = true
-				m.resetMu.Lock()
 				m.mapper.Reset()
-				m.resetMu.Unlock()
-				mapping, err = m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+				mapping, err = m.mapper.RESTMapping(ctx, gvk.GroupKind(), gvk.Version)
 			}
 		}
 		switch {
@@ -287,7 +287,6 @@ func (m *Manager) applyOne(ctx context.Context, p *planned) (Change, error) {
 	ch := Change{Object: ObjectID(p.obj), Ref: RefOf(p.obj)}
 	r := m.resource(p)
 	name := p.obj.GetName()
-	opts := metav1.ApplyOptions{FieldManager: m.fieldOwner, Force: true}
 	live, err := p.live, error(nil)
 	if !p.known {
 		live, err = r.Get(ctx, name, metav1.GetOptions{})
@@ -296,7 +295,11 @@ func (m *Manager) applyOne(ctx context.Context, p *planned) (Change, error) {
 	}
 	switch {
 	case apierrors.IsNotFound(err):
-		if _, err := r.Apply(ctx, name, p.obj, opts); err != nil {
+		body, err := p.obj.MarshalJSON()
+		if err != nil {
+			return ch, fmt.Errorf("encode: %w", err)
+		}
+		if err := m.write(ctx, p, body); err != nil {
 			return ch, applyErr(err)
 		}
 		ch.Action = ActionCreated
@@ -314,16 +317,21 @@ func (m *Manager) applyOne(ctx context.Context, p *planned) (Change, error) {
 		ch.Action = ActionUnchanged
 		return ch, nil
 	}
-	dryRun := opts
-	dryRun.DryRun = []string{metav1.DryRunAll}
-	preview, err := r.Apply(ctx, name, p.obj, dryRun)
+	// Encoded once for the dry run and the apply that may follow.
+	body, err := p.obj.MarshalJSON()
+	if err != nil {
+		return ch, fmt.Errorf("encode: %w", err)
+	}
+	force := true
+	dryRun := metav1.PatchOptions{FieldManager: m.fieldOwner, Force: &force, DryRun: []string{metav1.DryRunAll}}
+	preview, err := r.Patch(ctx, name, types.ApplyPatchType, body, dryRun)
 	if err != nil {
 		if fields := immutableFields(err); len(fields) > 0 {
 			if !m.force {
 				return ch, fmt.Errorf("%w: immutable field %s cannot be changed in place; set force to delete and recreate the object: %w",
 					errdef.ErrInvalidObject, strings.Join(fields, ", "), err)
 			}
-			if err := m.recreate(ctx, r, live, p.obj); err != nil {
+			if err := m.recreate(ctx, r, live, p, body); err != nil {
 				return ch, err
 			}
 			ch.Action = ActionRecreated
@@ -337,11 +345,24 @@ func (m *Manager) applyOne(ctx context.Context, p *planned) (Change, error) {
 		return ch, nil
 	}
 	ch.TookFrom = tookFrom(live, preview, m.fieldOwner)
-	if _, err := r.Apply(ctx, name, p.obj, opts); err != nil {
+	if err := m.write(ctx, p, body); err != nil {
 		return ch, applyErr(err)
 	}
 	ch.Action = ActionConfigured
 	return ch, nil
+}
+
+// write server-side applies body, p.obj encoded, forcing ownership of every
+// field it sets. The response, which no caller reads, is the object's
+// metadata alone.
+func (m *Manager) write(ctx context.Context, p *planned, body []byte) error {
+	var w metadata.ResourceInterface = m.writer.Resource(p.gvr)
+	if p.namespaced {
+		w = m.writer.Resource(p.gvr).Namespace(p.obj.GetNamespace())
+	}
+	force := true
+	_, err := w.Patch(ctx, p.obj.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: m.fieldOwner, Force: &force})
+	return err
 }
 
 // resource returns the client for p's resource and namespace.
@@ -367,10 +388,10 @@ func (m *Manager) mayAdopt(live *unstructured.Unstructured) error {
 	return nil
 }
 
-// recreate deletes live, waits until it is gone and creates obj in its place.
-// The delete is conditional on live's UID so an object replaced meanwhile by
-// someone else is not deleted.
-func (m *Manager) recreate(ctx context.Context, r dynamic.ResourceInterface, live, obj *unstructured.Unstructured) error {
+// recreate deletes live, waits until it is gone and creates p's object
+// (body, encoded) in its place. The delete is conditional on live's UID so
+// an object replaced meanwhile by someone else is not deleted.
+func (m *Manager) recreate(ctx context.Context, r dynamic.ResourceInterface, live *unstructured.Unstructured, p *planned, body []byte) error {
 	uid := live.GetUID()
 	bg := metav1.DeletePropagationBackground
 	err := r.Delete(ctx, live.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}, PropagationPolicy: &bg})
@@ -387,7 +408,7 @@ func (m *Manager) recreate(ctx context.Context, r dynamic.ResourceInterface, liv
 	if err != nil {
 		return fmt.Errorf("recreate: wait for the old object to go (finalizers: %v): %w", live.GetFinalizers(), err)
 	}
-	if _, err := r.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: m.fieldOwner, Force: true}); err != nil {
+	if err := m.write(ctx, p, body); err != nil {
 		return fmt.Errorf("recreate: %w", applyErr(err))
 	}
 	return nil
@@ -521,7 +542,7 @@ func (m *Manager) mapDeferred(ctx context.Context, stage []*planned) error {
 		var mapping *meta.RESTMapping
 		err := wait.PollUntilContextTimeout(ctx, crdPollInterval, CRDEstablishTimeout, true, func(context.Context) (bool, error) {
 			var err error
-			mapping, err = m.mapping(gvk)
+			mapping, err = m.mapping(ctx, gvk)
 			if meta.IsNoMatchError(err) {
 				return false, nil
 			}

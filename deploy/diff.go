@@ -58,7 +58,7 @@ func Drifted(diffs []ObjectDiff) []ObjectDiff {
 // object as given. Objects of old no longer in objs are deletes, unless
 // Prune would leave them (opt-out annotation, another sync's labels).
 func (m *Manager) Diff(ctx context.Context, objs []*unstructured.Unstructured, old Inventory) ([]ObjectDiff, error) {
-	plans, err := m.plan(objs)
+	plans, err := m.plan(ctx, objs)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func (m *Manager) diffOne(ctx context.Context, p *planned, nsInSet bool) (Object
 
 // diffDelete reports what Prune would do to r, or nil when it would leave it.
 func (m *Manager) diffDelete(ctx context.Context, r ObjectRef) (*ObjectDiff, error) {
-	mapping, err := m.mapper.RESTMapping(r.GroupKind())
+	mapping, err := m.mapper.RESTMapping(ctx, r.GroupKind())
 	if meta.IsNoMatchError(err) {
 		return nil, nil // a kind no longer served: nothing left to delete
 	}

@@ -16,13 +16,19 @@ import (
 // describe the same kinds, so servers of either generation map alike.
 func TestDiscoveryAggregatedMatchesLegacy(t *testing.T) {
 	ctx := context.Background()
-	aggregated, err := deploy.DiscoveredKinds(ctx, env.Config, true)
+	aggregated, wasAggregated, err := deploy.DiscoveredKinds(ctx, env.Config, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	legacy, err := deploy.DiscoveredKinds(ctx, env.Config, false)
+	if !wasAggregated {
+		t.Fatal("the API server did not answer with aggregated discovery: the aggregated path went untested")
+	}
+	legacy, wasAggregated, err := deploy.DiscoveredKinds(ctx, env.Config, false)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wasAggregated {
+		t.Fatal("plain JSON was answered with aggregated discovery: the legacy path went untested")
 	}
 	for _, want := range []string{
 		"ConfigMap v1 configmaps namespaced",
@@ -45,29 +51,30 @@ func TestDiscoveryAggregatedMatchesLegacy(t *testing.T) {
 }
 
 func TestRESTMappingVersionsAndUnknownKinds(t *testing.T) {
+	ctx := context.Background()
 	m, err := deploy.NewManager(env.Config, deploy.ManagerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mp, err := m.RESTMapping(schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"})
+	mp, err := m.RESTMapping(ctx, schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if mp.Resource.Version != "v2" || mp.Resource.Resource != "horizontalpodautoscalers" || mp.Scope.Name() != meta.RESTScopeNameNamespace {
 		t.Errorf("preferred HPA mapping = %v %s, want autoscaling/v2 horizontalpodautoscalers, namespaced", mp.Resource, mp.Scope.Name())
 	}
-	mp, err = m.RESTMapping(schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}, "v1")
+	mp, err = m.RESTMapping(ctx, schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}, "v1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if mp.Resource.Version != "v1" {
 		t.Errorf("HPA mapping asked for v1 = %v", mp.Resource)
 	}
-	_, err = m.RESTMapping(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "v1beta9")
+	_, err = m.RESTMapping(ctx, schema.GroupKind{Group: "apps", Kind: "Deployment"}, "v1beta9")
 	if !meta.IsNoMatchError(err) {
 		t.Errorf("unserved version: err = %v, want a no-match error", err)
 	}
-	_, err = m.RESTMapping(schema.GroupKind{Group: "example.com", Kind: "Widget"})
+	_, err = m.RESTMapping(ctx, schema.GroupKind{Group: "example.com", Kind: "Widget"})
 	if !meta.IsNoMatchError(err) || !strings.Contains(err.Error(), "Widget") {
 		t.Errorf("unknown kind: err = %v, want a no-match error naming Widget", err)
 	}

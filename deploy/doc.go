@@ -42,9 +42,15 @@
 // copy still holds every applied field costs no request of its own; one
 // that differs costs a dry-run apply, and a write only when that shows a
 // change. Diff uses the same path, so drift detection is a few lists plus
-// one dry run per suspect object; there is no watch-backed cache yet. Inventories hold at most
-// MaxInventoryEntries objects. Force recreates an object with a background
-// delete: its dependents are collected by the garbage collector, not waited
-// for. Adoption and prune decisions trust the ownership labels, which anyone
-// allowed to edit an object can change.
+// one dry run per suspect object; there is no watch-backed cache yet. An
+// object the listing shows absent costs its apply alone, answered with the
+// object's metadata only. Unless the rest.Config sets one, there is no
+// client-side request rate: ManagerOptions.Concurrency bounds the requests
+// in flight, and the API server's Priority and Fairness (or, without it, its
+// in-flight limits) answers any excess with 429 and Retry-After, which
+// client-go honours. The bound is per Manager, not per process. Inventories
+// hold at most MaxInventoryEntries objects. Force recreates an object with a
+// background delete: its dependents are collected by the garbage collector,
+// not waited for. Adoption and prune decisions trust the ownership labels,
+// which anyone allowed to edit an object can change.
 package deploy

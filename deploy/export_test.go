@@ -10,37 +10,38 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// DiscoveredKinds reads discovery the way the Manager does — aggregated, or
-// the legacy per-group-version documents — and lists every served
-// "group/Kind version resource scope", sorted, for tests to compare.
-func DiscoveredKinds(ctx context.Context, cfg *rest.Config, aggregated bool) ([]string, error) {
-	r, err := newRESTMapper(cfg)
+// DiscoveredKinds reads discovery the way the Manager does — asking for
+// aggregated discovery when negotiate is set, the legacy per-group-version
+// documents otherwise — and lists every served "group/Kind version resource
+// scope", sorted, for tests to compare. aggregated says whether the server
+// answered both roots with aggregated discovery.
+func DiscoveredKinds(ctx context.Context, cfg *rest.Config, negotiate bool) (kinds []string, aggregated bool, err error) {
+	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	kinds := map[string][]kindMapping{}
-	found, err := r.discoverWith(ctx, aggregated)
+	r, err := newRESTMapper(cfg, hc)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	for gk, versions := range found {
-		kinds[gk.String()] = versions
+	d, err := r.discover(ctx, negotiate)
+	if err != nil {
+		return nil, false, err
 	}
-	var out []string
-	for gk, versions := range kinds {
+	for gk, versions := range d.kinds {
 		for _, v := range versions {
 			scope := "cluster"
 			if v.namespaced {
 				scope = "namespaced"
 			}
-			out = append(out, fmt.Sprintf("%s %s %s %s", gk, v.version, v.resource, scope))
+			kinds = append(kinds, fmt.Sprintf("%s %s %s %s", gk, v.version, v.resource, scope))
 		}
 	}
-	sort.Strings(out)
-	return out, nil
+	sort.Strings(kinds)
+	return kinds, d.aggregated, nil
 }
 
 // RESTMapping exposes the Manager's mapper to tests.
-func (m *Manager) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
-	return m.mapper.RESTMapping(gk, versions...)
+func (m *Manager) RESTMapping(ctx context.Context, gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	return m.mapper.RESTMapping(ctx, gk, versions...)
 }

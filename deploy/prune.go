@@ -116,7 +116,7 @@ func (m *Manager) pruneOne(ctx context.Context, r ObjectRef, labelled bool) (Cha
 	if err := ctx.Err(); err != nil {
 		return ch, err
 	}
-	mapping, err := m.mapper.RESTMapping(r.GroupKind())
+	mapping, err := m.mapper.RESTMapping(ctx, r.GroupKind())
 	if meta.IsNoMatchError(err) {
 		ch.Reason = "already gone: its kind is no longer served"
 		return ch, nil

@@ -3,12 +3,15 @@ package deploy_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
@@ -87,5 +90,73 @@ func TestReapplyOfUnchangedObjectsIsCheap(t *testing.T) {
 	if got["ConfigMap/"+ns+"/cm-00"] != deploy.ActionConfigured || got["ConfigMap/"+ns+"/cm-01"] != deploy.ActionConfigured ||
 		cs.Count(deploy.ActionUnchanged) != len(set)-2 || writes.Load() != 2 {
 		t.Errorf("after two edits: %d writes, changes %v", writes.Load(), cs.Changes)
+	}
+}
+
+func TestCreateCostsOneRequestPerObject(t *testing.T) {
+	ctx := context.Background()
+	const ns = "create-cost"
+	var names []string
+	for i := range 40 {
+		names = append(names, fmt.Sprintf("cm-%02d", i))
+	}
+	set := configMaps(t, ns, names...)
+
+	var mu sync.Mutex
+	kinds := map[string]int{}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return rtFunc(func(req *http.Request) (*http.Response, error) {
+			var kind string
+			switch {
+			case req.Method == http.MethodGet && (req.URL.Path == "/api" || req.URL.Path == "/apis"):
+				kind = "discovery"
+			case req.Method == http.MethodGet:
+				kind = "read"
+			case req.Method == http.MethodPatch && strings.Contains(req.URL.RawQuery, "dryRun=All"):
+				kind = "dry run"
+			case req.Method == http.MethodPatch && strings.Contains(req.Header.Get("Accept"), "as=PartialObjectMetadata"):
+				kind = "apply, metadata in reply"
+			default:
+				kind = req.Method + " " + req.URL.Path
+			}
+			mu.Lock()
+			kinds[kind]++
+			mu.Unlock()
+			return rt.RoundTrip(req)
+		})
+	}
+	m, err := deploy.NewManager(cfg, deploy.ManagerOptions{Owner: deploy.Owner{Name: "app", Namespace: ns}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := m.ApplyAllStaged(ctx, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cs.Count(deploy.ActionCreated); got != len(set) {
+		t.Fatalf("%d of %d created: %v", got, len(set), cs.Changes)
+	}
+	// One apply per object; one read of the Namespace (alone in its
+	// stage) and one list of the ConfigMaps; nothing else but discovery.
+	delete(kinds, "discovery")
+	want := map[string]int{"apply, metadata in reply": len(set), "read": 2}
+	if !maps.Equal(kinds, want) {
+		t.Errorf("requests to create %d objects: %v, want %v", len(set), kinds, want)
+	}
+
+	// The metadata-only reply must not cost the object anything.
+	live, err := dyn(t).Resource(cmGVR).Namespace(ns).Get(ctx, "cm-07", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := false
+	for _, mf := range live.GetManagedFields() {
+		applied = applied || (mf.Manager == deploy.FieldOwner && mf.Operation == metav1.ManagedFieldsOperationApply)
+	}
+	if v, _, _ := unstructured.NestedString(live.Object, "data", "k"); v != "v" || !applied ||
+		live.GetLabels()[deploy.LabelSyncName] != "app" || live.GetAnnotations()[deploy.AnnotationAppliedHash] == "" {
+		t.Errorf("created object: data.k %q, applied by %s: %v, labels %v, annotations %v",
+			v, deploy.FieldOwner, applied, live.GetLabels(), live.GetAnnotations())
 	}
 }

@@ -138,7 +138,7 @@ func (m *Manager) unhealthy(ctx context.Context, refs Inventory) []Unhealthy {
 
 // health computes the kstatus status of one object.
 func (m *Manager) health(ctx context.Context, r ObjectRef) (status.Status, string) {
-	mapping, err := m.mapper.RESTMapping(r.GroupKind())
+	mapping, err := m.mapper.RESTMapping(ctx, r.GroupKind())
 	if err != nil {
 		return status.UnknownStatus, err.Error()
 	}

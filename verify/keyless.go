@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
@@ -201,14 +202,7 @@ func (k *keylessVerifier) verifyLegacy(material cosignfmt.LegacyKeyless, payload
 // against each identity in turn. It returns the index of the first
 // identity that matches, or a problem naming what failed or whom the
 // certificate was issued to.
-func (k *keylessVerifier) check(b *bundle.Bundle, artifact sgverify.ArtifactPolicyOption, ids []policyIdentity) (index int, problem string) {
-	// sigstore-go dereferences parts of a log entry it assumes well formed;
-	// hostile input must cost a verdict, never the process.
-	defer func() {
-		if r := recover(); r != nil {
-			index, problem = -1, problemKeylessInvalid+": "+trimString(fmt.Sprint("verifier failed on malformed input: ", r))
-		}
-	}()
+func (k *keylessVerifier) check(b *bundle.Bundle, artifact sgverify.ArtifactPolicyOption, ids []policyIdentity) (int, string) {
 	res, err := k.v.Verify(b, sgverify.NewPolicy(artifact, sgverify.WithoutIdentitiesUnsafe()))
 	if err != nil {
 		return -1, problemKeylessInvalid + ": " + trimError(err)
@@ -232,11 +226,17 @@ func trimError(err error) string {
 }
 
 // trimString cuts s, which may come from a signature, to a length fit
-// for a verdict reason.
+// for a verdict reason, and replaces control characters (newlines, terminal
+// escapes) so a signature cannot forge lines of output or status.
 func trimString(s string) string {
 	const maxLen = 200
 	if len(s) > maxLen {
 		s = strings.ToValidUTF8(s[:maxLen], "") + "..."
 	}
-	return s
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }

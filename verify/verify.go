@@ -96,15 +96,15 @@ func Verify(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descri
 		return fail(err)
 	}
 
-	results := checkAll(ctx, src, subject.Digest, cands, pol)
+	results, err := checkAll(ctx, src, subject.Digest, cands, pol)
+	if err != nil {
+		v.Reason = err.Error()
+		return fail(err)
+	}
 	var tally tally
 	signed := make([]bool, pol.signers())
 	for i, c := range cands {
-		k, problem, err := results[i].key, results[i].problem, results[i].err
-		if err != nil {
-			v.Reason = err.Error()
-			return fail(err)
-		}
+		k, problem := results[i].key, results[i].problem
 		check := SignatureCheck{Source: c.origin, Format: c.format, Problem: problem}
 		if problem != "" {
 			v.Checked = append(v.Checked, check)
@@ -146,25 +146,60 @@ const checkConcurrency = 8
 type checked struct {
 	key     int
 	problem string
-	err     error
 }
 
 // checkAll checks every candidate, checkConcurrency at a time, and returns
-// the outcomes in the candidates' order.
-func checkAll(ctx context.Context, src oras.ReadOnlyTarget, want digest.Digest, cands []candidate, pol normalized) []checked {
+// the outcomes in the candidates' order. The first failure worth retrying
+// (the registry could not be read) stops it: checks in flight are cancelled,
+// none is started after, and that failure is returned.
+func checkAll(ctx context.Context, src oras.ReadOnlyTarget, want digest.Digest, cands []candidate, pol normalized) ([]checked, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	results := make([]checked, len(cands))
 	sem := make(chan struct{}, checkConcurrency)
-	var wg sync.WaitGroup
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
 	for i, c := range cands {
 		sem <- struct{}{}
+		if ctx.Err() != nil {
+			<-sem
+			break
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			defer func() {
+				// Verification libraries assume parts of what they read
+				// are well formed; hostile input must cost a verdict,
+				// never the process.
+				if r := recover(); r != nil {
+					results[i] = checked{key: -1, problem: problemCheckPanicked + ": " + trimString(fmt.Sprint(r))}
+				}
+			}()
 			k, problem, err := checkCandidate(ctx, src, want, c, pol)
-			results[i] = checked{k, problem, err}
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				mu.Unlock()
+				return
+			}
+			results[i] = checked{k, problem}
 		})
 	}
 	wg.Wait()
-	return results
+	if firstErr == nil {
+		// Cancelled from outside before every check ran.
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return results, nil
 }
 
 // Reasons a candidate does not count.
@@ -182,6 +217,7 @@ const (
 	problemKeylessNoPolicy = "keyless, but the policy trusts no identities"
 	problemOtherIdentity   = "signed by an identity the policy does not trust"
 	problemKeylessInvalid  = "keyless signature invalid"
+	problemCheckPanicked   = "signature check failed on malformed input"
 	// Keyless signatures in the legacy format.
 	problemBadKeyless       = "malformed keyless signature annotations"
 	problemNoLogEntry       = "keyless, but without a transparency-log bundle"

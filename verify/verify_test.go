@@ -9,6 +9,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -21,6 +23,7 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
@@ -429,4 +432,43 @@ func FuzzCheckPayload(f *testing.F) {
 			t.Fatalf("accepted a payload that does not name %s: %q", d, b)
 		}
 	})
+}
+
+// A registry that fails every payload read costs at most one round of
+// concurrent reads: the first failure worth retrying stops the checks, and
+// it is what Verify reports.
+func TestVerifyStopsAtFirstRegistryFailure(t *testing.T) {
+	blobs := registrytest.NewFaults(func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:")
+	})
+	reg := registrytest.StartWith(t, registrytest.Options{Wrap: blobs.Wrap})
+	repo, err := remote.NewRepository(reg.Repo("team/app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.PlainHTTP = true
+	repo.Client = &auth.Client{Client: &http.Client{}} // no retries: count each read once
+	f := &fixture{t: t, repo: repo, name: reg.Repo("team/app")}
+	subject := f.subject("v1")
+	const n = 40
+	payloads := make([][]byte, n)
+	sigs := make([]string, n)
+	for i := range n {
+		payloads[i] = []byte(fmt.Sprintf(`{"critical":{"image":{"docker-manifest-digest":%q},"type":"cosign container image signature","identity":{"docker-reference":"x"}},"optional":{"n":%d}}`, subject.Digest, i))
+		sigs[i] = "c2ln"
+	}
+	f.writeSignatures(subject.Digest, payloads, sigs)
+	faults := make([]registrytest.Fault, 10*n)
+	for i := range faults {
+		faults[i] = registrytest.Fault{Status: http.StatusServiceUnavailable}
+	}
+	blobs.Inject(faults...)
+
+	_, err = Verify(context.Background(), repo, subject, Policy{Keys: []crypto.PublicKey{newKey(t).Public()}})
+	if err == nil || errdef.IsTerminal(err) || errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the registry failure, worth retrying", err)
+	}
+	if got := len(blobs.Arrivals()); got == 0 || got > checkConcurrency {
+		t.Errorf("%d payload reads reached the registry, want 1..%d (one round at most)", got, checkConcurrency)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -53,12 +54,7 @@ The server is the sealift-registry binary, found beside sealift or on PATH
 			if cmd.Flags().Changed("addr") {
 				argv = append(argv, "--addr", o.addr)
 			}
-			// Replace this process, so signals and the exit status are the
-			// server's own.
-			if err := syscall.Exec(bin, argv, os.Environ()); err != nil {
-				return fmt.Errorf("run %s: %w", bin, err)
-			}
-			return nil
+			return runInPlace(cmd, bin, argv)
 		},
 	}
 	cmd.Flags().StringVar(&o.root, "root", "", "directory holding the registry's content (created if missing)")
@@ -66,15 +62,37 @@ The server is the sealift-registry binary, found beside sealift or on PATH
 	return cmd
 }
 
+// runInPlace runs bin with argv in place of this process, so signals and the
+// exit status are the server's own. Where a process cannot be replaced
+// (Windows), bin runs as a child with this process's standard streams.
+func runInPlace(cmd *cobra.Command, bin string, argv []string) error {
+	if runtime.GOOS != "windows" {
+		if err := syscall.Exec(bin, argv, os.Environ()); err != nil {
+			return fmt.Errorf("run %s: %w", bin, err)
+		}
+		return nil
+	}
+	child := exec.CommandContext(cmd.Context(), bin, argv[1:]...)
+	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := child.Run(); err != nil {
+		return fmt.Errorf("%s: %w", registryBinary, err)
+	}
+	return nil
+}
+
 // findRegistryBinary looks beside the running sealift first, then on PATH.
 func findRegistryBinary() (string, error) {
+	name := registryBinary
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
 	if self, err := os.Executable(); err == nil {
-		beside := filepath.Join(filepath.Dir(self), registryBinary)
+		beside := filepath.Join(filepath.Dir(self), name)
 		if st, err := os.Stat(beside); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
 			return beside, nil
 		}
 	}
-	if p, err := exec.LookPath(registryBinary); err == nil {
+	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
 	return "", withHint(fmt.Errorf("%s not found beside sealift or on PATH", registryBinary),

@@ -255,12 +255,12 @@ func (k LegacyKeyless) CheckLogEntry(payload, sig []byte) error {
 		return fmt.Errorf("%w: transparency-log entry: %v", errdef.ErrInvalidManifest, err)
 	}
 	if e.Kind != LogEntryKind || e.APIVersion != LogEntryVersion {
-		return fmt.Errorf("%w: transparency-log entry kind %s %s, want %s %s",
+		return fmt.Errorf("%w: transparency-log entry kind %q %q, want %s %s",
 			errdef.ErrInvalidManifest, e.Kind, e.APIVersion, LogEntryKind, LogEntryVersion)
 	}
 	sum := sha256.Sum256(payload)
 	if h := e.Spec.Data.Hash; h.Algorithm != "sha256" || h.Value != hex.EncodeToString(sum[:]) {
-		return fmt.Errorf("%w: entry is for %s:%s, the payload is sha256:%x", errdef.ErrLogEntryMismatch, h.Algorithm, h.Value, sum)
+		return fmt.Errorf("%w: entry is for %q, the payload is sha256:%x", errdef.ErrLogEntryMismatch, h.Algorithm+":"+h.Value, sum)
 	}
 	if !bytes.Equal(e.Spec.Signature.Content, sig) {
 		return fmt.Errorf("%w: entry holds another signature", errdef.ErrLogEntryMismatch)

@@ -21,7 +21,9 @@ const (
 	MaxSignaturePayloadBytes int64 = 128 << 10
 	// MaxManifestFileBytes caps one Kubernetes manifest file read for rendering (64 MiB).
 	MaxManifestFileBytes int64 = 64 << 20
-	// MaxDiscoveryBytes caps one API discovery document read from the API
-	// server (a cluster with hundreds of CRDs serves a few MiB).
-	MaxDiscoveryBytes int64 = 64 << 20
+	// MaxDiscoveryBytes caps the API discovery documents read from the API
+	// server in one load, all together (a cluster with hundreds of CRDs
+	// serves a few MiB; the cap keeps the decoded form far from exhausting a
+	// controller's memory).
+	MaxDiscoveryBytes int64 = 32 << 20
 )
