@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -364,12 +365,25 @@ func writeFile(tw *tar.Writer, p, name string, info fs.FileInfo) error {
 		return err
 	}
 	// Copy exactly the size announced; a file that changes while it is read
-	// fails here instead of producing a corrupt archive.
-	if _, err := io.CopyN(tw, f, info.Size()); err != nil {
+	// fails here instead of producing a corrupt archive. The copy buffer is
+	// shared: a tree of many small files would otherwise allocate one each.
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	n, err := io.CopyBuffer(tw, io.LimitReader(f, info.Size()), *buf)
+	if err == nil && n < info.Size() {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		return fmt.Errorf("read %s: %w", p, err)
 	}
 	return nil
 }
+
+// copyBuffers holds the buffers files are copied into archives with.
+var copyBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 32<<10)
+	return &b
+}}
 
 // limitedWriter fails once more than n bytes are written.
 type limitedWriter struct {
