@@ -45,14 +45,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 	src := writeFiles(t, map[string]string{
 		"app/deploy.yaml": "kind: Deployment\n", "app/svc.yaml": "kind: Service\n", "ns.yaml": "kind: Namespace\n",
 	})
-	ref, err := pull.ParseReference(reg.URL("team/app", "1.4.2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := pull.NewRepository(ref, pull.RemoteOptions{PlainHTTP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, repo := reg.Repository(t, "team/app", "1.4.2")
 	pushed, err := push.Push(ctx, src, repo, ref.Tag, push.Options{Revision: "main@sha1:1"})
 	if err != nil {
 		t.Fatal(err)

@@ -98,14 +98,7 @@ func TestResolveSemverTooManyTags(t *testing.T) {
 func TestResolveSemverRegistry(t *testing.T) {
 	ctx := context.Background()
 	reg := registrytest.Start(t)
-	ref, err := pull.ParseReference(reg.URL("team/app", "0.9.0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := pull.NewRepository(ref, pull.RemoteOptions{PlainHTTP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, repo := reg.Repository(t, "team/app", "0.9.0")
 	digests := map[string]string{}
 	for _, tag := range []string{"0.9.0", "1.2.0", "1.10.0", "2.0.0", "latest"} {
 		src := writeFiles(t, map[string]string{"v.yaml": "version: " + tag + "\n"})

@@ -145,14 +145,7 @@ func TestPushSkipsExistingBlobs(t *testing.T) {
 		return r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/")
 	})
 	reg := registrytest.StartWith(t, registrytest.Options{Wrap: uploads.Wrap})
-	ref, err := pull.ParseReference(reg.URL("team/app", "v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := pull.NewRepository(ref, pull.RemoteOptions{PlainHTTP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, repo := reg.Repository(t, "team/app", "v1")
 	dir := writeTree(t, map[string]string{"cm.yaml": "kind: ConfigMap\n"})
 	first, err := push.Push(context.Background(), dir, repo, "v1", push.Options{})
 	if err != nil {
@@ -178,14 +171,7 @@ func TestPushSendsManifestOnceByTag(t *testing.T) {
 		return strings.Contains(r.URL.Path, "/manifests/")
 	})
 	reg := registrytest.StartWith(t, registrytest.Options{Wrap: manifests.Wrap})
-	ref, err := pull.ParseReference(reg.URL("team/app", "v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := pull.NewRepository(ref, pull.RemoteOptions{PlainHTTP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, repo := reg.Repository(t, "team/app", "v1")
 	dir := writeTree(t, map[string]string{"cm.yaml": "kind: ConfigMap\n"})
 	desc, err := push.Push(context.Background(), dir, repo, "v1", push.Options{})
 	if err != nil {

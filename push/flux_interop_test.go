@@ -32,14 +32,7 @@ func TestFluxInterop(t *testing.T) {
 	})
 
 	t.Run("flux pulls what sealift pushed", func(t *testing.T) {
-		ref, err := pull.ParseReference(reg.URL("interop/sealift", "v1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		repo, err := pull.NewRepository(ref, pull.RemoteOptions{PlainHTTP: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ref, repo := reg.Repository(t, "interop/sealift", "v1")
 		desc, err := push.Push(ctx, tree, repo, ref.Tag, push.Options{Source: "https://git.example/team/app", Revision: "main@sha1:0123abcd"})
 		if err != nil {
 			t.Fatal(err)

@@ -21,7 +21,6 @@ import (
 
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/registrytest"
-	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/push"
 )
 
@@ -376,14 +375,7 @@ func TestPackManifest(t *testing.T) {
 func TestPushToRegistry(t *testing.T) {
 	reg := registrytest.Start(t)
 	ctx := context.Background()
-	ref, err := pull.ParseReference(reg.URL("team/app", "1.4.2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := pull.NewRepository(ref, pull.RemoteOptions{PlainHTTP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, repo := reg.Repository(t, "team/app", "1.4.2")
 	dir := writeTree(t, sampleTree)
 	desc, err := push.Push(ctx, dir, repo, ref.Tag, push.Options{Revision: "r1"})
 	if err != nil {

@@ -101,14 +101,7 @@ spec:
 func publish(t *testing.T, reg *registrytest.Registry, repoName, tag, dir string, signers ...keyPair) ocispec.Descriptor {
 	t.Helper()
 	ctx := context.Background()
-	ref, err := pull.ParseReference(reg.URL(repoName, tag))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := pull.NewRepository(ref, pull.RemoteOptions{PlainHTTP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, repo := reg.Repository(t, repoName, tag)
 	desc, err := push.Push(ctx, dir, repo, tag, push.Options{Source: "https://example.com/app", Revision: tag})
 	if err != nil {
 		t.Fatalf("push: %v", err)

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/sealift-dev/sealift/internal/registrytest"
-	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/push"
 )
 
@@ -19,14 +18,7 @@ func TestPushProgressCountsUploadsAndKeepsRetries(t *testing.T) {
 		return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/")
 	}, registrytest.Fault{Status: http.StatusServiceUnavailable})
 	reg := registrytest.StartWith(t, registrytest.Options{Wrap: faults.Wrap})
-	ref, err := pull.ParseReference(reg.URL("team/app", "v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := pull.NewRepository(ref, pull.RemoteOptions{PlainHTTP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, repo := reg.Repository(t, "team/app", "v1")
 	var nilProgress *progress
 	nilProgress.trackUploads(repo) // a nil progress leaves the client alone
 

@@ -117,14 +117,7 @@ func TestPushPullTLSAuth(t *testing.T) {
 func TestProgress(t *testing.T) {
 	reg := registrytest.Start(t)
 	pushVersions(t, reg, "team/app", "v1")
-	ref, err := pull.ParseReference(reg.URL("team/app", "v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := pull.NewRepository(ref, pull.RemoteOptions{PlainHTTP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, repo := reg.Repository(t, "team/app", "v1")
 	ctx := context.Background()
 	desc, err := pull.Resolve(ctx, repo, ref)
 	if err != nil {

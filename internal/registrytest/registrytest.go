@@ -13,8 +13,10 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/sealift-dev/sealift/internal/registry"
+	"github.com/sealift-dev/sealift/pull"
 )
 
 // Options configure StartWith. The zero value is what Start runs.
@@ -130,4 +132,19 @@ func (r *Registry) Repo(name string) string { return fmt.Sprintf("%s/%s", r.Host
 // URL returns oci://host/name:tag.
 func (r *Registry) URL(name, tag string) string {
 	return fmt.Sprintf("oci://%s/%s:%s", r.Host, name, tag)
+}
+
+// Repository parses URL(name, tag) and returns it with a plain-HTTP client
+// for its repository, built the way sealift builds one (retries, limits).
+func (r *Registry) Repository(t testing.TB, name, tag string) (pull.Reference, *remote.Repository) {
+	t.Helper()
+	ref, err := pull.ParseReference(r.URL(name, tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := pull.NewRepository(ref, pull.RemoteOptions{PlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref, repo
 }
