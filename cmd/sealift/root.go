@@ -26,6 +26,7 @@ func newRootCmd() *cobra.Command {
 		newCacheCmd(),
 		newRegistryCmd(),
 		newDiffCmd(),
+		newMirrorCmd(),
 	)
 	return cmd
 }

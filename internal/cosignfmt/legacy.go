@@ -101,7 +101,14 @@ func SignLegacy(ctx context.Context, target oras.Target, subject ocispec.Descrip
 	if err := pushBlob(ctx, target, payloadDesc, payload); err != nil {
 		return fmt.Errorf("push signature payload: %w", err)
 	}
-	config, err := signatureConfig(layers)
+	return WriteSignatureManifest(ctx, target, layers, tag)
+}
+
+// WriteSignatureManifest pushes the config cosign writes for a signature
+// manifest holding layers (whose blobs target must already hold), then the
+// manifest itself, tagged tag.
+func WriteSignatureManifest(ctx context.Context, target oras.Target, layers []ocispec.Descriptor, tag string) error {
+	config, err := SignatureConfig(layers)
 	if err != nil {
 		return err
 	}
@@ -284,9 +291,9 @@ func ParseSignatureManifest(b []byte) (ocispec.Manifest, error) {
 	return m, nil
 }
 
-// signatureConfig is the image config cosign's image library writes for a
+// SignatureConfig is the image config cosign's image library writes for a
 // signature manifest: one diff ID and one empty history entry per layer.
-func signatureConfig(layers []ocispec.Descriptor) ([]byte, error) {
+func SignatureConfig(layers []ocispec.Descriptor) ([]byte, error) {
 	type history struct {
 		Created string `json:"created"`
 	}

@@ -211,7 +211,7 @@ func TestSignLegacyAppendsAndDedupes(t *testing.T) {
 	if err := repo.Push(ctx, foreign, strings.NewReader(`{"foreign":true}`)); err != nil {
 		t.Fatal(err)
 	}
-	cfg, _ := signatureConfig([]ocispec.Descriptor{foreign})
+	cfg, _ := SignatureConfig([]ocispec.Descriptor{foreign})
 	cfgDesc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageConfig, cfg)
 	if err := repo.Push(ctx, cfgDesc, strings.NewReader(string(cfg))); err != nil {
 		t.Fatal(err)
@@ -350,7 +350,7 @@ func TestParseSignatureManifest(t *testing.T) {
 }
 
 func FuzzParseSignatureManifest(f *testing.F) {
-	cfg, _ := signatureConfig(nil)
+	cfg, _ := SignatureConfig(nil)
 	m, _ := json.Marshal(ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,

@@ -1,0 +1,56 @@
+// Package mirror carries one artifact, with its cosign signatures, from one
+// place to another across an air gap: between registries, OCI image layout
+// directories and OCI layouts packed as tar files, in any combination.
+//
+// Mirror resolves the source to a digest once and copies exactly that
+// digest's graph. It then copies what a verifier needs for that digest: the
+// legacy signature manifest under the tag "sha256-<hex>.sig", and the
+// sigstore bundle referrers (read through the referrers API where the source
+// has it, else through the "sha256-<hex>" referrers tag fallback, or through
+// the layout's index for layouts). At a registry destination the referrers
+// are filed under its referrers API or, without one, in the referrers tag
+// fallback index, which is merged with what is already there; in a layout
+// they are listed in index.json, where package verify finds them as the
+// subject's predecessors. A destination that already holds other legacy
+// signatures for the digest keeps them: the two signature manifests are
+// merged. With a Policy, the digest is verified at the source first and
+// nothing is written when the policy rejects it; after the copy it is
+// verified again at the destination, so a mirror never reports success for
+// signatures a verifier there could not find.
+//
+// Mirror owns location strings (ParseLocation), the copy and the layout tar
+// format. It leaves references, registry clients, verified blob copies and
+// limits to package pull, signature formats to internal/cosignfmt and trust
+// to package verify: mirroring never makes an artifact trusted, and the
+// cluster verifies again what it pulls from the mirror.
+//
+// # Limits and caveats
+//
+// Every blob is verified against its digest and size while it streams
+// (pull.Fetch), with pull's caps: manifests at limits.MaxManifestBytes,
+// layers at limits.MaxLayerBytes, limits.MaxLayers per manifest. At most
+// limits.MaxSignatures bundle referrers are copied, and a legacy signature
+// manifest may hold at most limits.MaxSignatures layers of at most
+// limits.MaxSignaturePayloadBytes. Referrers that are not signature bundles
+// (SBOMs, other attestations) are not copied, nor are referrer manifests
+// that do not name the digest as their subject.
+//
+// A tar source is read in place, never extracted. Before it is opened, every
+// entry is checked: only the layout's own files ("oci-layout", "index.json",
+// "blobs/<algorithm>/<hex>") and their directories are accepted, regular
+// files only, no absolute paths, "..", backslashes or duplicates, at most
+// maxTarEntries entries; the layout files are capped at
+// limits.MaxManifestBytes and blobs at limits.MaxLayerBytes. A layout
+// directory source is read through an os.Root, so links cannot reach outside
+// it, and is never written to. Because oras-go reads every manifest a layout
+// holds when it opens one, that graph is walked first, bounded: at most
+// maxIndexEntries entries in index.json, maxGraphNodes manifests in all,
+// each at most limits.MaxManifestBytes, verified against its digest, and
+// naming at most limits.MaxLayers descriptors. A layout destination that
+// already exists is held to the same checks. A tar destination is written as a layout in a
+// temporary directory beside it, packed with fixed headers (zero times and
+// owners, lexical order, a sorted index.json) and renamed into place only
+// when everything was copied; an existing file is never overwritten. A
+// registry or layout destination that fails half-way keeps the blobs already
+// copied: they are content-addressed, and the next run skips them.
+package mirror
