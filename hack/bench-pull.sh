@@ -74,6 +74,9 @@ echo "   $actual_files files, $(( actual_kb / 1024 )) MB"
 measure() {
   local name="$1"; shift
   local t0 t1 c0 c1
+  # Flush what earlier commands left dirty, so no tool pays for another's
+  # writeback.
+  sync
   c0=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
   t0=$(date +%s%N)
   "$@" >/dev/null 2>"$WORK/last.err" || { echo "!! $name failed:"; cat "$WORK/last.err"; exit 1; }
@@ -86,12 +89,24 @@ measure() {
 cd "$WORK"
 echo ">> $ROUNDS rounds, alternating tools"
 for i in $(seq "$ROUNDS"); do
-  # Push to a fresh repository each round so every blob is uploaded.
-  measure sealift-push "$SEALIFT" push "$SRC" "oci://$HOST/bench/sealift-$i:v1" --insecure
-  measure oras-push "$ORAS" push --plain-http --disable-path-validation "$HOST/bench/oras-$i:v1" "app"
+  # Push to a fresh repository each round so every blob is uploaded; which
+  # tool goes first alternates.
+  if (( i % 2 )); then
+    measure sealift-push "$SEALIFT" push "$SRC" "oci://$HOST/bench/sealift-$i:v1" --insecure
+    measure oras-push "$ORAS" push --plain-http --disable-path-validation "$HOST/bench/oras-$i:v1" "app"
+  else
+    measure oras-push "$ORAS" push --plain-http --disable-path-validation "$HOST/bench/oras-$i:v1" "app"
+    measure sealift-push "$SEALIFT" push "$SRC" "oci://$HOST/bench/sealift-$i:v1" --insecure
+  fi
   # Both pull the same artifact: the one oras pushed (a directory layer).
-  measure sealift-pull "$SEALIFT" pull "oci://$HOST/bench/oras-1:v1" --insecure -o "$WORK/out-s-$i"
-  measure oras-pull "$ORAS" pull --plain-http "$HOST/bench/oras-1:v1" -o "$WORK/out-o-$i"
+  # Which goes first alternates, so neither always follows the pushes.
+  if (( i % 2 )); then
+    measure sealift-pull "$SEALIFT" pull "oci://$HOST/bench/oras-1:v1" --insecure -o "$WORK/out-s-$i"
+    measure oras-pull "$ORAS" pull --plain-http "$HOST/bench/oras-1:v1" -o "$WORK/out-o-$i"
+  else
+    measure oras-pull "$ORAS" pull --plain-http "$HOST/bench/oras-1:v1" -o "$WORK/out-o-$i"
+    measure sealift-pull "$SEALIFT" pull "oci://$HOST/bench/oras-1:v1" --insecure -o "$WORK/out-s-$i"
+  fi
   # sealift's own Flux-format artifact, for reference.
   measure sealift-pull-flux "$SEALIFT" pull "oci://$HOST/bench/sealift-1:v1" --insecure -o "$WORK/out-f-$i"
   rm -rf "$WORK/out-s-$i" "$WORK/out-o-$i" "$WORK/out-f-$i"

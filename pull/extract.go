@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
@@ -103,7 +104,7 @@ func Extract(ctx context.Context, src content.Fetcher, manifest ocispec.Descript
 		}
 	}()
 
-	x := &extractor{root: tmp, opts: opts.withDefaults(), seen: map[string]entry{}}
+	x := &extractor{root: tmp, opts: opts.withDefaults(), seen: map[string]entry{}, made: map[string]bool{}}
 	for i, l := range layers {
 		if err := x.layer(ctx, src, i, l); err != nil {
 			return fail(fmt.Errorf("layer %s: %w", l.Digest, err))
@@ -231,6 +232,20 @@ type extractor struct {
 	seen  map[string]entry
 	files int
 	bytes int64
+	// made lists the directories created under root, so each is made once.
+	made map[string]bool
+}
+
+// mkdirAll creates dir (a path under root) and its parents once.
+func (x *extractor) mkdirAll(dir string) error {
+	if x.made[dir] {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	x.made[dir] = true
+	return nil
 }
 
 // layer fetches one layer, checks it against its descriptor while reading,
@@ -357,7 +372,7 @@ func (x *extractor) entry(body io.Reader, hdr *tar.Header, layer int) error {
 	}
 	target := filepath.Join(x.root, filepath.FromSlash(name))
 	if isDir {
-		if err := os.MkdirAll(target, 0o755); err != nil {
+		if err := x.mkdirAll(target); err != nil {
 			return err
 		}
 		x.markDirs(path.Dir(name), layer)
@@ -367,7 +382,7 @@ func (x *extractor) entry(body io.Reader, hdr *tar.Header, layer int) error {
 	if hdr.Size < 0 || hdr.Size > x.opts.MaxBytes-x.bytes {
 		return fmt.Errorf("%w: %q would exceed %d extracted bytes", errdef.ErrSizeExceedsLimit, hdr.Name, x.opts.MaxBytes)
 	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+	if err := x.mkdirAll(filepath.Dir(target)); err != nil {
 		return err
 	}
 	x.markDirs(path.Dir(name), layer)
@@ -380,7 +395,11 @@ func (x *extractor) entry(body io.Reader, hdr *tar.Header, layer int) error {
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(f, body)
+	// Through a pooled buffer: os.File's ReadFrom would allocate a fresh
+	// 32 KiB buffer for every file of an artifact of many small manifests.
+	buf := copyBuffers.Get().(*[]byte)
+	n, err := io.CopyBuffer(writerOnly{f}, body, *buf)
+	copyBuffers.Put(buf)
 	x.bytes += n
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -390,6 +409,16 @@ func (x *extractor) entry(body io.Reader, hdr *tar.Header, layer int) error {
 	}
 	return nil
 }
+
+// copyBuffers holds the buffers files are extracted through.
+var copyBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 32<<10)
+	return &b
+}}
+
+// writerOnly hides a writer's ReadFrom, so io.CopyBuffer uses the buffer
+// it is given.
+type writerOnly struct{ io.Writer }
 
 // markDirs records name and its ancestors as implicit directories.
 func (x *extractor) markDirs(name string, layer int) {
