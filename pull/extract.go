@@ -12,12 +12,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/internal/limits"
 )
 
@@ -395,11 +395,7 @@ func (x *extractor) entry(body io.Reader, hdr *tar.Header, layer int) error {
 	if err != nil {
 		return err
 	}
-	// Through a pooled buffer: os.File's ReadFrom would allocate a fresh
-	// 32 KiB buffer for every file of an artifact of many small manifests.
-	buf := copyBuffers.Get().(*[]byte)
-	n, err := io.CopyBuffer(writerOnly{f}, body, *buf)
-	copyBuffers.Put(buf)
+	n, err := fsutil.Copy(f, body)
 	x.bytes += n
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -409,16 +405,6 @@ func (x *extractor) entry(body io.Reader, hdr *tar.Header, layer int) error {
 	}
 	return nil
 }
-
-// copyBuffers holds the buffers files are extracted through.
-var copyBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 32<<10)
-	return &b
-}}
-
-// writerOnly hides a writer's ReadFrom, so io.CopyBuffer uses the buffer
-// it is given.
-type writerOnly struct{ io.Writer }
 
 // markDirs records name and its ancestors as implicit directories.
 func (x *extractor) markDirs(name string, layer int) {

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -24,6 +23,7 @@ import (
 	"oras.land/oras-go/v2/registry"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/internal/limits"
 )
 
@@ -367,9 +367,7 @@ func writeFile(tw *tar.Writer, p, name string, info fs.FileInfo) error {
 	// Copy exactly the size announced; a file that changes while it is read
 	// fails here instead of producing a corrupt archive. The copy buffer is
 	// shared: a tree of many small files would otherwise allocate one each.
-	buf := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(buf)
-	n, err := io.CopyBuffer(tw, io.LimitReader(f, info.Size()), *buf)
+	n, err := fsutil.Copy(tw, io.LimitReader(f, info.Size()))
 	if err == nil && n < info.Size() {
 		err = io.ErrUnexpectedEOF
 	}
@@ -378,12 +376,6 @@ func writeFile(tw *tar.Writer, p, name string, info fs.FileInfo) error {
 	}
 	return nil
 }
-
-// copyBuffers holds the buffers files are copied into archives with.
-var copyBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 32<<10)
-	return &b
-}}
 
 // limitedWriter fails once more than n bytes are written.
 type limitedWriter struct {

@@ -45,3 +45,26 @@ func TestReadFile(t *testing.T) {
 		t.Errorf("missing file: err = %v, want ErrNotExist", err)
 	}
 }
+
+// Copy copies everything, and into a writer that has ReadFrom (an *os.File)
+// as well as into one that does not.
+func TestCopy(t *testing.T) {
+	data := strings.Repeat("sealift ", 10_000) // several buffers' worth
+	var b strings.Builder
+	n, err := fsutil.Copy(&b, strings.NewReader(data))
+	if err != nil || n != int64(len(data)) || b.String() != data {
+		t.Fatalf("Copy to a builder: %d bytes, %v", n, err)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err = fsutil.Copy(f, strings.NewReader(data))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	got, rerr := os.ReadFile(f.Name())
+	if err != nil || rerr != nil || n != int64(len(data)) || string(got) != data {
+		t.Fatalf("Copy to a file: %d bytes, %v, %v", n, err, rerr)
+	}
+}
