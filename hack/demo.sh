@@ -65,6 +65,11 @@ sed "s#oci://127.0.0.1:5055/apps/podinfo#$REPO#" "$ROOT/examples/podinfo/sync.ya
 step "Nothing left to change: sealift diff -f sync.yaml (server-side dry run of the verified artifact)"
 "$SEALIFT" diff -f "$DEMO/sync.yaml" --kubeconfig "$KC" --cache-dir "$DEMO/cache"
 
+step "Carrying it across an air gap with its signatures: sealift mirror (registry -> tar -> another repository)"
+"$SEALIFT" mirror "$REPO:6.7.1" "tar:$DEMO/podinfo.tar" --key "$DEMO/cosign.pub" --insecure
+"$SEALIFT" mirror "tar:$DEMO/podinfo.tar" "oci://$ADDR/airgap/podinfo" --insecure
+"$SEALIFT" verify "oci://$ADDR/airgap/podinfo:6.7.1" --key "$DEMO/cosign.pub" --insecure
+
 step "What the cache holds: sealift cache ls"
 "$SEALIFT" cache ls --cache-dir "$DEMO/cache"
 
