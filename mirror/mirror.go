@@ -172,6 +172,28 @@ func Mirror(ctx context.Context, src, dst Location, opts Options) (Result, error
 	return res, nil
 }
 
+// Open opens loc for reading the way Mirror reads a source: a registry
+// repository, an OCI layout directory, or a layout tar file (checked, then
+// read in place). Nothing is created. release frees what Open holds.
+func Open(ctx context.Context, loc Location, remote pull.RemoteOptions) (target oras.ReadOnlyTarget, release func(), err error) {
+	s, err := openSource(ctx, loc, Options{Remote: remote})
+	if err != nil {
+		return nil, nil, &Error{Op: "open", Location: loc.String(), Err: err}
+	}
+	return s.target, s.close, nil
+}
+
+// Resolve returns the manifest loc names in target (opened by Open), as
+// Mirror resolves its source: a registry without tag or digest means
+// pull.DefaultTag, a layout or tar without either its only tag.
+func Resolve(ctx context.Context, target oras.ReadOnlyTarget, loc Location) (ocispec.Descriptor, error) {
+	_, desc, err := resolveSource(ctx, target, loc)
+	if err != nil {
+		return ocispec.Descriptor{}, &Error{Op: "resolve", Location: loc.String(), Err: err}
+	}
+	return desc, nil
+}
+
 // openSource opens loc for reading. Nothing is created.
 func openSource(ctx context.Context, loc Location, opts Options) (source, error) {
 	switch loc.Kind {

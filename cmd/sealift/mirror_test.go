@@ -48,6 +48,25 @@ func TestMirrorCLI(t *testing.T) {
 		t.Fatalf("mirror -o json = %+v, want %+v", res, want)
 	}
 
+	// The tar is verified in place before it is imported, with no registry.
+	out, err = runCLI(t, "verify", "tar:"+tarFile, "--key", pubPath, "-o", "json")
+	if err != nil {
+		t.Fatalf("verify the tar: %v\n%s", err, out)
+	}
+	var tarVerdict struct {
+		Reference string `json:"reference"`
+		Verified  bool   `json:"verified"`
+	}
+	if err := json.Unmarshal([]byte(out), &tarVerdict); err != nil || !tarVerdict.Verified || tarVerdict.Reference != "tar:"+tarFile+"@"+desc.Digest.String() {
+		t.Fatalf("verify the tar: %s (%v)", out, err)
+	}
+	if out, err := run(t, "verify", "tar:"+tarFile+":v1", "--key", writeTestPub(t)); err == nil {
+		t.Fatalf("verify the tar with another key passed:\n%s", out)
+	}
+	if out, err := run(t, "verify", "tar:"+tarFile+":v9", "--key", pubPath); err == nil || !strings.Contains(out+err.Error(), `tag "v9"`) {
+		t.Fatalf("verify a missing tag in the tar: %v\n%s", err, out)
+	}
+
 	out, err = runCLI(t, "mirror", "tar:"+tarFile, "oci://"+dst.Repo("mirror/app"), "--insecure")
 	if err != nil {
 		t.Fatalf("mirror tar -> registry: %v", err)

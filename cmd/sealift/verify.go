@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
 	"crypto"
 	"errors"
 	"fmt"
+	"strings"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
+	"oras.land/oras-go/v2"
 
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/fsutil"
+	"github.com/sealift-dev/sealift/mirror"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/verify"
 )
@@ -27,15 +32,19 @@ type verifyOptions struct {
 func newVerifyCmd() *cobra.Command {
 	var o verifyOptions
 	cmd := &cobra.Command{
-		Use:   "verify oci://REPO[:TAG|@DIGEST] --key cosign.pub [--key ...]",
+		Use:   "verify oci://REPO[:TAG|@DIGEST] | oci-layout:DIR[:TAG|@DIGEST] | tar:FILE[:TAG|@DIGEST] --key cosign.pub [--key ...]",
 		Short: "Check that an artifact's digest is signed by enough trusted keys",
 		Long: `Resolve the reference to a digest and check the signatures stored for that digest
 against the given public keys. Both of cosign's formats count: legacy signatures under the
 sha256-<hex>.sig tag and sigstore bundles listed as referrers of the digest (the referrers
 API, or the sha256-<hex> referrers tag on registries without it). Exit 0 only when at least
---threshold distinct keys signed exactly this digest.`,
+--threshold distinct keys signed exactly this digest.
+
+An OCI layout directory or tar file (what 'sealift mirror' writes) is verified in place, with
+no network: check an artifact on the air-gapped side before importing it.`,
 		Example: `  sealift verify oci://registry.example/team/app:1.4.2 --key cosign.pub
-  sealift verify oci://registry.example/team/app@sha256:... --key a.pub --key b.pub --threshold 2 -o json`,
+  sealift verify oci://registry.example/team/app@sha256:... --key a.pub --key b.pub --threshold 2 -o json
+  sealift verify tar:app.tar --key cosign.pub`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(); err != nil {
@@ -102,9 +111,9 @@ type verifyResult struct {
 
 func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 	ctx := cmd.Context()
-	ref, err := pull.ParseReference(arg)
-	if err != nil {
-		return withHint(err, "use oci://host/repository:tag or oci://host/repository@sha256:<digest>")
+	// The reference is checked before keys are read or anything is opened.
+	if _, _, err := parseVerifyTarget(arg); err != nil {
+		return err
 	}
 	policy := verify.Policy{Mode: verify.Enforce, Threshold: o.threshold}
 	names := map[string]string{} // fingerprint -> key file
@@ -124,20 +133,13 @@ func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 		policy.Identities = []verify.Identity{o.identity}
 		policy.TrustedRoot = root
 	}
-	repo, err := o.remote.repository(ref)
+	src, name, desc, release, err := o.open(ctx, arg)
 	if err != nil {
 		return err
 	}
-	desc, err := pull.Resolve(ctx, repo, ref)
-	if err != nil {
-		return err
-	}
-	sigRepo, err := o.sigs.repository(&o.remote, repo)
-	if err != nil {
-		return err
-	}
-	verdict, verr := verify.Verify(ctx, sigRepo, desc, policy)
-	res := verifyResult{Reference: ref.Repo() + "@" + desc.Digest.String(), Verdict: verdict}
+	defer release()
+	verdict, verr := verify.Verify(ctx, src, desc, policy)
+	res := verifyResult{Reference: name + "@" + desc.Digest.String(), Verdict: verdict}
 	out := cmd.OutOrStdout()
 	if o.output.json() {
 		if err := writeJSON(out, res); err != nil {
@@ -163,6 +165,66 @@ func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 		return verr
 	}
 	return nil
+}
+
+// open resolves arg, a registry reference or an OCI layout directory or tar
+// file (what sealift mirror writes, checked before an air-gapped import),
+// and returns where its signatures are read from, its name for messages,
+// its manifest, and what to release when done.
+func (o *verifyOptions) open(ctx context.Context, arg string) (oras.ReadOnlyTarget, string, ocispec.Descriptor, func(), error) {
+	none := func() {}
+	ref, loc, err := parseVerifyTarget(arg)
+	if err != nil {
+		return nil, "", ocispec.Descriptor{}, none, err
+	}
+	if loc != nil {
+		if o.sigs.repo != "" {
+			return nil, "", ocispec.Descriptor{}, none, withHint(errors.New("--signature-repository applies to registries only"),
+				"a layout or tar holds its signatures beside the artifact; drop --signature-repository")
+		}
+		target, release, err := mirror.Open(ctx, *loc, o.remote.pullOptions())
+		if err != nil {
+			return nil, "", ocispec.Descriptor{}, none, err
+		}
+		desc, err := mirror.Resolve(ctx, target, *loc)
+		if err != nil {
+			release()
+			return nil, "", ocispec.Descriptor{}, none, withHint(err, "name the tag or digest the layout holds: %s:TAG or %s@sha256:...", arg, arg)
+		}
+		where := *loc
+		where.Tag, where.Digest = "", ""
+		return target, where.String(), desc, release, nil
+	}
+	repo, err := o.remote.repository(ref)
+	if err != nil {
+		return nil, "", ocispec.Descriptor{}, none, err
+	}
+	desc, err := pull.Resolve(ctx, repo, ref)
+	if err != nil {
+		return nil, "", ocispec.Descriptor{}, none, err
+	}
+	sigRepo, err := o.sigs.repository(&o.remote, repo)
+	if err != nil {
+		return nil, "", ocispec.Descriptor{}, none, err
+	}
+	return sigRepo, ref.Repo(), desc, none, nil
+}
+
+// parseVerifyTarget parses what verify checks: a registry reference, or
+// (loc set) an OCI layout directory or tar file.
+func parseVerifyTarget(arg string) (pull.Reference, *mirror.Location, error) {
+	if strings.HasPrefix(arg, mirror.SchemeLayout) || strings.HasPrefix(arg, mirror.SchemeTar) {
+		loc, err := mirror.ParseLocation(arg)
+		if err != nil {
+			return pull.Reference{}, nil, withHint(err, "use oci-layout:DIR[:TAG|@DIGEST] or tar:FILE[:TAG|@DIGEST]")
+		}
+		return pull.Reference{}, &loc, nil
+	}
+	ref, err := pull.ParseReference(arg)
+	if err != nil {
+		return pull.Reference{}, nil, withHint(err, "use oci://host/repository:tag, oci://host/repository@sha256:<digest>, oci-layout:DIR or tar:FILE")
+	}
+	return ref, nil, nil
 }
 
 // maxTrustedRootBytes caps a trusted_root.json read from disk: the public
