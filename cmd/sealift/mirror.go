@@ -1,17 +1,14 @@
 package main
 
 import (
-	"crypto"
 	"errors"
 	"fmt"
 	"io/fs"
 
 	"github.com/spf13/cobra"
 
-	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/mirror"
-	"github.com/sealift-dev/sealift/verify"
 )
 
 type mirrorOptions struct {
@@ -74,13 +71,9 @@ func (o *mirrorOptions) run(cmd *cobra.Command, srcArg, dstArg string) error {
 	}
 	opts := mirror.Options{Remote: o.remote.pullOptions()}
 	if len(o.keys) > 0 {
-		policy := verify.Policy{Mode: verify.Enforce, Threshold: 1}
-		for _, path := range o.keys {
-			pub, err := cosignfmt.LoadPublicKeyFile(path)
-			if err != nil {
-				return withHint(err, "pass a PEM public key such as the cosign.pub written by 'sealift key generate'")
-			}
-			policy.Keys = append(policy.Keys, crypto.PublicKey(pub))
+		policy, _, err := loadKeys(o.keys, 1)
+		if err != nil {
+			return err
 		}
 		opts.Policy = &policy
 	}

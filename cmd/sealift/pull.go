@@ -1,21 +1,28 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/content/memory"
+	orasremote "oras.land/oras-go/v2/registry/remote"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/pull"
+	"github.com/sealift-dev/sealift/verify"
 )
 
 type pullOptions struct {
 	dir          string
 	semver       string
 	semverFilter string
+	keys         []string
+	threshold    int
+	sigs         signatureRepoOptions
 	remote       remoteOptions
 }
 
@@ -26,10 +33,14 @@ func newPullCmd() *cobra.Command {
 		Short: "Download an artifact and extract its manifests into a directory",
 		Long: `Resolve the reference to a digest, download exactly that digest (size and digest checked
 while streaming), and extract its content into DIR, which must not exist or be empty. Prints
-the digest. Archives holding absolute paths, "..", links or devices are refused.`,
+the digest. Archives holding absolute paths, "..", links or devices are refused.
+
+With --key, the digest's signatures are checked first, as 'sealift verify' checks them, and
+nothing is downloaded or written unless enough of the keys signed it.`,
 		Example: `  sealift pull oci://registry.example.com/team/app:1.4.2 -o ./app
   sealift pull oci://127.0.0.1:5000/app@sha256:... -o ./app --insecure
-  sealift pull oci://registry.example.com/team/app --semver '>=1.0.0 <2.0.0' -o ./app`,
+  sealift pull oci://registry.example.com/team/app --semver '>=1.0.0 <2.0.0' -o ./app
+  sealift pull oci://registry.example.com/team/app:1.4.2 -o ./app --key cosign.pub`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPull(cmd, args[0], &o)
@@ -39,6 +50,9 @@ the digest. Archives holding absolute paths, "..", links or devices are refused.
 	fs.StringVarP(&o.dir, "output", "o", "", "directory to extract into (must not exist or be empty)")
 	fs.StringVar(&o.semver, "semver", "", "pull the highest tag whose version satisfies this range, e.g. '>=1.0.0 <2.0.0' or '~1.4'")
 	fs.StringVar(&o.semverFilter, "semver-filter", "", "with --semver, consider only tags matching this regular expression")
+	fs.StringArrayVar(&o.keys, "key", nil, "pull only if signed by this public key (PEM); repeat for several keys")
+	fs.IntVar(&o.threshold, "threshold", 1, "with --key, the number of distinct keys that must have signed")
+	o.sigs.addFlags(fs)
 	o.remote.addFlags(fs)
 	return cmd
 }
@@ -49,6 +63,9 @@ func runPull(cmd *cobra.Command, target string, o *pullOptions) error {
 	}
 	if err := o.remote.validate(); err != nil {
 		return err
+	}
+	if len(o.keys) == 0 && (o.sigs.repo != "" && cmd.Flags().Changed("signature-repository") || cmd.Flags().Changed("threshold")) {
+		return withHint(errors.New("--signature-repository and --threshold apply to signature checks"), "add --key cosign.pub to check signatures before pulling")
 	}
 	ref, err := pull.ParseReference(target)
 	if err != nil {
@@ -82,6 +99,11 @@ func runPull(cmd *cobra.Command, target string, o *pullOptions) error {
 		}
 		return withHint(err, "check that the registry is reachable (--insecure for plain HTTP, --creds or docker login for auth)")
 	}
+	if len(o.keys) > 0 {
+		if err := o.verify(ctx, repo, ref, desc); err != nil {
+			return err
+		}
+	}
 	store := memory.New()
 	prog := startProgress(cmd.ErrOrStderr(), "pulling")
 	err = pull.Fetch(ctx, prog.track(repo), desc, store)
@@ -112,6 +134,29 @@ func (o *pullOptions) validateSemver(target string, ref pull.Reference) error {
 	}
 	if err := pull.ValidateSemver(o.semver, o.semverFilter); err != nil {
 		return withHint(err, "use a range like '>=1.0.0 <2.0.0', '~1.4' or '^2', and a valid regular expression")
+	}
+	return nil
+}
+
+// verify checks desc's signatures against --key before anything is
+// downloaded.
+func (o *pullOptions) verify(ctx context.Context, repo *orasremote.Repository, ref pull.Reference, desc ocispec.Descriptor) error {
+	if o.threshold < 1 || o.threshold > len(o.keys) {
+		return withHint(fmt.Errorf("--threshold %d with %d keys", o.threshold, len(o.keys)), "pass a threshold between 1 and the number of --key flags")
+	}
+	if err := o.sigs.validate(); err != nil {
+		return err
+	}
+	policy, _, err := loadKeys(o.keys, o.threshold)
+	if err != nil {
+		return err
+	}
+	sigRepo, err := o.sigs.repository(&o.remote, repo)
+	if err != nil {
+		return err
+	}
+	if _, err := verify.Verify(ctx, sigRepo, desc, policy); err != nil {
+		return withHint(fmt.Errorf("not pulled: %w", err), "check the signatures with sealift verify oci://%s@%s --key ...", ref.Repo(), desc.Digest)
 	}
 	return nil
 }

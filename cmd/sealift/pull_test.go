@@ -11,6 +11,7 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content/memory"
 
+	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/registrytest"
 	"github.com/sealift-dev/sealift/pull"
 )
@@ -144,5 +145,53 @@ func TestProgress(t *testing.T) {
 	}
 	if out.Len() != 0 {
 		t.Errorf("a quick transfer drew %q", out.String())
+	}
+}
+
+// With --key, pull checks the signatures first and writes nothing unless
+// the keys signed the digest.
+func TestPullWithKeyVerifiesFirst(t *testing.T) {
+	reg := registrytest.Start(t)
+	dir := t.TempDir()
+	t.Setenv(cosignfmt.PasswordEnv, "pw")
+	if _, err := runCLI(t, "key", "generate", "--output-dir", dir); err != nil {
+		t.Fatalf("key generate: %v", err)
+	}
+	keyPath, pubPath := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+	manifests := "../../examples/podinfo/manifests"
+	if out, err := run(t, "push", manifests, reg.URL("team/app", "signed"), "--insecure", "--sign", "--key", keyPath); err != nil {
+		t.Fatalf("push --sign: %v\n%s", err, out)
+	}
+	if out, err := run(t, "push", manifests, reg.URL("team/app", "unsigned"), "--insecure", "-a", "variant=unsigned"); err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
+	}
+
+	out := filepath.Join(dir, "signed")
+	if got, err := run(t, "pull", reg.URL("team/app", "signed"), "-o", out, "--key", pubPath, "--insecure"); err != nil {
+		t.Fatalf("pull --key of a signed artifact: %v\n%s", err, got)
+	}
+	if _, err := os.Stat(filepath.Join(out, "configmap.yaml")); err != nil {
+		t.Errorf("signed artifact not extracted: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name, tag, key, want string
+	}{
+		{"another key", "signed", writeTestPub(t), "not signed by any policy key"},
+		{"unsigned", "unsigned", pubPath, "no signature"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(dir, "refused-"+tc.tag)
+			got, err := run(t, "pull", reg.URL("team/app", tc.tag), "-o", out, "--key", tc.key, "--insecure")
+			if err == nil || !strings.Contains(err.Error(), "not pulled") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v (output %q), want a refusal naming %q", err, got, tc.want)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("%s exists after a refused pull (%v)", out, err)
+			}
+		})
+	}
+	if _, err := run(t, "pull", reg.URL("team/app", "signed"), "-o", filepath.Join(dir, "x"), "--key", pubPath, "--threshold", "2", "--insecure"); err == nil || !strings.Contains(err.Error(), "--threshold 2 with 1 keys") {
+		t.Errorf("threshold above the keys: err = %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2"
 
-	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/mirror"
@@ -115,15 +113,9 @@ func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 	if _, _, err := parseVerifyTarget(arg); err != nil {
 		return err
 	}
-	policy := verify.Policy{Mode: verify.Enforce, Threshold: o.threshold}
-	names := map[string]string{} // fingerprint -> key file
-	for _, path := range o.keys {
-		pub, err := cosignfmt.LoadPublicKeyFile(path)
-		if err != nil {
-			return withHint(err, "pass a PEM public key such as the cosign.pub written by 'sealift key generate'")
-		}
-		policy.Keys = append(policy.Keys, crypto.PublicKey(pub))
-		names[cosignfmt.Fingerprint(pub)] = path
+	policy, names, err := loadKeys(o.keys, o.threshold)
+	if err != nil {
+		return err
 	}
 	if o.keyless() {
 		root, err := readTrustedRoot(o.trustedRoot)
