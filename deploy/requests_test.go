@@ -34,6 +34,15 @@ func countingConfig(requests, writes *atomic.Int64) *rest.Config {
 	return cfg
 }
 
+// numbered returns n names prefix-00, prefix-01, ...
+func numbered(prefix string, n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%02d", prefix, i)
+	}
+	return names
+}
+
 type rtFunc func(*http.Request) (*http.Response, error)
 
 func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
@@ -41,11 +50,7 @@ func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r)
 func TestReapplyOfUnchangedObjectsIsCheap(t *testing.T) {
 	ctx := context.Background()
 	const ns = "cheap"
-	var names []string
-	for i := range 40 {
-		names = append(names, fmt.Sprintf("cm-%02d", i))
-	}
-	set := configMaps(t, ns, names...)
+	set := configMaps(t, ns, numbered("cm", 40)...)
 	if _, err := syncManager(t, ns, "app", deploy.ManagerOptions{}).ApplyAllStaged(ctx, set); err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +101,7 @@ func TestReapplyOfUnchangedObjectsIsCheap(t *testing.T) {
 func TestCreateCostsOneRequestPerObject(t *testing.T) {
 	ctx := context.Background()
 	const ns = "create-cost"
-	var names []string
-	for i := range 40 {
-		names = append(names, fmt.Sprintf("cm-%02d", i))
-	}
-	set := configMaps(t, ns, names...)
+	set := configMaps(t, ns, numbered("cm", 40)...)
 
 	var mu sync.Mutex
 	kinds := map[string]int{}
