@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -122,8 +123,11 @@ func pathError(err error) error {
 
 // renderPlain decodes every manifest file under dir, in lexical path order.
 func renderPlain(ctx context.Context, r *os.Root, dir string, maxBytes int64) ([]*unstructured.Unstructured, error) {
-	var objs []*unstructured.Unstructured
-	seen := map[objectKey]string{}
+	// Find the files first, in walk order, then decode them a few at a
+	// time: decoding YAML is most of rendering. Objects, duplicates and the
+	// first error are taken in walk order, so the outcome does not depend
+	// on which file finished first.
+	var files []string
 	err := fs.WalkDir(r.FS(), dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return pathError(err)
@@ -155,27 +159,56 @@ func renderPlain(ctx context.Context, r *os.Root, dir string, maxBytes int64) ([
 		} else if !d.Type().IsRegular() {
 			return fmt.Errorf("%w: %s is not a regular file", errdef.ErrUnsafePath, p)
 		}
-		data, err := readCapped(r, p, maxBytes)
-		if err != nil {
-			return err
-		}
-		got, err := decodeDocuments(p, data)
-		if err != nil {
-			return err
-		}
-		for _, o := range got.objs {
-			if err := checkDuplicate(seen, o.obj, o.where); err != nil {
-				return err
-			}
-			objs = append(objs, o.obj)
-		}
+		files = append(files, p)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+
+	type result struct {
+		got decoded
+		err error
+	}
+	results := make([]result, len(files))
+	sem := make(chan struct{}, decodeConcurrency)
+	var wg sync.WaitGroup
+	for i, p := range files {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := ctx.Err(); err != nil {
+				results[i].err = err
+				return
+			}
+			data, err := readCapped(r, p, maxBytes)
+			if err != nil {
+				results[i].err = err
+				return
+			}
+			results[i].got, results[i].err = decodeDocuments(p, data)
+		})
+	}
+	wg.Wait()
+
+	var objs []*unstructured.Unstructured
+	seen := map[objectKey]string{}
+	for _, res := range results {
+		if res.err != nil {
+			return nil, res.err
+		}
+		for _, o := range res.got.objs {
+			if err := checkDuplicate(seen, o.obj, o.where); err != nil {
+				return nil, err
+			}
+			objs = append(objs, o.obj)
+		}
+	}
 	return objs, nil
 }
+
+// decodeConcurrency bounds the manifest files read and decoded at once.
+const decodeConcurrency = 4
 
 func hasManifestExt(name string) bool {
 	ext := strings.ToLower(path.Ext(name))
