@@ -621,13 +621,7 @@ func (s *Sync) policy() (verify.Policy, error) {
 		}
 		p.Keys = append(p.Keys, crypto.PublicKey(pub))
 	}
-	for _, id := range s.Spec.Verify.Identities {
-		p.Identities = append(p.Identities, verify.Identity{
-			Issuer: id.Issuer, IssuerRegexp: id.IssuerRegexp,
-			Subject: id.Subject, SubjectRegexp: id.SubjectRegexp,
-			SourceRepository: id.SourceRepository, WorkflowRef: id.WorkflowRef,
-		})
-	}
+	p.Identities = append(p.Identities, s.Spec.Verify.Identities...)
 	if tr := s.Spec.Verify.TrustedRoot; tr != nil {
 		if tr.Path == "" {
 			return p, fmt.Errorf("spec.verify.trustedRoot: secretRef is read by the in-cluster controller; use path with --once: %w", errdef.ErrInvalidObject)

@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sealift-dev/sealift/verify"
 )
 
 // Group, Version and Kind of the Sync resource.
@@ -123,16 +125,10 @@ type Key struct {
 	PEM       string                `json:"pem,omitempty"`
 }
 
-// Identity is a keyless signer: issuer and subject, exact or regexp (a
-// regexp must match the whole value), and optionally further certificate claims.
-type Identity struct {
-	Issuer           string `json:"issuer,omitempty"`
-	IssuerRegexp     string `json:"issuerRegexp,omitempty"`
-	Subject          string `json:"subject,omitempty"`
-	SubjectRegexp    string `json:"subjectRegexp,omitempty"`
-	SourceRepository string `json:"sourceRepository,omitempty"`
-	WorkflowRef      string `json:"workflowRef,omitempty"`
-}
+// Identity is a keyless signer, in the Sync exactly as verify reads it:
+// issuer and subject, exact or regexp (a regexp must match the whole
+// value), and optionally further certificate claims.
+type Identity = verify.Identity
 
 // FileRef is a file path (CLI mode) or a Secret.
 type FileRef struct {
