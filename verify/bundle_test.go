@@ -121,14 +121,7 @@ func TestVerifyBundles(t *testing.T) {
 		}
 		return out
 	}
-	tests := []struct {
-		name        string
-		subject     ocispec.Descriptor
-		policy      Policy
-		wantErr     error
-		wantSigners []string
-		wantInMsg   string
-	}{
+	tests := []verdictCase{
 		{name: "bundle by the policy key", subject: bundleA, policy: Policy{Keys: keys(a)}, wantSigners: []string{fpA}},
 		{name: "bundle by another key", subject: bundleA, policy: Policy{Keys: keys(c)}, wantErr: errdef.ErrSignatureInvalid, wantInMsg: "1 not signed by any policy key"},
 		{name: "threshold across formats", subject: mixed, policy: Policy{Threshold: 2, Keys: keys(a, b)}, wantSigners: []string{fpA, fpB}},
@@ -142,36 +135,7 @@ func TestVerifyBundles(t *testing.T) {
 		{name: "audit: other key", subject: bundleA, policy: Policy{Mode: Audit, Keys: keys(c)}, wantInMsg: "not signed by any policy key"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			v, err := Verify(context.Background(), f.repo, tt.subject, tt.policy)
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) || !errdef.IsTerminal(err) {
-					t.Fatalf("err = %v, want terminal %v", err, tt.wantErr)
-				}
-			} else if err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if tt.wantInMsg != "" && !strings.Contains(v.Reason, tt.wantInMsg) {
-				t.Errorf("reason %q does not contain %q", v.Reason, tt.wantInMsg)
-			}
-			if tt.wantSigners == nil {
-				if v.Verified {
-					t.Fatalf("verified, want not verified")
-				}
-				return
-			}
-			if !v.Verified {
-				t.Fatalf("not verified: %s", v.Reason)
-			}
-			if strings.Join(v.Signers, ",") != strings.Join(tt.wantSigners, ",") {
-				t.Errorf("signers = %v, want %v", v.Signers, tt.wantSigners)
-			}
-			for _, c := range v.Checked {
-				if c.Signer == "" && c.Problem == "" {
-					t.Errorf("check %+v has neither signer nor problem", c)
-				}
-			}
-		})
+		tt.run(t, f.repo)
 	}
 }
 

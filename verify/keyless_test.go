@@ -1,17 +1,13 @@
 package verify
 
 import (
-	"context"
 	"crypto"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"strings"
 	"testing"
 	"time"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
@@ -158,14 +154,7 @@ func TestVerifyKeyless(t *testing.T) {
 	prefixOnly := Identity{Issuer: testIssuer, SubjectRegexp: `https://ci\.example/team/app`}
 	otherIssuer := Identity{Issuer: "https://other.example", Subject: testSubject}
 
-	tests := []struct {
-		name        string
-		subject     ocispec.Descriptor
-		policy      Policy
-		wantErr     error
-		wantSigners []string
-		wantInMsg   string
-	}{
+	tests := []verdictCase{
 		{name: "exact identity", subject: signed, policy: Policy{Identities: []Identity{exact}, TrustedRoot: vs.root}, wantSigners: []string{exact.String()}},
 		{name: "regexp identity", subject: signed, policy: Policy{Identities: []Identity{byRegexp}, TrustedRoot: vs.root}, wantSigners: []string{byRegexp.String()}},
 		{name: "one of two identities", subject: signed, policy: Policy{Identities: []Identity{stranger, exact}, TrustedRoot: vs.root}, wantSigners: []string{exact.String()}},
@@ -184,28 +173,7 @@ func TestVerifyKeyless(t *testing.T) {
 		{name: "audit: other identity", subject: signed, policy: Policy{Mode: Audit, Identities: []Identity{stranger}, TrustedRoot: vs.root}, wantInMsg: problemOtherIdentity},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			v, err := Verify(context.Background(), f.repo, tt.subject, tt.policy)
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) || !errdef.IsTerminal(err) {
-					t.Fatalf("err = %v, want terminal %v", err, tt.wantErr)
-				}
-			} else if err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if tt.wantInMsg != "" && !strings.Contains(v.Reason, tt.wantInMsg) {
-				t.Errorf("reason %q does not contain %q", v.Reason, tt.wantInMsg)
-			}
-			if tt.wantSigners == nil {
-				if v.Verified {
-					t.Fatalf("verified, want not verified")
-				}
-				return
-			}
-			if !v.Verified || strings.Join(v.Signers, ",") != strings.Join(tt.wantSigners, ",") {
-				t.Fatalf("verdict %+v, want signers %v", v, tt.wantSigners)
-			}
-		})
+		tt.run(t, f.repo)
 	}
 }
 

@@ -165,14 +165,7 @@ func TestVerify(t *testing.T) {
 		[][]byte{[]byte("not json"), payloads[0], payloads[0]},
 		[]string{sigs[0], "%%%", sigs[0]})
 
-	tests := []struct {
-		name        string
-		subject     ocispec.Descriptor
-		policy      Policy
-		wantErr     error
-		wantSigners []string
-		wantInMsg   string
-	}{
+	tests := []verdictCase{
 		{name: "signed by the policy key", subject: signedA, policy: Policy{Keys: []crypto.PublicKey{a.Public()}}, wantSigners: []string{fpA}},
 		{name: "one of several keys", subject: signedA, policy: Policy{Keys: []crypto.PublicKey{c.Public(), a.Public()}}, wantSigners: []string{fpA}},
 		{name: "other key rejected", subject: signedA, policy: Policy{Keys: []crypto.PublicKey{b.Public()}}, wantErr: errdef.ErrSignatureInvalid, wantInMsg: "1 not signed by any policy key"},
@@ -191,45 +184,7 @@ func TestVerify(t *testing.T) {
 		{name: "audit: signed", subject: signedA, policy: Policy{Mode: Audit, Keys: []crypto.PublicKey{a.Public()}}, wantSigners: []string{fpA}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			v, err := Verify(context.Background(), f.repo, tt.subject, tt.policy)
-			if v.Digest != tt.subject.Digest.String() {
-				t.Errorf("verdict digest = %s, want %s", v.Digest, tt.subject.Digest)
-			}
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("err = %v, want %v", err, tt.wantErr)
-				}
-				var ve *VerificationError
-				if !errors.As(err, &ve) || ve.Digest != tt.subject.Digest.String() {
-					t.Fatalf("err is not a *VerificationError for the digest: %v", err)
-				}
-				if !strings.Contains(err.Error(), tt.subject.Digest.String()) {
-					t.Errorf("error does not name the digest: %v", err)
-				}
-				if !errdef.IsTerminal(err) {
-					t.Errorf("policy failure is not terminal: %v", err)
-				}
-				if v.Verified {
-					t.Errorf("verdict says verified alongside an error")
-				}
-			} else if err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if tt.wantInMsg != "" && !strings.Contains(v.Reason, tt.wantInMsg) {
-				t.Errorf("reason %q does not contain %q", v.Reason, tt.wantInMsg)
-			}
-			if tt.wantSigners != nil {
-				if !v.Verified {
-					t.Fatalf("not verified: %s", v.Reason)
-				}
-				if strings.Join(v.Signers, ",") != strings.Join(tt.wantSigners, ",") {
-					t.Errorf("signers = %v, want %v", v.Signers, tt.wantSigners)
-				}
-			} else if v.Verified {
-				t.Errorf("verified, want not verified")
-			}
-		})
+		tt.run(t, f.repo)
 	}
 }
 
@@ -471,4 +426,63 @@ func TestVerifyStopsAtFirstRegistryFailure(t *testing.T) {
 	if got := len(blobs.Arrivals()); got == 0 || got > checkConcurrency {
 		t.Errorf("%d payload reads reached the registry, want 1..%d (one round at most)", got, checkConcurrency)
 	}
+}
+
+// verdictCase is one Verify call and the verdict it must give: wantErr, a
+// terminal *VerificationError naming the digest, or else success; the
+// signers when it verifies; a phrase of the reason.
+type verdictCase struct {
+	name        string
+	subject     ocispec.Descriptor
+	policy      Policy
+	wantErr     error
+	wantSigners []string
+	wantInMsg   string
+}
+
+func (tt verdictCase) run(t *testing.T, src oras.ReadOnlyTarget) {
+	t.Helper()
+	t.Run(tt.name, func(t *testing.T) {
+		v, err := Verify(context.Background(), src, tt.subject, tt.policy)
+		if v.Digest != tt.subject.Digest.String() {
+			t.Errorf("verdict digest = %s, want %s", v.Digest, tt.subject.Digest)
+		}
+		if tt.wantErr != nil {
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			var ve *VerificationError
+			if !errors.As(err, &ve) || ve.Digest != tt.subject.Digest.String() {
+				t.Fatalf("err is not a *VerificationError for the digest: %v", err)
+			}
+			if !strings.Contains(err.Error(), tt.subject.Digest.String()) {
+				t.Errorf("error does not name the digest: %v", err)
+			}
+			if !errdef.IsTerminal(err) {
+				t.Errorf("policy failure is not terminal: %v", err)
+			}
+		} else if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		if tt.wantInMsg != "" && !strings.Contains(v.Reason, tt.wantInMsg) {
+			t.Errorf("reason %q does not contain %q", v.Reason, tt.wantInMsg)
+		}
+		if tt.wantSigners == nil {
+			if v.Verified {
+				t.Fatalf("verified, want not verified")
+			}
+			return
+		}
+		if !v.Verified {
+			t.Fatalf("not verified: %s", v.Reason)
+		}
+		if strings.Join(v.Signers, ",") != strings.Join(tt.wantSigners, ",") {
+			t.Errorf("signers = %v, want %v", v.Signers, tt.wantSigners)
+		}
+		for _, c := range v.Checked {
+			if c.Signer == "" && c.Problem == "" {
+				t.Errorf("check %+v has neither signer nor problem", c)
+			}
+		}
+	})
 }
