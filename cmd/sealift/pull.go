@@ -8,7 +8,6 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
-	"oras.land/oras-go/v2/content/memory"
 	orasremote "oras.land/oras-go/v2/registry/remote"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
@@ -104,14 +103,13 @@ func runPull(cmd *cobra.Command, target string, o *pullOptions) error {
 			return err
 		}
 	}
-	store := memory.New()
+	// Extract streams the layers from the registry, checking size and
+	// digest as they arrive, into a temporary directory it renames into
+	// place only when everything held: no copy in memory, no second hash.
 	prog := startProgress(cmd.ErrOrStderr(), "pulling")
-	err = pull.Fetch(ctx, prog.track(repo), desc, store)
+	err = pull.Extract(ctx, prog.track(repo), desc, o.dir, pull.ExtractOptions{})
 	prog.finish()
 	if err != nil {
-		return err
-	}
-	if err := pull.Extract(ctx, store, desc, o.dir, pull.ExtractOptions{}); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return withHint(err, "remove %s or choose another -o directory", o.dir)
 		}
