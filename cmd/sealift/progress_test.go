@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"oras.land/oras-go/v2/registry/remote/auth"
+
 	"github.com/sealift-dev/sealift/internal/registrytest"
 	"github.com/sealift-dev/sealift/push"
 )
@@ -20,11 +22,19 @@ func TestPushProgressCountsUploadsAndKeepsRetries(t *testing.T) {
 	reg := registrytest.StartWith(t, registrytest.Options{Wrap: faults.Wrap})
 	ref, repo := reg.Repository(t, "team/app", "v1")
 	var nilProgress *progress
-	nilProgress.trackUploads(repo) // a nil progress leaves the client alone
+	ac := repo.Client.(*auth.Client)
+	before := ac.Client
+	nilProgress.trackUploads(repo)
+	if ac.Client != before {
+		t.Fatal("a nil progress replaced the repository's HTTP client")
+	}
 
 	var out bytes.Buffer
 	p := newProgress(&out, "pushing")
 	p.trackUploads(repo)
+	if ac.Client == before {
+		t.Fatal("tracking uploads left the HTTP client as it was")
+	}
 	desc, err := push.Push(context.Background(), "../../examples/podinfo", repo, ref.Tag, push.Options{})
 	p.finish()
 	if err != nil {
