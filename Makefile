@@ -8,7 +8,12 @@ export KUBEBUILDER_ASSETS ?= $(K8S_BIN)
 # The default suite must stay well inside CI's time; slow suites have their own targets.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop bench-verify bench-pull bench-apply
+.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop bench-verify bench-pull bench-apply generate verify-generated
+
+# controller-gen is pinned in hack/tools/go.mod (its own module, so its
+# dependencies stay out of sealift's go.mod) and built once into bin/.
+CONTROLLER_GEN := $(BIN)/controller-gen
+CONTROLLER_GEN_ARGS = object paths=./api/... crd:crdVersions=v1 paths=./api/...
 
 all: build
 
@@ -29,8 +34,23 @@ fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-## test: everything CI runs — tools, vet, and the race-enabled test suite against a real registry and API server
-test: tools vet
+$(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && $(GO) build -o $(CONTROLLER_GEN) sigs.k8s.io/controller-tools/cmd/controller-gen
+
+## generate: the Sync CRD (config/crd) and deep-copy functions (api/v1alpha1) from the API's markers
+generate: $(CONTROLLER_GEN)
+	$(CONTROLLER_GEN) $(CONTROLLER_GEN_ARGS) output:crd:dir=config/crd
+
+## verify-generated: fail when the committed CRD or deep-copy functions differ from a fresh generation
+verify-generated: $(CONTROLLER_GEN)
+	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	$(CONTROLLER_GEN) $(CONTROLLER_GEN_ARGS) output:object:dir=$$tmp/object output:crd:dir=$$tmp/crd && \
+	diff -u api/v1alpha1/zz_generated.deepcopy.go $$tmp/object/zz_generated.deepcopy.go && \
+	diff -u config/crd/sealift.dev_syncs.yaml $$tmp/crd/sealift.dev_syncs.yaml || \
+	{ echo "generated files are stale: run \`make generate\` and commit the result"; exit 1; }
+
+## test: everything CI runs — tools, generated files, vet, and the race-enabled test suite against a real registry and API server
+test: tools verify-generated vet
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 
 ## unit: the tests without rebuilding tools or vetting

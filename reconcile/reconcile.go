@@ -19,6 +19,7 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry"
 
+	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/cache"
 	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
@@ -26,31 +27,6 @@ import (
 	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/verify"
-)
-
-// DefaultTimeout bounds one reconcile when the Sync sets none: long enough
-// for a large apply, short enough that a stuck registry does not hold a worker.
-const DefaultTimeout = 5 * time.Minute
-
-// Drift modes of a Sync.
-const (
-	DriftCorrect = "correct"
-	DriftDetect  = "detect"
-)
-
-// Condition types and reasons written to a Sync's status.
-const (
-	ConditionReady       = "Ready"
-	ConditionReconciling = "Reconciling"
-	ConditionStalled     = "Stalled"
-
-	ReasonApplied            = "Applied"
-	ReasonVerificationFailed = "VerificationFailed"
-	ReasonArtifactFailed     = "ArtifactFailed"
-	ReasonApplyFailed        = "ApplyFailed"
-	ReasonSourceUnavailable  = "SourceUnavailable"
-	ReasonInvalidSpec        = "InvalidSpec"
-	ReasonHealthCheckFailed  = "HealthCheckFailed"
 )
 
 // Reconciler walks one Sync through the pipeline. Its zero value is not
@@ -71,6 +47,12 @@ type Result struct {
 	Repository string `json:"repository"`
 	// Digest applied (or attempted, on failure).
 	Digest string `json:"digest"`
+	// Revision is the tag and digest applied, tag@digest, or the digest
+	// alone when no tag was involved.
+	Revision string `json:"revision,omitempty"`
+	// Suspended is true when the Sync has spec.suspend set: nothing was
+	// resolved, verified or applied, and the status was left as it was.
+	Suspended bool `json:"suspended,omitempty"`
 	// Verdict of the signature check.
 	Verdict verify.Verdict `json:"verdict"`
 	// VerdictCached is true when the verdict came from the cache.
@@ -91,9 +73,15 @@ type Result struct {
 
 // Reconcile resolves, verifies, fetches, renders and applies s once, and
 // records the outcome in the cache and in s.Status. Nothing is applied unless
-// the policy holds (mode enforce) for exactly the digest applied.
-func (r *Reconciler) Reconcile(ctx context.Context, s *Sync) (Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout())
+// the policy holds (mode enforce) for exactly the digest applied. A
+// suspended Sync is left alone: the Result says Suspended and the error is
+// nil. s is defaulted first (s.Default).
+func (r *Reconciler) Reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, error) {
+	if s.Spec.Suspend {
+		return Result{Suspended: true}, nil
+	}
+	s.Default()
+	ctx, cancel := context.WithTimeout(ctx, s.Spec.Timeout.Duration)
 	defer cancel()
 	res, reason, err := r.reconcile(ctx, s)
 	r.setStatus(s, res, reason, err)
@@ -101,21 +89,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, s *Sync) (Result, error) {
 }
 
 // ReconcileOffline re-applies the last revision the cache holds for s,
-// without touching any registry.
-func (r *Reconciler) ReconcileOffline(ctx context.Context, s *Sync) (Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout())
+// without touching any registry. A suspended Sync is left alone, as with
+// Reconcile.
+func (r *Reconciler) ReconcileOffline(ctx context.Context, s *sealiftv1.Sync) (Result, error) {
+	if s.Spec.Suspend {
+		return Result{Suspended: true, Offline: true}, nil
+	}
+	s.Default()
+	ctx, cancel := context.WithTimeout(ctx, s.Spec.Timeout.Duration)
 	defer cancel()
 	res, reason, err := r.reconcileOffline(ctx, s)
 	r.setStatus(s, res, reason, err)
 	return res, err
 }
 
-func (r *Reconciler) reconcile(ctx context.Context, s *Sync) (Result, string, error) {
+func (r *Reconciler) reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, string, error) {
 	res, desc, policyHash, reason, err := r.fetchVerified(ctx, s)
 	if err != nil {
 		return res, reason, err
 	}
-	if s.Spec.Drift == DriftDetect {
+	if s.Spec.Drift == sealiftv1.DriftDetect {
 		if last, ok, err := r.Cache.LastApplied(ctx, s.Key()); err == nil && ok && last.Manifest.Digest == desc.Digest {
 			// Nothing new to apply: report how the cluster differs from the
 			// applied revision, and leave it as it is.
@@ -123,7 +116,7 @@ func (r *Reconciler) reconcile(ctx context.Context, s *Sync) (Result, string, er
 			if err != nil {
 				return res, reason, err
 			}
-			return res, ReasonApplied, nil
+			return res, sealiftv1.ReasonApplied, nil
 		}
 	}
 	inventory, changes, reason, err := r.apply(ctx, s, desc)
@@ -140,9 +133,9 @@ func (r *Reconciler) reconcile(ctx context.Context, s *Sync) (Result, string, er
 		AppliedAt:  time.Now().UTC(),
 	})
 	if err != nil {
-		return res, ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
+		return res, sealiftv1.ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
 	}
-	return res, ReasonApplied, nil
+	return res, sealiftv1.ReasonApplied, nil
 }
 
 // cacheVerdict is res's verdict as the cache keeps it.
@@ -161,8 +154,9 @@ func cacheVerdict(res Result, policyHash string) cache.Verdict {
 // into the cache, render — and returns what applying would change, as the
 // API server predicts it (server-side dry run). Nothing in the cluster is
 // written.
-func (r *Reconciler) Plan(ctx context.Context, s *Sync) (Result, []deploy.ObjectDiff, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout())
+func (r *Reconciler) Plan(ctx context.Context, s *sealiftv1.Sync) (Result, []deploy.ObjectDiff, error) {
+	s.Default()
+	ctx, cancel := context.WithTimeout(ctx, s.Spec.Timeout.Duration)
 	defer cancel()
 	res, desc, _, _, err := r.fetchVerified(ctx, s)
 	if err != nil {
@@ -172,7 +166,7 @@ func (r *Reconciler) Plan(ctx context.Context, s *Sync) (Result, []deploy.Object
 	if err != nil {
 		return res, nil, err
 	}
-	mgr, err := deploy.NewManager(r.RestConfig, s.ManagerOptions())
+	mgr, err := deploy.NewManager(r.RestConfig, ManagerOptions(s))
 	if err != nil {
 		return res, nil, err
 	}
@@ -187,18 +181,18 @@ func (r *Reconciler) Plan(ctx context.Context, s *Sync) (Result, []deploy.Object
 }
 
 // drift lists the objects whose live state differs from revision desc.
-func (r *Reconciler) drift(ctx context.Context, s *Sync, desc ocispec.Descriptor) ([]string, string, error) {
+func (r *Reconciler) drift(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]string, string, error) {
 	objs, err := r.render(ctx, s, desc)
 	if err != nil {
-		return nil, ReasonArtifactFailed, err
+		return nil, sealiftv1.ReasonArtifactFailed, err
 	}
-	mgr, err := deploy.NewManager(r.RestConfig, s.ManagerOptions())
+	mgr, err := deploy.NewManager(r.RestConfig, ManagerOptions(s))
 	if err != nil {
-		return nil, ReasonApplyFailed, err
+		return nil, sealiftv1.ReasonApplyFailed, err
 	}
 	diffs, err := mgr.Diff(ctx, objs, nil)
 	if err != nil {
-		return nil, ReasonApplyFailed, err
+		return nil, sealiftv1.ReasonApplyFailed, err
 	}
 	drifted := []string{}
 	for _, d := range deploy.Drifted(diffs) {
@@ -210,43 +204,47 @@ func (r *Reconciler) drift(ctx context.Context, s *Sync, desc ocispec.Descriptor
 // fetchVerified resolves s's source to a digest, checks its signatures
 // against the policy (or finds a cached verdict), and fetches exactly that
 // digest into the cache.
-func (r *Reconciler) fetchVerified(ctx context.Context, s *Sync) (Result, ocispec.Descriptor, string, string, error) {
+func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Result, ocispec.Descriptor, string, string, error) {
 	var (
 		res        Result
 		desc       ocispec.Descriptor
 		resolvedBy string
 	)
-	if err := s.supported(); err != nil {
-		return res, desc, "", ReasonInvalidSpec, err
+	if err := supported(s); err != nil {
+		return res, desc, "", sealiftv1.ReasonInvalidSpec, err
 	}
-	ref, err := s.reference()
+	ref, err := reference(s)
 	if err != nil {
-		return res, desc, "", ReasonInvalidSpec, err
+		return res, desc, "", sealiftv1.ReasonInvalidSpec, err
 	}
-	policy, err := s.policy()
+	policy, err := policy(s)
 	if err != nil {
-		return res, desc, "", ReasonInvalidSpec, err
+		return res, desc, "", sealiftv1.ReasonInvalidSpec, err
 	}
 	res.Repository = ref.Repo()
 
 	opts := r.Remote
 	opts.PlainHTTP = s.Spec.Source.Insecure
-	sources, err := s.sources(opts)
+	sources, err := sources(s, opts)
 	if err != nil {
-		return res, desc, "", ReasonInvalidSpec, err
+		return res, desc, "", sealiftv1.ReasonInvalidSpec, err
 	}
 	if s.Spec.Source.Ref.Semver != "" {
 		tag, err := resolveSemver(ctx, sources, s.Spec.Source.Ref.Semver, s.Spec.Source.Ref.SemverFilter)
 		if err != nil {
-			return res, desc, "", ReasonSourceUnavailable, err
+			return res, desc, "", sealiftv1.ReasonSourceUnavailable, err
 		}
 		ref.Tag = tag
 	}
 	desc, resolvedBy, err = pull.ResolveFrom(ctx, sources, ref)
 	if err != nil {
-		return res, desc, "", ReasonSourceUnavailable, fmt.Errorf("resolve %s: %w", ref, err)
+		return res, desc, "", sealiftv1.ReasonSourceUnavailable, fmt.Errorf("resolve %s: %w", ref, err)
 	}
 	res.Digest = desc.Digest.String()
+	res.Revision = res.Digest
+	if ref.Tag != "" {
+		res.Revision = ref.Tag + "@" + res.Digest
+	}
 	repo := sourceNamed(sources, resolvedBy)
 
 	// Trust first: an artifact whose signatures fail the policy is never
@@ -254,7 +252,7 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *Sync) (Result, ocispe
 	policyHash := policy.Hash()
 	cached, ok, err := r.Cache.Verdict(ctx, res.Digest, policyHash)
 	if err != nil {
-		return res, desc, "", ReasonArtifactFailed, err
+		return res, desc, "", sealiftv1.ReasonArtifactFailed, err
 	}
 	if ok && cached.Verified {
 		res.Verdict = verify.Verdict{Digest: cached.Digest, Verified: true, Signers: cached.Signers, Reason: cached.Reason}
@@ -262,50 +260,51 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *Sync) (Result, ocispe
 	} else {
 		sigRepo, err := r.signatureRepository(s, ref, opts)
 		if err != nil {
-			return res, desc, "", ReasonInvalidSpec, err
+			return res, desc, "", sealiftv1.ReasonInvalidSpec, err
 		}
 		if sigRepo == nil {
 			sigRepo = repo
 		}
 		res.Verdict, err = verify.Verify(ctx, sigRepo, desc, policy)
 		if err != nil {
-			return res, desc, "", ReasonVerificationFailed, err
+			return res, desc, "", sealiftv1.ReasonVerificationFailed, err
 		}
 		if res.Verdict.Verified {
 			// Kept now, not only at Commit, so plans and drift checks of
 			// this digest do not ask the registry again.
 			if err := r.Cache.RecordVerdict(ctx, cacheVerdict(res, policyHash)); err != nil {
-				return res, desc, "", ReasonArtifactFailed, err
+				return res, desc, "", sealiftv1.ReasonArtifactFailed, err
 			}
 		}
 	}
 
 	res.ServedBy, err = pull.FetchFrom(ctx, sources, desc, r.Cache)
 	if err != nil {
-		reason := ReasonSourceUnavailable
+		reason := sealiftv1.ReasonSourceUnavailable
 		if errdef.IsTerminal(err) {
-			reason = ReasonArtifactFailed
+			reason = sealiftv1.ReasonArtifactFailed
 		}
 		return res, desc, "", reason, fmt.Errorf("fetch %s@%s: %w", res.Repository, res.Digest, err)
 	}
 	return res, desc, policyHash, "", nil
 }
 
-func (r *Reconciler) reconcileOffline(ctx context.Context, s *Sync) (Result, string, error) {
+func (r *Reconciler) reconcileOffline(ctx context.Context, s *sealiftv1.Sync) (Result, string, error) {
 	res := Result{Offline: true}
 	rev, ok, err := r.Cache.LastApplied(ctx, s.Key())
 	if err != nil {
-		return res, ReasonArtifactFailed, err
+		return res, sealiftv1.ReasonArtifactFailed, err
 	}
 	if !ok {
-		return res, ReasonSourceUnavailable, fmt.Errorf("sync %s: the cache holds no applied revision to re-apply offline: %w", s.Key(), errdef.ErrNotFound)
+		return res, sealiftv1.ReasonSourceUnavailable, fmt.Errorf("sync %s: the cache holds no applied revision to re-apply offline: %w", s.Key(), errdef.ErrNotFound)
 	}
 	res.Repository = rev.Repository
 	res.Digest = rev.Manifest.Digest.String()
+	res.Revision = res.Digest
 	res.Verdict = verify.Verdict{Digest: rev.Verdict.Digest, Verified: rev.Verdict.Verified, Signers: rev.Verdict.Signers, Reason: rev.Verdict.Reason}
 	res.VerdictCached = true
-	if s.enforce() && !rev.Verdict.Verified {
-		return res, ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was not verified: %w", s.Key(), res.Digest, errdef.ErrPolicyViolation)
+	if enforce(s) && !rev.Verdict.Verified {
+		return res, sealiftv1.ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was not verified: %w", s.Key(), res.Digest, errdef.ErrPolicyViolation)
 	}
 	inventory, changes, reason, err := r.apply(ctx, s, rev.Manifest)
 	res.Changes, res.Inventory = changes, inventory
@@ -315,26 +314,26 @@ func (r *Reconciler) reconcileOffline(ctx context.Context, s *Sync) (Result, str
 	rev.Inventory = inventory
 	rev.AppliedAt = time.Now().UTC()
 	if err := r.Cache.Commit(ctx, rev); err != nil {
-		return res, ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
+		return res, sealiftv1.ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
 	}
-	return res, ReasonApplied, nil
+	return res, sealiftv1.ReasonApplied, nil
 }
 
 // apply extracts the artifact from the cache (every blob re-checked on read),
 // renders it, applies it in stages, prunes what left it, records the
 // inventory in the cluster and waits for health, as the Sync asks.
-func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor) ([]string, []deploy.Change, string, error) {
+func (r *Reconciler) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]string, []deploy.Change, string, error) {
 	objs, err := r.render(ctx, s, desc)
 	if err != nil {
-		return nil, nil, ReasonArtifactFailed, err
+		return nil, nil, sealiftv1.ReasonArtifactFailed, err
 	}
-	mgr, err := deploy.NewManager(r.RestConfig, s.ManagerOptions())
+	mgr, err := deploy.NewManager(r.RestConfig, ManagerOptions(s))
 	if err != nil {
-		return nil, nil, ReasonApplyFailed, err
+		return nil, nil, sealiftv1.ReasonApplyFailed, err
 	}
 	old, inCluster, err := r.previousInventory(ctx, s, mgr)
 	if err != nil {
-		return nil, nil, ReasonApplyFailed, err
+		return nil, nil, sealiftv1.ReasonApplyFailed, err
 	}
 
 	cs, err := mgr.ApplyAllStaged(ctx, objs)
@@ -343,18 +342,18 @@ func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor
 		changes = cs.Changes
 	}
 	if err != nil {
-		return nil, changes, ReasonApplyFailed, err
+		return nil, changes, sealiftv1.ReasonApplyFailed, err
 	}
 	applied := cs.Inventory()
 
 	var pruned *deploy.ChangeSet
 	if s.Spec.Prune {
-		pruned, err = mgr.Prune(ctx, old, applied, s.pruneOptions())
+		pruned, err = mgr.Prune(ctx, old, applied, pruneOptions(s))
 		if pruned != nil {
 			changes = append(changes, pruned.Changes...)
 		}
 		if err != nil && pruned == nil {
-			return nil, changes, ReasonApplyFailed, fmt.Errorf("prune: %w", err)
+			return nil, changes, sealiftv1.ReasonApplyFailed, fmt.Errorf("prune: %w", err)
 		}
 	}
 	// Objects that left the artifact but were not pruned (prune off, or a
@@ -362,15 +361,15 @@ func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor
 	next := deploy.NextInventory(old, applied, pruned)
 	if !inCluster || !slices.Equal(old, next) {
 		if werr := mgr.WriteInventory(ctx, next); werr != nil {
-			return nil, changes, ReasonApplyFailed, werr
+			return nil, changes, sealiftv1.ReasonApplyFailed, werr
 		}
 	}
 	if err != nil {
-		return nil, changes, ReasonApplyFailed, fmt.Errorf("prune: %w", err)
+		return nil, changes, sealiftv1.ReasonApplyFailed, fmt.Errorf("prune: %w", err)
 	}
 	if s.Spec.Wait {
 		if err := mgr.Wait(ctx, applied, deploy.WaitOptions{Timeout: waitBudget(ctx)}); err != nil {
-			return nil, changes, ReasonHealthCheckFailed, err
+			return nil, changes, sealiftv1.ReasonHealthCheckFailed, err
 		}
 	}
 	return next.Strings(), changes, "", nil
@@ -378,7 +377,7 @@ func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor
 
 // render extracts revision desc from the cache (every blob re-checked on
 // read) into a scratch directory and renders its objects.
-func (r *Reconciler) render(ctx context.Context, s *Sync, desc ocispec.Descriptor) ([]*unstructured.Unstructured, error) {
+func (r *Reconciler) render(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]*unstructured.Unstructured, error) {
 	work, err := os.MkdirTemp("", "sealift-render-")
 	if err != nil {
 		return nil, err
@@ -398,7 +397,7 @@ func (r *Reconciler) render(ctx context.Context, s *Sync, desc ocispec.Descripto
 // previousInventory is what the Sync applied before: the cluster's record,
 // else the cache's (so neither a lost cache nor a lost ConfigMap orphans
 // objects). inCluster tells whether the cluster's record exists.
-func (r *Reconciler) previousInventory(ctx context.Context, s *Sync, mgr *deploy.Manager) (inv deploy.Inventory, inCluster bool, err error) {
+func (r *Reconciler) previousInventory(ctx context.Context, s *sealiftv1.Sync, mgr *deploy.Manager) (inv deploy.Inventory, inCluster bool, err error) {
 	inv, found, err := mgr.ReadInventory(ctx)
 	if err != nil || found {
 		return inv, found, err
@@ -421,11 +420,11 @@ func waitBudget(ctx context.Context) time.Duration {
 	if dl, ok := ctx.Deadline(); ok {
 		return time.Until(dl)
 	}
-	return DefaultTimeout
+	return sealiftv1.DefaultTimeout
 }
 
 // pruneOptions are the prune rails of s.
-func (s *Sync) pruneOptions() deploy.PruneOptions {
+func pruneOptions(s *sealiftv1.Sync) deploy.PruneOptions {
 	b := s.Spec.PruneBudget
 	if b == nil {
 		return deploy.PruneOptions{}
@@ -435,10 +434,10 @@ func (s *Sync) pruneOptions() deploy.PruneOptions {
 
 // ManagerOptions are the apply settings of s, shared by sync and diff so
 // both see the cluster the same way.
-func (s *Sync) ManagerOptions() deploy.ManagerOptions {
+func ManagerOptions(s *sealiftv1.Sync) deploy.ManagerOptions {
 	ns := s.Namespace
 	if ns == "" {
-		ns = "default"
+		ns = sealiftv1.DefaultNamespace
 	}
 	opts := deploy.ManagerOptions{
 		TargetNamespace: s.Spec.TargetNamespace,
@@ -452,65 +451,79 @@ func (s *Sync) ManagerOptions() deploy.ManagerOptions {
 	return opts
 }
 
-func (r *Reconciler) setStatus(s *Sync, res Result, reason string, err error) {
+func (r *Reconciler) setStatus(s *sealiftv1.Sync, res Result, reason string, err error) {
 	now := metav1.Now()
 	s.Status.ObservedGeneration = s.Generation
 	if res.Digest != "" {
 		s.Status.LastAttemptedDigest = res.Digest
 	}
-	meta.RemoveStatusCondition(&s.Status.Conditions, ConditionReconciling)
+	meta.RemoveStatusCondition(&s.Status.Conditions, sealiftv1.ConditionReconciling)
 	if err == nil && res.Drifted != nil {
 		msg := fmt.Sprintf("%s is applied; no drift", res.Digest)
 		if len(res.Drifted) > 0 {
 			msg = fmt.Sprintf("%s is applied; %d objects drifted (drift: detect, not corrected): %s", res.Digest, len(res.Drifted), strings.Join(res.Drifted, ", "))
 		}
-		meta.RemoveStatusCondition(&s.Status.Conditions, ConditionStalled)
+		meta.RemoveStatusCondition(&s.Status.Conditions, sealiftv1.ConditionStalled)
 		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
-			Type: ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonApplied, Message: msg, LastTransitionTime: now,
+			Type: sealiftv1.ConditionReady, Status: metav1.ConditionTrue, Reason: sealiftv1.ReasonApplied, Message: msg, LastTransitionTime: now,
 		})
 		return
 	}
 	if err == nil {
 		s.Status.LastAppliedDigest = res.Digest
+		s.Status.LastAppliedRevision = res.Revision
+		s.Status.ServedBy = res.ServedBy
 		s.Status.VerifiedBy = res.Verdict.Signers
 		entries := res.Inventory
-		s.Status.Inventory = &InventoryStatus{Count: len(entries), Entries: entries}
-		s.Status.History = append([]HistoryEntry{{Digest: res.Digest, AppliedAt: now}}, s.Status.History...)
+		s.Status.Inventory = &sealiftv1.InventoryStatus{Count: len(entries), Entries: entries}
+		entry := sealiftv1.HistoryEntry{Digest: res.Digest, Revision: res.Revision, Signers: res.Verdict.Signers, AppliedAt: now}
+		s.Status.History = append([]sealiftv1.HistoryEntry{entry}, s.Status.History...)
 		if len(s.Status.History) > maxHistory {
 			s.Status.History = s.Status.History[:maxHistory]
 		}
-		meta.RemoveStatusCondition(&s.Status.Conditions, ConditionStalled)
+		meta.RemoveStatusCondition(&s.Status.Conditions, sealiftv1.ConditionStalled)
 		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
-			Type: ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonApplied,
+			Type: sealiftv1.ConditionReady, Status: metav1.ConditionTrue, Reason: sealiftv1.ReasonApplied,
 			Message: fmt.Sprintf("applied %s (%d objects)", res.Digest, len(entries)), LastTransitionTime: now,
 		})
 		return
 	}
 	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
-		Type: ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: err.Error(), LastTransitionTime: now,
+		Type: sealiftv1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: err.Error(), LastTransitionTime: now,
 	})
 	if errdef.IsTerminal(err) {
 		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
-			Type: ConditionStalled, Status: metav1.ConditionTrue, Reason: reason, Message: err.Error(), LastTransitionTime: now,
+			Type: sealiftv1.ConditionStalled, Status: metav1.ConditionTrue, Reason: reason, Message: err.Error(), LastTransitionTime: now,
 		})
 	}
+}
+
+// ControllerOnlyFields lists the fields of s that only the in-cluster
+// controller acts on (spec.interval, spec.retryInterval, spec.dependsOn):
+// a single Reconcile, as `sync --once` runs, ignores them, and the CLI says
+// so rather than ignoring them silently.
+func ControllerOnlyFields(s *sealiftv1.Sync) []string {
+	var fields []string
+	if s.Spec.Interval != nil {
+		fields = append(fields, "spec.interval")
+	}
+	if s.Spec.RetryInterval != nil {
+		fields = append(fields, "spec.retryInterval")
+	}
+	if len(s.Spec.DependsOn) > 0 {
+		fields = append(fields, "spec.dependsOn")
+	}
+	return fields
 }
 
 // maxHistory is how many applied revisions a Sync's status lists.
 const maxHistory = 10
 
-func (s *Sync) timeout() time.Duration {
-	if s.Spec.Timeout != nil && s.Spec.Timeout.Duration > 0 {
-		return s.Spec.Timeout.Duration
-	}
-	return DefaultTimeout
-}
-
-func (s *Sync) enforce() bool { return s.Spec.Verify.Mode != string(verify.Audit) }
+func enforce(s *sealiftv1.Sync) bool { return s.Spec.Verify.Mode != sealiftv1.VerifyAudit }
 
 // supported refuses the parts of the spec this version does not act on yet,
 // rather than silently ignoring them.
-func (s *Sync) supported() error {
+func supported(s *sealiftv1.Sync) error {
 	unsupported := func(field string) error {
 		return fmt.Errorf("Sync %s: %s is not supported by this version: %w", s.Key(), field, errdef.ErrInvalidObject)
 	}
@@ -522,13 +535,13 @@ func (s *Sync) supported() error {
 }
 
 // reference builds the pull reference from the source URL and ref.
-func (s *Sync) reference() (pull.Reference, error) {
+func reference(s *sealiftv1.Sync) (pull.Reference, error) {
 	ref, err := pull.ParseReference(s.Spec.Source.URL)
 	if err != nil {
 		return ref, fmt.Errorf("spec.source.url: %w", err)
 	}
 	if ref.Tag != "" && ref.Tag != "latest" || ref.Digest != "" {
-		if s.Spec.Source.Ref != (Ref{}) {
+		if s.Spec.Source.Ref != (sealiftv1.Ref{}) {
 			return ref, fmt.Errorf("spec.source.url %q carries a tag or digest and spec.source.ref is set too; use one: %w", s.Spec.Source.URL, errdef.ErrInvalidReference)
 		}
 		return ref, nil
@@ -548,7 +561,7 @@ func (s *Sync) reference() (pull.Reference, error) {
 
 // sources lists where the artifact may be read: the mirrors in order, then
 // the canonical repository.
-func (s *Sync) sources(opts pull.RemoteOptions) ([]pull.Source, error) {
+func sources(s *sealiftv1.Sync, opts pull.RemoteOptions) ([]pull.Source, error) {
 	repos := make([]string, 0, len(s.Spec.Source.Mirrors)+1)
 	for _, m := range s.Spec.Source.Mirrors {
 		repos = append(repos, m.URL)
@@ -594,9 +607,9 @@ func resolveSemver(ctx context.Context, sources []pull.Source, constraint, filte
 
 // policy builds the verification policy; with mode enforce, a Sync without
 // keys is refused instead of applying unchecked content.
-func (s *Sync) policy() (verify.Policy, error) {
+func policy(s *sealiftv1.Sync) (verify.Policy, error) {
 	p := verify.Policy{Mode: verify.Enforce, Threshold: s.Spec.Verify.Threshold}
-	if s.Spec.Verify.Mode == string(verify.Audit) {
+	if s.Spec.Verify.Mode == sealiftv1.VerifyAudit {
 		p.Mode = verify.Audit
 	}
 	for i, k := range s.Spec.Verify.Keys {
@@ -621,7 +634,9 @@ func (s *Sync) policy() (verify.Policy, error) {
 		}
 		p.Keys = append(p.Keys, crypto.PublicKey(pub))
 	}
-	p.Identities = append(p.Identities, s.Spec.Verify.Identities...)
+	for _, id := range s.Spec.Verify.Identities {
+		p.Identities = append(p.Identities, verify.Identity(id))
+	}
 	if tr := s.Spec.Verify.TrustedRoot; tr != nil {
 		if tr.Path == "" {
 			return p, fmt.Errorf("spec.verify.trustedRoot: secretRef is read by the in-cluster controller; use path with --once: %w", errdef.ErrInvalidObject)
@@ -646,7 +661,7 @@ const maxTrustedRootBytes = 4 << 20
 
 // signatureRepository returns the repository holding the signatures when
 // the Sync names one apart from the artifact's, else nil.
-func (r *Reconciler) signatureRepository(s *Sync, artifact pull.Reference, opts pull.RemoteOptions) (oras.ReadOnlyTarget, error) {
+func (r *Reconciler) signatureRepository(s *sealiftv1.Sync, artifact pull.Reference, opts pull.RemoteOptions) (oras.ReadOnlyTarget, error) {
 	if s.Spec.Verify.SignatureRepository == "" {
 		return nil, nil
 	}

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/cache"
 	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
@@ -114,16 +115,16 @@ func publish(t *testing.T, reg *registrytest.Registry, repoName, tag, dir string
 	return desc
 }
 
-func newSync(name, url, tag string, keys ...keyPair) *reconcile.Sync {
-	s := &reconcile.Sync{
-		TypeMeta:   metav1.TypeMeta{APIVersion: reconcile.APIVersion, Kind: reconcile.Kind},
+func newSync(name, url, tag string, keys ...keyPair) *sealiftv1.Sync {
+	s := &sealiftv1.Sync{
+		TypeMeta:   metav1.TypeMeta{APIVersion: sealiftv1.APIVersion, Kind: sealiftv1.Kind},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "sealift-system"},
 	}
 	s.Spec.Source.URL = url
 	s.Spec.Source.Ref.Tag = tag
 	s.Spec.Source.Insecure = true
 	for _, k := range keys {
-		s.Spec.Verify.Keys = append(s.Spec.Verify.Keys, reconcile.Key{PEM: string(k.pubPEM)})
+		s.Spec.Verify.Keys = append(s.Spec.Verify.Keys, sealiftv1.Key{PEM: string(k.pubPEM)})
 	}
 	return s
 }
@@ -183,7 +184,7 @@ func TestReconcileAppliesSignedArtifact(t *testing.T) {
 		t.Fatalf("configmap: %v %v", cm, err)
 	}
 
-	ready := meta.FindStatusCondition(s.Status.Conditions, reconcile.ConditionReady)
+	ready := meta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionReady)
 	if ready == nil || ready.Status != metav1.ConditionTrue || s.Status.LastAppliedDigest != desc.Digest.String() {
 		t.Errorf("status %+v: want Ready=True with the applied digest", s.Status)
 	}
@@ -269,9 +270,9 @@ func TestReconcileRefusesUnverified(t *testing.T) {
 			if _, ok, _ := c.LastApplied(ctx, s.Key()); ok {
 				t.Error("unverified revision recorded as applied")
 			}
-			stalled := meta.FindStatusCondition(s.Status.Conditions, reconcile.ConditionStalled)
-			ready := meta.FindStatusCondition(s.Status.Conditions, reconcile.ConditionReady)
-			if stalled == nil || ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != reconcile.ReasonVerificationFailed {
+			stalled := meta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionStalled)
+			ready := meta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionReady)
+			if stalled == nil || ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != sealiftv1.ReasonVerificationFailed {
 				t.Errorf("conditions %+v: want Ready=False/VerificationFailed and Stalled", s.Status.Conditions)
 			}
 		})
@@ -373,10 +374,10 @@ func TestReconcileSignatureRepository(t *testing.T) {
 }
 
 func TestReconcileRefusesImpossiblePolicies(t *testing.T) {
-	tests := map[string]func(s *reconcile.Sync){
-		"no keys or identities in enforce mode": func(s *reconcile.Sync) {},
-		"identities without a trusted root": func(s *reconcile.Sync) {
-			s.Spec.Verify.Identities = []reconcile.Identity{{Issuer: "https://issuer.example", Subject: "ci@example.com"}}
+	tests := map[string]func(s *sealiftv1.Sync){
+		"no keys or identities in enforce mode": func(s *sealiftv1.Sync) {},
+		"identities without a trusted root": func(s *sealiftv1.Sync) {
+			s.Spec.Verify.Identities = []sealiftv1.Identity{{Issuer: "https://issuer.example", Subject: "ci@example.com"}}
 		},
 	}
 	for name, mutate := range tests {
@@ -416,8 +417,8 @@ func TestReconcileMirrorsAndSemver(t *testing.T) {
 
 	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("mirrored", "oci://"+canonical.Repo("apps/mirrored"), "", key)
-	s.Spec.Source.Ref = reconcile.Ref{Semver: ">=1.0.0 <2.0.0"}
-	s.Spec.Source.Mirrors = []reconcile.Mirror{{URL: "oci://" + empty.Repo("apps/mirrored")}, {URL: "oci://" + mirror.Repo("apps/mirrored")}}
+	s.Spec.Source.Ref = sealiftv1.Ref{Semver: ">=1.0.0 <2.0.0"}
+	s.Spec.Source.Mirrors = []sealiftv1.Mirror{{URL: "oci://" + empty.Repo("apps/mirrored")}, {URL: "oci://" + mirror.Repo("apps/mirrored")}}
 	res, err := r.Reconcile(ctx, s)
 	if err != nil {
 		t.Fatalf("reconcile through the mirror: %v", err)
@@ -476,7 +477,7 @@ func TestReconcilePrunesWhatLeftTheArtifact(t *testing.T) {
 
 	// A budget of 10 % refuses deleting 1 of 5 objects, and keeps it.
 	s.Spec.Source.Ref.Tag = "2"
-	s.Spec.PruneBudget = &reconcile.PruneBudget{MaxPercent: 10}
+	s.Spec.PruneBudget = &sealiftv1.PruneBudget{MaxPercent: 10}
 	if _, err := r.Reconcile(ctx, s); !errors.Is(err, errdef.ErrPolicyViolation) {
 		t.Fatalf("reconcile v2 over the prune budget: err = %v, want ErrPolicyViolation", err)
 	}
@@ -521,7 +522,7 @@ func TestReconcileDriftAndPlan(t *testing.T) {
 
 	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("drift", "oci://"+reg.Repo("apps/drift"), "1", key)
-	s.Spec.Drift = reconcile.DriftDetect
+	s.Spec.Drift = sealiftv1.DriftDetect
 	if _, err := r.Reconcile(ctx, s); err != nil {
 		t.Fatalf("first reconcile: %v", err)
 	}
@@ -579,7 +580,7 @@ func TestReconcileDriftAndPlan(t *testing.T) {
 
 	// correct takes the field back.
 	s.Spec.Source.Ref.Tag = "1"
-	s.Spec.Drift = reconcile.DriftCorrect
+	s.Spec.Drift = sealiftv1.DriftCorrect
 	if _, err := r.Reconcile(ctx, s); err != nil {
 		t.Fatalf("correct: %v", err)
 	}

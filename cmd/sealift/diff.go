@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 
+	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/reconcile"
 )
@@ -56,7 +57,7 @@ directory instead (the Sync's path and targetNamespace still apply).`,
 			if err != nil {
 				return withHint(err, "fix the manifests under %s", o.dir)
 			}
-			mgr, err := deploy.NewManager(restCfg, s.ManagerOptions())
+			mgr, err := deploy.NewManager(restCfg, reconcile.ManagerOptions(s))
 			if err != nil {
 				return err
 			}
@@ -85,7 +86,7 @@ directory instead (the Sync's path and targetNamespace still apply).`,
 
 // diffManagerOptions are the deploy options a Sync implies: its identity as
 // the owner, its target namespace and its service account.
-func printDiffs(cmd *cobra.Command, s *reconcile.Sync, diffs []deploy.ObjectDiff) {
+func printDiffs(cmd *cobra.Command, s *sealiftv1.Sync, diffs []deploy.ObjectDiff) {
 	w := cmd.OutOrStdout()
 	counts := map[deploy.DiffAction]int{}
 	for _, d := range diffs {
@@ -106,7 +107,7 @@ func printDiffs(cmd *cobra.Command, s *reconcile.Sync, diffs []deploy.ObjectDiff
 }
 
 // planArtifact diffs the Sync's verified artifact.
-func (o *diffOptions) planArtifact(cmd *cobra.Command, s *reconcile.Sync, restCfg *rest.Config) error {
+func (o *diffOptions) planArtifact(cmd *cobra.Command, s *sealiftv1.Sync, restCfg *rest.Config) error {
 	if err := o.remote.validate(); err != nil {
 		return err
 	}
@@ -123,7 +124,7 @@ func (o *diffOptions) planArtifact(cmd *cobra.Command, s *reconcile.Sync, restCf
 	return o.print(cmd, s, res.Digest, diffs)
 }
 
-func (o *diffOptions) print(cmd *cobra.Command, s *reconcile.Sync, digest string, diffs []deploy.ObjectDiff) error {
+func (o *diffOptions) print(cmd *cobra.Command, s *sealiftv1.Sync, digest string, diffs []deploy.ObjectDiff) error {
 	if o.output.json() {
 		return writeJSON(cmd.OutOrStdout(), struct {
 			Sync    string              `json:"sync"`

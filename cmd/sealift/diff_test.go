@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/reconcile"
 )
@@ -46,7 +47,7 @@ func TestDiffCommand(t *testing.T) {
 	}
 
 	// Apply as the sync would, then edit the ConfigMap by hand.
-	s, err := reconcile.LoadFile(syncFile)
+	s, err := sealiftv1.LoadFile(syncFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestDiffCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := deploy.NewManager(kubeEnv.Config, s.ManagerOptions())
+	m, err := deploy.NewManager(kubeEnv.Config, reconcile.ManagerOptions(s))
 	if err != nil {
 		t.Fatal(err)
 	}

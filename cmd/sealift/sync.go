@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 
+	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/reconcile"
 )
@@ -32,7 +34,11 @@ with server-side apply. Exit status 0 means everything was applied; nothing is a
 the signatures do not satisfy the policy.
 
 With --offline, the last revision the cache holds for the Sync is applied without any
-registry.`,
+registry.
+
+A Sync with spec.suspend: true is not applied: sync says so and exits 0. spec.interval,
+spec.retryInterval and spec.dependsOn are read by the in-cluster controller only; sync --once
+notes on stderr that it ignores them.`,
 		Example: `  sealift sync --once -f examples/podinfo/sync.yaml
   sealift sync --once --offline -f sync.yaml --cache-dir /var/cache/sealift`,
 		Args: cobra.NoArgs,
@@ -50,6 +56,9 @@ registry.`,
 			if err != nil {
 				return err
 			}
+			if fields := reconcile.ControllerOnlyFields(s); len(fields) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: sync --once ignores %s (read by the in-cluster controller only)\n", strings.Join(fields, ", "))
+			}
 			c, err := o.cache.open(cmd.Context())
 			if err != nil {
 				return err
@@ -66,7 +75,7 @@ registry.`,
 			if o.output.json() {
 				out := struct {
 					reconcile.Result
-					Status reconcile.SyncStatus `json:"status"`
+					Status sealiftv1.SyncStatus `json:"status"`
 				}{res, s.Status}
 				if werr := writeJSON(cmd.OutOrStdout(), out); werr != nil && err == nil {
 					err = werr
@@ -91,8 +100,12 @@ registry.`,
 	return cmd
 }
 
-func printSyncResult(cmd *cobra.Command, s *reconcile.Sync, res reconcile.Result) {
+func printSyncResult(cmd *cobra.Command, s *sealiftv1.Sync, res reconcile.Result) {
 	w := cmd.OutOrStdout()
+	if res.Suspended {
+		fmt.Fprintf(w, "sync %s: suspended (spec.suspend: true): nothing resolved, verified or applied\n", s.Key())
+		return
+	}
 	src := res.ServedBy
 	if res.Offline {
 		src = "cache (offline)"
@@ -134,11 +147,11 @@ func syncHint(err error) string {
 
 // loadSync reads and validates the Sync file and the cluster's config,
 // the first step of every command that acts for a Sync.
-func loadSync(file string, kube *kubeOptions) (*reconcile.Sync, *rest.Config, error) {
+func loadSync(file string, kube *kubeOptions) (*sealiftv1.Sync, *rest.Config, error) {
 	if file == "" {
 		return nil, nil, withHint(errors.New("-f is required"), "pass the Sync file with -f sync.yaml")
 	}
-	s, err := reconcile.LoadFile(file)
+	s, err := sealiftv1.LoadFile(file)
 	if err != nil {
 		return nil, nil, withHint(err, "fix the Sync file; see examples/podinfo/sync.yaml")
 	}

@@ -108,6 +108,54 @@ func TestSyncOnceCommand(t *testing.T) {
 	}
 }
 
+// TestSyncOnceSuspended: a suspended Sync is not applied by sync --once,
+// which says so and exits 0; the fields only the controller reads are noted
+// on stderr, not silently ignored. The source is a closed port, so any
+// attempt to resolve it would fail the command.
+func TestSyncOnceSuspended(t *testing.T) {
+	work := t.TempDir()
+	doc := `apiVersion: sealift.dev/v1alpha1
+kind: Sync
+metadata: {name: paused, namespace: sealift-system}
+spec:
+  source: {url: "oci://127.0.0.1:1/apps/paused", ref: {tag: "1.0.0"}, insecure: true}
+  verify: {mode: audit}
+  suspend: true
+  interval: 5m
+  dependsOn: [{name: base}]
+`
+	file := filepath.Join(work, "sync.yaml")
+	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"sync", "--once", "-f", file, "--kubeconfig", kubeEnv.Kubeconfig, "--cache-dir", filepath.Join(work, "cache")}
+	out, errOut, err := execute(t, args...)
+	if err != nil {
+		t.Fatalf("sync --once of a suspended Sync: %v\n%s%s", err, out, errOut)
+	}
+	if want := "sync sealift-system/paused: suspended (spec.suspend: true): nothing resolved, verified or applied"; !strings.Contains(out, want) {
+		t.Errorf("stdout lacks %q:\n%s", want, out)
+	}
+	if want := "note: sync --once ignores spec.interval, spec.dependsOn (read by the in-cluster controller only)"; !strings.Contains(errOut, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, errOut)
+	}
+
+	out, _, err = execute(t, append(args, "-o", "json")...)
+	if err != nil {
+		t.Fatalf("sync --once -o json of a suspended Sync: %v\n%s", err, out)
+	}
+	var report struct {
+		Suspended bool   `json:"suspended"`
+		Digest    string `json:"digest"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("-o json output is not JSON: %v\n%s", err, out)
+	}
+	if !report.Suspended || report.Digest != "" {
+		t.Errorf("json report %+v: want suspended and no digest", report)
+	}
+}
+
 func TestSyncFlagErrors(t *testing.T) {
 	tests := map[string][]string{
 		"no --once":      {"sync", "-f", "x.yaml"},

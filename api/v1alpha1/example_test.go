@@ -1,15 +1,16 @@
-package reconcile_test
+package v1alpha1_test
 
 import (
 	"fmt"
 
-	"github.com/sealift-dev/sealift/reconcile"
+	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 )
 
 // A Sync is the same YAML as a file for `sealift sync --once` and as a
-// custom resource; Parse validates it and names the field at fault.
+// custom resource; Parse validates it, names the field at fault, and
+// fills in the defaults.
 func ExampleParse() {
-	s, err := reconcile.Parse([]byte(`
+	s, err := sealiftv1.Parse([]byte(`
 apiVersion: sealift.dev/v1alpha1
 kind: Sync
 metadata: {name: podinfo, namespace: apps}
@@ -29,8 +30,9 @@ spec:
 		return
 	}
 	fmt.Println(s.Key(), s.Spec.Source.Ref.Semver, len(s.Spec.Source.Mirrors))
+	fmt.Println(s.Spec.Verify.Mode, s.Spec.Drift, s.Spec.Timeout.Duration)
 
-	_, err = reconcile.Parse([]byte(`
+	_, err = sealiftv1.Parse([]byte(`
 apiVersion: sealift.dev/v1alpha1
 kind: Sync
 metadata: {name: podinfo}
@@ -41,5 +43,6 @@ spec:
 	fmt.Println(err)
 	// Output:
 	// apps/podinfo >=1.4.0 <2.0.0 1
+	// enforce correct 5m0s
 	// Sync "podinfo": spec.verify.mode: must be enforce or audit, got "sometimes": invalid object
 }
