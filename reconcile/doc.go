@@ -1,5 +1,6 @@
-// Package reconcile owns the Sync API type and the one walk a revision takes
-// through the pipeline: resolve the reference to a digest (pull), verify its
+// Package reconcile owns the one walk a revision takes through the pipeline
+// for a Sync (the API type lives in api/v1alpha1; reconcile turns it into
+// each stage's options): resolve the reference to a digest (pull), verify its
 // signatures against the Sync's policy (verify), fetch exactly that digest
 // into the cache (pull → cache), render and apply it (deploy), and record the
 // result (cache, status).
@@ -18,5 +19,9 @@
 // revision already applied is diffed, not re-applied; a new revision is
 // applied. Secrets (registry credentials, keys and trust roots by
 // secretRef) are read by the in-cluster controller; `sync --once` takes
-// files and inline PEM, and refuses secretRef with a clear error.
+// files and inline PEM, and refuses secretRef with a clear error. A
+// suspended Sync is not reconciled: Reconcile returns Result.Suspended and
+// touches neither registry, cache, cluster nor status. Interval,
+// retryInterval and dependsOn are the controller's (ControllerOnlyFields
+// names those set, for the CLI to note that it ignores them).
 package reconcile

@@ -229,8 +229,8 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Resu
 	if err != nil {
 		return res, desc, "", sealiftv1.ReasonInvalidSpec, err
 	}
-	if s.Spec.Source.Ref.Semver != "" {
-		tag, err := resolveSemver(ctx, sources, s.Spec.Source.Ref.Semver, s.Spec.Source.Ref.SemverFilter)
+	if r := sourceRef(s); r.Semver != "" {
+		tag, err := resolveSemver(ctx, sources, r.Semver, r.SemverFilter)
 		if err != nil {
 			return res, desc, "", sealiftv1.ReasonSourceUnavailable, err
 		}
@@ -541,22 +541,30 @@ func reference(s *sealiftv1.Sync) (pull.Reference, error) {
 		return ref, fmt.Errorf("spec.source.url: %w", err)
 	}
 	if ref.Tag != "" && ref.Tag != "latest" || ref.Digest != "" {
-		if s.Spec.Source.Ref != (sealiftv1.Ref{}) {
+		if sourceRef(s) != (sealiftv1.Ref{}) {
 			return ref, fmt.Errorf("spec.source.url %q carries a tag or digest and spec.source.ref is set too; use one: %w", s.Spec.Source.URL, errdef.ErrInvalidReference)
 		}
 		return ref, nil
 	}
-	switch {
-	case s.Spec.Source.Ref.Digest != "":
+	switch r := sourceRef(s); {
+	case r.Digest != "":
 		ref.Tag = ""
-		ref.Digest = s.Spec.Source.Ref.Digest
-	case s.Spec.Source.Ref.Tag != "":
-		ref.Tag = s.Spec.Source.Ref.Tag
-	case s.Spec.Source.Ref.Semver != "":
+		ref.Digest = r.Digest
+	case r.Tag != "":
+		ref.Tag = r.Tag
+	case r.Semver != "":
 		return ref, nil // the tag is chosen at resolve time
 	}
 	// Re-parse so a bad tag or digest is caught with the reference's own checks.
 	return pull.ParseReference(ref.String())
+}
+
+// sourceRef is s's ref, the zero Ref when it sets none.
+func sourceRef(s *sealiftv1.Sync) sealiftv1.Ref {
+	if s.Spec.Source.Ref == nil {
+		return sealiftv1.Ref{}
+	}
+	return *s.Spec.Source.Ref
 }
 
 // sources lists where the artifact may be read: the mirrors in order, then

@@ -121,7 +121,7 @@ func newSync(name, url, tag string, keys ...keyPair) *sealiftv1.Sync {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "sealift-system"},
 	}
 	s.Spec.Source.URL = url
-	s.Spec.Source.Ref.Tag = tag
+	s.Spec.Source.Ref = &sealiftv1.Ref{Tag: tag}
 	s.Spec.Source.Insecure = true
 	for _, k := range keys {
 		s.Spec.Verify.Keys = append(s.Spec.Verify.Keys, sealiftv1.Key{PEM: string(k.pubPEM)})
@@ -417,7 +417,7 @@ func TestReconcileMirrorsAndSemver(t *testing.T) {
 
 	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("mirrored", "oci://"+canonical.Repo("apps/mirrored"), "", key)
-	s.Spec.Source.Ref = sealiftv1.Ref{Semver: ">=1.0.0 <2.0.0"}
+	s.Spec.Source.Ref = &sealiftv1.Ref{Semver: ">=1.0.0 <2.0.0"}
 	s.Spec.Source.Mirrors = []sealiftv1.Mirror{{URL: "oci://" + empty.Repo("apps/mirrored")}, {URL: "oci://" + mirror.Repo("apps/mirrored")}}
 	res, err := r.Reconcile(ctx, s)
 	if err != nil {
@@ -476,7 +476,7 @@ func TestReconcilePrunesWhatLeftTheArtifact(t *testing.T) {
 	}
 
 	// A budget of 10 % refuses deleting 1 of 5 objects, and keeps it.
-	s.Spec.Source.Ref.Tag = "2"
+	s.Spec.Source.Ref = &sealiftv1.Ref{Tag: "2"}
 	s.Spec.PruneBudget = &sealiftv1.PruneBudget{MaxPercent: 10}
 	if _, err := r.Reconcile(ctx, s); !errors.Is(err, errdef.ErrPolicyViolation) {
 		t.Fatalf("reconcile v2 over the prune budget: err = %v, want ErrPolicyViolation", err)
@@ -560,7 +560,7 @@ func TestReconcileDriftAndPlan(t *testing.T) {
 	}
 
 	// Plan of a new revision: the diff names the change, the cluster keeps its state.
-	s.Spec.Source.Ref.Tag = "2"
+	s.Spec.Source.Ref = &sealiftv1.Ref{Tag: "2"}
 	res, diffs, err := r.Plan(ctx, s)
 	if err != nil {
 		t.Fatalf("plan: %v", err)
@@ -579,7 +579,7 @@ func TestReconcileDriftAndPlan(t *testing.T) {
 	}
 
 	// correct takes the field back.
-	s.Spec.Source.Ref.Tag = "1"
+	s.Spec.Source.Ref = &sealiftv1.Ref{Tag: "1"}
 	s.Spec.Drift = sealiftv1.DriftCorrect
 	if _, err := r.Reconcile(ctx, s); err != nil {
 		t.Fatalf("correct: %v", err)

@@ -16,9 +16,9 @@
 // than one of tag, semver and digest, a malformed digest or tag, a URL that
 // is not oci://, unknown enum values, negative durations) and what the
 // schema cannot check (a semver constraint that does not parse, a filter
-// that does not compile); the one difference is an empty `ref: {}`, which
-// Go cannot tell from an absent ref and so accepts (the URL's own tag or
-// digest is used). Interval, RetryInterval and DependsOn are read by the
+// that does not compile). A Sync without ref uses the URL's own tag or
+// digest (else "latest"); a ref that is present must set exactly one of
+// tag, semver and digest. Interval, RetryInterval and DependsOn are read by the
 // in-cluster controller only; `sealift sync --once` ignores them and says
 // so, and refuses to apply a suspended Sync.
 //

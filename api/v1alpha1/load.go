@@ -90,8 +90,10 @@ func (s *Sync) Validate() error {
 	if !validURL(spec.Source.URL) {
 		return bad("spec.source.url", "must start with %s and name a repository, got %q", urlScheme, spec.Source.URL)
 	}
-	if err := spec.Source.Ref.validate(); err != nil {
-		return bad("spec.source.ref", "%v", err)
+	if r := spec.Source.Ref; r != nil {
+		if err := r.validate(); err != nil {
+			return bad("spec.source.ref", "%v", err)
+		}
 	}
 	for i, m := range spec.Source.Mirrors {
 		if !validURL(m.URL) {
@@ -151,9 +153,9 @@ func (s *Sync) Validate() error {
 	return nil
 }
 
-// validate checks that at most one of tag, semver and digest is set (none
-// means the URL's own tag or digest), each in its form.
-func (r Ref) validate() error {
+// validate checks that exactly one of tag, semver and digest is set, in its
+// form, as the schema's CEL rule does.
+func (r *Ref) validate() error {
 	set := 0
 	for _, v := range []string{r.Tag, r.Semver, r.Digest} {
 		if v != "" {
@@ -161,8 +163,8 @@ func (r Ref) validate() error {
 		}
 	}
 	switch {
-	case set > 1:
-		return errors.New("set only one of tag, semver and digest")
+	case set != 1:
+		return errors.New("set exactly one of tag, semver and digest")
 	case r.Tag != "" && !tagPattern.MatchString(r.Tag):
 		return fmt.Errorf("tag %q is not a valid tag", r.Tag)
 	case r.Digest != "" && !digestPattern.MatchString(r.Digest):

@@ -34,7 +34,7 @@ func validSync() *sealiftv1.Sync {
 		TypeMeta:   metav1.TypeMeta{APIVersion: sealiftv1.APIVersion, Kind: sealiftv1.Kind},
 		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "apps"},
 		Spec: sealiftv1.SyncSpec{
-			Source: sealiftv1.Source{URL: "oci://registry.example/apps/app", Ref: sealiftv1.Ref{Tag: "1.0.0"}},
+			Source: sealiftv1.Source{URL: "oci://registry.example/apps/app", Ref: &sealiftv1.Ref{Tag: "1.0.0"}},
 			Verify: sealiftv1.Verify{Keys: []sealiftv1.Key{{Path: "cosign.pub"}}},
 		},
 	}
@@ -49,11 +49,11 @@ func TestValidate(t *testing.T) {
 		field string
 	}{
 		{"as is", func(s *sealiftv1.Sync) {}, ""},
-		{"digest ref", func(s *sealiftv1.Sync) { s.Spec.Source.Ref = sealiftv1.Ref{Digest: digest} }, ""},
+		{"digest ref", func(s *sealiftv1.Sync) { s.Spec.Source.Ref = &sealiftv1.Ref{Digest: digest} }, ""},
 		{"semver ref with filter", func(s *sealiftv1.Sync) {
-			s.Spec.Source.Ref = sealiftv1.Ref{Semver: ">=1.0.0 <2.0.0", SemverFilter: `^v?\d+\.\d+\.\d+$`}
+			s.Spec.Source.Ref = &sealiftv1.Ref{Semver: ">=1.0.0 <2.0.0", SemverFilter: `^v?\d+\.\d+\.\d+$`}
 		}, ""},
-		{"no ref: the URL's tag", func(s *sealiftv1.Sync) { s.Spec.Source.Ref = sealiftv1.Ref{} }, ""},
+		{"no ref: the URL's tag", func(s *sealiftv1.Sync) { s.Spec.Source.Ref = nil }, ""},
 		{"every typed value", func(s *sealiftv1.Sync) {
 			s.Spec.Verify.Mode = sealiftv1.VerifyAudit
 			s.Spec.Drift = sealiftv1.DriftDetect
@@ -73,14 +73,15 @@ func TestValidate(t *testing.T) {
 		{"no name", func(s *sealiftv1.Sync) { s.Name = "" }, "metadata.name"},
 		{"url without scheme", func(s *sealiftv1.Sync) { s.Spec.Source.URL = "registry.example/apps/app" }, "spec.source.url"},
 		{"url scheme alone", func(s *sealiftv1.Sync) { s.Spec.Source.URL = "oci://" }, "spec.source.url"},
+		{"empty ref", func(s *sealiftv1.Sync) { s.Spec.Source.Ref = &sealiftv1.Ref{} }, "spec.source.ref"},
 		{"tag and digest", func(s *sealiftv1.Sync) { s.Spec.Source.Ref.Digest = digest }, "spec.source.ref"},
 		{"tag and semver", func(s *sealiftv1.Sync) { s.Spec.Source.Ref.Semver = "^1" }, "spec.source.ref"},
-		{"short digest", func(s *sealiftv1.Sync) { s.Spec.Source.Ref = sealiftv1.Ref{Digest: "sha256:00"} }, "spec.source.ref"},
-		{"uppercase digest", func(s *sealiftv1.Sync) { s.Spec.Source.Ref = sealiftv1.Ref{Digest: strings.ToUpper(digest)} }, "spec.source.ref"},
+		{"short digest", func(s *sealiftv1.Sync) { s.Spec.Source.Ref = &sealiftv1.Ref{Digest: "sha256:00"} }, "spec.source.ref"},
+		{"uppercase digest", func(s *sealiftv1.Sync) { s.Spec.Source.Ref = &sealiftv1.Ref{Digest: strings.ToUpper(digest)} }, "spec.source.ref"},
 		{"bad tag", func(s *sealiftv1.Sync) { s.Spec.Source.Ref.Tag = "-x" }, "spec.source.ref"},
-		{"bad semver", func(s *sealiftv1.Sync) { s.Spec.Source.Ref = sealiftv1.Ref{Semver: "not a version"} }, "spec.source.ref"},
+		{"bad semver", func(s *sealiftv1.Sync) { s.Spec.Source.Ref = &sealiftv1.Ref{Semver: "not a version"} }, "spec.source.ref"},
 		{"filter without semver", func(s *sealiftv1.Sync) { s.Spec.Source.Ref.SemverFilter = "^v" }, "spec.source.ref"},
-		{"bad filter", func(s *sealiftv1.Sync) { s.Spec.Source.Ref = sealiftv1.Ref{Semver: "^1", SemverFilter: "("} }, "spec.source.ref"},
+		{"bad filter", func(s *sealiftv1.Sync) { s.Spec.Source.Ref = &sealiftv1.Ref{Semver: "^1", SemverFilter: "("} }, "spec.source.ref"},
 		{"mirror without scheme", func(s *sealiftv1.Sync) { s.Spec.Source.Mirrors = []sealiftv1.Mirror{{URL: "http://m/x"}} }, "spec.source.mirrors[0].url"},
 		{"secretRef without name", func(s *sealiftv1.Sync) { s.Spec.Source.SecretRef = &sealiftv1.LocalObjectReference{} }, "spec.source.secretRef.name"},
 		{"bad mode", func(s *sealiftv1.Sync) { s.Spec.Verify.Mode = "maybe" }, "spec.verify.mode"},
@@ -127,6 +128,7 @@ func TestParseRejects(t *testing.T) {
 		"no name":           {"apiVersion: sealift.dev/v1alpha1\nkind: Sync\nspec: {source: {url: oci://r/x}}\n", "metadata.name"},
 		"no scheme":         {head + "spec: {source: {url: r/x}}\n", "spec.source.url"},
 		"two refs":          {head + "spec: {source: {url: oci://r/x, ref: {tag: a, digest: 'sha256:00'}}}\n", "spec.source.ref"},
+		"empty ref":         {head + "spec: {source: {url: oci://r/x, ref: {}}}\n", "spec.source.ref"},
 		"unknown field":     {head + "spec: {source: {url: oci://r/x}, prunee: true}\n", "prunee"},
 		"bad mode":          {head + "spec: {source: {url: oci://r/x}, verify: {mode: maybe}}\n", "spec.verify.mode"},
 		"key with two ways": {head + "spec: {source: {url: oci://r/x}, verify: {keys: [{path: a, pem: b}]}}\n", "spec.verify.keys[0]"},

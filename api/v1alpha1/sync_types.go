@@ -184,9 +184,10 @@ type Source struct {
 	// +kubebuilder:validation:Pattern="^oci://.+"
 	URL string `json:"url"`
 	// Ref selects the revision; unset, the URL's own tag or digest (else
-	// "latest") is used.
+	// "latest") is used. A pointer, so an unset ref is left out when the
+	// object is written and the schema's one-of rule is not run on it.
 	// +optional
-	Ref Ref `json:"ref,omitempty"`
+	Ref *Ref `json:"ref,omitempty"`
 	// Mirrors are tried in order before URL; same digest or nothing.
 	// +optional
 	Mirrors []Mirror `json:"mirrors,omitempty"`
