@@ -2,6 +2,8 @@ package reconcile_test
 
 import (
 	"context"
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +12,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 
 	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/deploy"
@@ -95,6 +100,55 @@ func TestSyncCRDSchema(t *testing.T) {
 		{"key with two sources", func(s *sealiftv1.Sync) { s.Spec.Verify.Keys[0].Path = "k.pub" }, "set exactly one of path, pem and secretRef"},
 		{"prune budget over 100%", func(s *sealiftv1.Sync) { s.Spec.PruneBudget.MaxPercent = 150 }, "spec.pruneBudget.maxPercent"},
 	}
+	t.Run("printer columns, short name and status subresource", func(t *testing.T) {
+		dc, err := discovery.NewDiscoveryClientForConfig(env.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := dc.ServerResourcesForGroupVersion(sealiftv1.GroupVersion.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shortNames []string
+		status := false
+		for _, r := range list.APIResources {
+			switch r.Name {
+			case "syncs":
+				shortNames = r.ShortNames
+			case "syncs/status":
+				status = true
+			}
+		}
+		if !slices.Equal(shortNames, []string{"sls"}) || !status {
+			t.Errorf("short names %v, status subresource %v: want [sls] and true", shortNames, status)
+		}
+
+		cfg := rest.CopyConfig(env.Config)
+		cfg.GroupVersion = &sealiftv1.GroupVersion
+		cfg.APIPath = "/apis"
+		cfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+		rc, err := rest.RESTClientFor(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := rc.Get().Namespace("default").Resource("syncs").
+			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var table metav1.Table
+		if err := json.Unmarshal(raw, &table); err != nil {
+			t.Fatalf("table: %v\n%s", err, raw)
+		}
+		var columns []string
+		for _, c := range table.ColumnDefinitions {
+			columns = append(columns, c.Name)
+		}
+		if want := []string{"Name", "Ready", "Status", "Revision", "Signer", "Age"}; !slices.Equal(columns, want) {
+			t.Errorf("printer columns %v, want %v", columns, want)
+		}
+	})
+
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := full("schema-" + string(rune('a'+i)))

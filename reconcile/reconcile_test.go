@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -187,6 +188,15 @@ func TestReconcileAppliesSignedArtifact(t *testing.T) {
 	ready := meta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionReady)
 	if ready == nil || ready.Status != metav1.ConditionTrue || s.Status.LastAppliedDigest != desc.Digest.String() {
 		t.Errorf("status %+v: want Ready=True with the applied digest", s.Status)
+	}
+	if want := "1.0.0@" + desc.Digest.String(); s.Status.LastAppliedRevision != want || res.Revision != want {
+		t.Errorf("revision: status %q, result %q, want %q", s.Status.LastAppliedRevision, res.Revision, want)
+	}
+	if s.Status.ServedBy != res.ServedBy || s.Status.ServedBy == "" {
+		t.Errorf("status servedBy %q, result %q: want the serving repository", s.Status.ServedBy, res.ServedBy)
+	}
+	if h := s.Status.History; len(h) != 1 || h[0].Revision != s.Status.LastAppliedRevision || !slices.Equal(h[0].Signers, res.Verdict.Signers) {
+		t.Errorf("history %+v: want one entry with the revision and signers %v", h, res.Verdict.Signers)
 	}
 	rev, ok, err := c.LastApplied(ctx, s.Key())
 	if err != nil || !ok || rev.Manifest.Digest != desc.Digest {
@@ -586,5 +596,49 @@ func TestReconcileDriftAndPlan(t *testing.T) {
 	}
 	if got := message(); got != "from the artifact" {
 		t.Errorf("correct left %q", got)
+	}
+}
+
+// TestReconcileSuspended: a suspended Sync is neither resolved, verified nor
+// applied, online or offline; the status and the cache are left as they were.
+// Its source is a closed port, so any attempt to resolve it would fail.
+func TestReconcileSuspended(t *testing.T) {
+	ctx := context.Background()
+	c := openCache(t)
+	r := &reconcile.Reconciler{Cache: c, RestConfig: env.Config}
+	s := newSync("suspended", "oci://127.0.0.1:1/apps/suspended", "1.0.0")
+	s.Spec.Suspend = true
+	for name, run := range map[string]func(context.Context, *sealiftv1.Sync) (reconcile.Result, error){
+		"online": r.Reconcile, "offline": r.ReconcileOffline,
+	} {
+		t.Run(name, func(t *testing.T) {
+			res, err := run(ctx, s)
+			if err != nil {
+				t.Fatalf("reconcile of a suspended Sync: %v", err)
+			}
+			if !res.Suspended || res.Digest != "" || len(res.Changes) != 0 {
+				t.Errorf("result %+v: want Suspended and nothing resolved or applied", res)
+			}
+			if len(s.Status.Conditions) != 0 || s.Status.ObservedGeneration != 0 {
+				t.Errorf("status %+v: want it untouched", s.Status)
+			}
+			if _, ok, err := c.LastApplied(ctx, s.Key()); err != nil || ok {
+				t.Errorf("cache last applied: ok=%v err=%v, want nothing recorded", ok, err)
+			}
+		})
+	}
+}
+
+func TestControllerOnlyFields(t *testing.T) {
+	s := newSync("fields", "oci://r/x", "1")
+	if got := reconcile.ControllerOnlyFields(s); len(got) != 0 {
+		t.Errorf("no controller-only field set, got %v", got)
+	}
+	s.Spec.Interval = &metav1.Duration{Duration: time.Minute}
+	s.Spec.RetryInterval = &metav1.Duration{Duration: time.Second}
+	s.Spec.DependsOn = []sealiftv1.LocalObjectReference{{Name: "base"}}
+	want := []string{"spec.interval", "spec.retryInterval", "spec.dependsOn"}
+	if got := reconcile.ControllerOnlyFields(s); !slices.Equal(got, want) {
+		t.Errorf("ControllerOnlyFields = %v, want %v", got, want)
 	}
 }
