@@ -23,11 +23,14 @@ import (
 // MaxSyncFileBytes caps a Sync file read from disk; a Sync is a few hundred bytes.
 const MaxSyncFileBytes = 1 << 20
 
-// The schema's patterns, checked the same way by Validate.
+// urlScheme starts every source and mirror URL.
+const urlScheme = "oci://"
+
+// The schema's patterns and enums (the markers in sync_types.go), checked
+// the same way by Validate.
 var (
 	digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 	tagPattern    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
-	urlScheme     = "oci://"
 	verifyModes   = []VerifyMode{VerifyEnforce, VerifyAudit}
 	driftModes    = []DriftMode{DriftCorrect, DriftDetect}
 	adoptPolicies = []AdoptPolicy{AdoptAlways, AdoptNever}
