@@ -14,6 +14,7 @@ import (
 
 	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/reconcile"
+	"github.com/sealift-dev/sealift/render"
 )
 
 func TestDiffCommand(t *testing.T) {
@@ -50,7 +51,7 @@ func TestDiffCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := deploy.Render(ctx, manifests, deploy.RenderOptions{})
+	objs, err := render.Render(ctx, manifests, render.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
