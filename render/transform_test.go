@@ -27,9 +27,11 @@ func TestRenderTransforms(t *testing.T) {
 		want       string // label "seen" of every object
 		wantErr    error
 	}{
-		"none":           {want: ""},
-		"in order":       {transforms: []render.Transform{relabel("b"), relabel("a")}, want: "ab"},
-		"error stops it": {transforms: []render.Transform{render.TransformFunc(func(context.Context, []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) { return nil, boom }), relabel("x")}, wantErr: boom},
+		"none":     {want: ""},
+		"in order": {transforms: []render.Transform{relabel("b"), relabel("a")}, want: "ab"},
+		"error stops it": {transforms: []render.Transform{render.TransformFunc(func(context.Context, []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+			return nil, boom
+		}), relabel("x")}, wantErr: boom},
 		"invalid output refused": {wantErr: errdef.ErrInvalidObject, transforms: []render.Transform{render.TransformFunc(func(_ context.Context, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
 			objs[0].SetName("")
 			return objs, nil
