@@ -56,8 +56,11 @@
 // needs none of them. Entries kustomize loads as bases must exist in the
 // artifact. Plugins other than the builtins, Helm charts and the
 // HelmChartInflationGenerator are refused. Should a future kustomize add a
-// remote form these checks do not know, git still needs the "git" binary on
-// PATH; the engine's image ships none.
+// remote form these checks do not know, its clone still needs a "git" binary
+// on PATH: run the engine where there is none (a distroless image has none;
+// TestBuildWithoutGitOnPath shows the clone then fails without running
+// anything). A kustomize upgrade must re-check these rules against its
+// loader.
 //
 // Kustomize expands YAML aliases without limit, so every file of the
 // artifact, and every inline patch and plugin configuration, is decoded
