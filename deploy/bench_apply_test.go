@@ -30,6 +30,7 @@ import (
 
 	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/internal/kubetest"
+	"github.com/sealift-dev/sealift/render"
 )
 
 // benchObjects writes n objects of kinds, in turn, spread over 10
@@ -230,7 +231,7 @@ func sealiftApply(t *testing.T, cfg *rest.Config, dir string) (time.Duration, st
 	ctx := context.Background()
 	cpu := serverCPU()
 	start := time.Now()
-	objs, err := deploy.Render(ctx, dir, deploy.RenderOptions{})
+	objs, err := render.Render(ctx, dir, render.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func sealiftApply(t *testing.T, cfg *rest.Config, dir string) (time.Duration, st
 func floorApply(t *testing.T, cfg *rest.Config, dir string, conc int) (time.Duration, string) {
 	t.Helper()
 	ctx := context.Background()
-	objs, err := deploy.Render(ctx, dir, deploy.RenderOptions{})
+	objs, err := render.Render(ctx, dir, render.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

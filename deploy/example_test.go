@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/sealift-dev/sealift/deploy"
+	"github.com/sealift-dev/sealift/render"
 )
 
 func ExampleRender() {
@@ -36,7 +37,7 @@ items:
 		panic(err)
 	}
 
-	objs, err := deploy.Render(context.Background(), root, deploy.RenderOptions{})
+	objs, err := render.Render(context.Background(), root, render.Options{})
 	if err != nil {
 		panic(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/sealift-dev/sealift/internal/registrytest"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/push"
+	"github.com/sealift-dev/sealift/render"
 )
 
 // benchTree writes files manifests of about size bytes in total, spread
@@ -74,7 +75,7 @@ func benchPull(b *testing.B, src string, total int64) {
 		if err := pull.Fetch(ctx, repo, desc, store); err != nil {
 			b.Fatal(err)
 		}
-		if err := pull.Extract(ctx, store, desc, filepath.Join(out, fmt.Sprint(i)), pull.ExtractOptions{}); err != nil {
+		if err := render.Extract(ctx, store, desc, filepath.Join(out, fmt.Sprint(i)), render.ExtractOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

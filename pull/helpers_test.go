@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -142,4 +144,35 @@ func (b blobs) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) 
 
 func (b blobs) Resolve(_ context.Context, ref string) (ocispec.Descriptor, error) {
 	return ocispec.Descriptor{}, fmt.Errorf("%s: %w", ref, errdef.ErrNotFound)
+}
+
+// readTree returns path → content for files and path+"/" → "" for
+// directories under root, failing on anything else.
+func readTree(t testing.TB, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		switch {
+		case d.IsDir():
+			out[rel+"/"] = ""
+		case d.Type().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			out[rel] = string(data)
+		default:
+			t.Errorf("extracted %s has type %v", rel, d.Type())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

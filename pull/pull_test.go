@@ -22,6 +22,7 @@ import (
 	"github.com/sealift-dev/sealift/internal/registrytest"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/push"
+	"github.com/sealift-dev/sealift/render"
 )
 
 func writeFiles(t *testing.T, files map[string]string) string {
@@ -77,7 +78,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 		t.Fatalf("store does not resolve the digest: %v %v", got, err)
 	}
 	dest := filepath.Join(t.TempDir(), "out")
-	if err := pull.Extract(ctx, store, pushed, dest, pull.ExtractOptions{}); err != nil {
+	if err := render.Extract(ctx, store, pushed, dest, render.ExtractOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	got := readTree(t, dest)

@@ -13,8 +13,8 @@ import (
 	"oras.land/oras-go/v2/content/memory"
 
 	"github.com/sealift-dev/sealift/internal/registrytest"
-	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/push"
+	"github.com/sealift-dev/sealift/render"
 )
 
 // layerOf returns the manifest and the entries of the single layer of the
@@ -135,7 +135,7 @@ func TestPackOCILayer(t *testing.T) {
 	if err := store.Tag(context.Background(), desc, desc.Digest.String()); err != nil {
 		t.Fatal(err)
 	}
-	if err := pull.Extract(context.Background(), store, desc, t.TempDir()+"/out", pull.ExtractOptions{}); err != nil {
+	if err := render.Extract(context.Background(), store, desc, t.TempDir()+"/out", render.ExtractOptions{}); err != nil {
 		t.Errorf("pull cannot read the OCI layer: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sealift-dev/sealift/internal/registrytest"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/push"
+	"github.com/sealift-dev/sealift/render"
 )
 
 // Flux's own OCI client (the code behind `flux push artifact` and `flux pull
@@ -73,7 +74,7 @@ func TestFluxInterop(t *testing.T) {
 			t.Errorf("flux pushed %s, sealift resolved %s", pushed, want)
 		}
 		out := filepath.Join(t.TempDir(), "sealift-out")
-		if err := pull.Extract(ctx, repo, desc, out, pull.ExtractOptions{}); err != nil {
+		if err := render.Extract(ctx, repo, desc, out, render.ExtractOptions{}); err != nil {
 			t.Fatalf("sealift extract of flux's artifact: %v", err)
 		}
 		sameTree(t, tree, out)

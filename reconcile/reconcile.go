@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/pull"
+	"github.com/sealift-dev/sealift/render"
 	"github.com/sealift-dev/sealift/verify"
 )
 
@@ -378,20 +378,9 @@ func (r *Reconciler) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.
 // render extracts revision desc from the cache (every blob re-checked on
 // read) into a scratch directory and renders its objects.
 func (r *Reconciler) render(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]*unstructured.Unstructured, error) {
-	work, err := os.MkdirTemp("", "sealift-render-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(work)
-	dir := filepath.Join(work, "artifact")
-	if err := pull.Extract(ctx, r.Cache, desc, dir, pull.ExtractOptions{}); err != nil {
-		return nil, fmt.Errorf("extract %s: %w", desc.Digest, err)
-	}
-	objs, err := deploy.Render(ctx, dir, deploy.RenderOptions{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace})
-	if err != nil {
-		return nil, fmt.Errorf("render %s: %w", desc.Digest, err)
-	}
-	return objs, nil
+	return render.FromArtifact(ctx, r.Cache, desc, render.ArtifactOptions{
+		Render: render.Options{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace},
+	})
 }
 
 // previousInventory is what the Sync applied before: the cluster's record,

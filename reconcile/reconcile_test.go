@@ -28,6 +28,7 @@ import (
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/push"
 	"github.com/sealift-dev/sealift/reconcile"
+	"github.com/sealift-dev/sealift/render"
 )
 
 var env *kubetest.Env
@@ -307,7 +308,7 @@ func TestSyncCRDAcceptsExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crds, err := deploy.Render(ctx, "../config/crd", deploy.RenderOptions{})
+	crds, err := render.Render(ctx, "../config/crd", render.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +327,7 @@ func TestSyncCRDAcceptsExample(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "sync.yaml"), example, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	objs, err := deploy.Render(ctx, dir, deploy.RenderOptions{})
+	objs, err := render.Render(ctx, dir, render.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +340,7 @@ func TestSyncCRDAcceptsExample(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "sync.yaml"), []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	objs, err = deploy.Render(ctx, dir, deploy.RenderOptions{})
+	objs, err = render.Render(ctx, dir, render.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

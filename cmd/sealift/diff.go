@@ -11,6 +11,7 @@ import (
 	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/reconcile"
+	"github.com/sealift-dev/sealift/render"
 )
 
 type diffOptions struct {
@@ -53,7 +54,7 @@ directory instead (the Sync's path and targetNamespace still apply).`,
 			if o.dir == "" {
 				return o.planArtifact(cmd, s, restCfg)
 			}
-			objs, err := deploy.Render(ctx, filepath.Clean(o.dir), deploy.RenderOptions{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace})
+			objs, err := render.Render(ctx, filepath.Clean(o.dir), render.Options{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace})
 			if err != nil {
 				return withHint(err, "fix the manifests under %s", o.dir)
 			}

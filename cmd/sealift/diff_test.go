@@ -15,6 +15,7 @@ import (
 	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/reconcile"
+	"github.com/sealift-dev/sealift/render"
 )
 
 func TestDiffCommand(t *testing.T) {
@@ -51,7 +52,7 @@ func TestDiffCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := deploy.Render(ctx, manifests, deploy.RenderOptions{})
+	objs, err := render.Render(ctx, manifests, render.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/pull"
+	"github.com/sealift-dev/sealift/render"
 	"github.com/sealift-dev/sealift/verify"
 )
 
@@ -107,7 +108,7 @@ func runPull(cmd *cobra.Command, target string, o *pullOptions) error {
 	// digest as they arrive, into a temporary directory it renames into
 	// place only when everything held: no copy in memory, no second hash.
 	prog := startProgress(cmd.ErrOrStderr(), "pulling")
-	err = pull.Extract(ctx, prog.track(repo), desc, o.dir, pull.ExtractOptions{})
+	err = render.Extract(ctx, prog.track(repo), desc, o.dir, render.ExtractOptions{})
 	prog.finish()
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {

@@ -1,5 +1,7 @@
 package limits
 
+import "time"
+
 const (
 	// MaxManifestBytes caps manifests, indexes and referrer lists (4 MiB, as
 	// registries and oras-go do).
@@ -21,6 +23,22 @@ const (
 	MaxSignaturePayloadBytes int64 = 128 << 10
 	// MaxManifestFileBytes caps one Kubernetes manifest file read for rendering (64 MiB).
 	MaxManifestFileBytes int64 = 64 << 20
+	// MaxRenderFiles caps the files one render reads: manifest files in a
+	// plain directory, every file of the artifact for a kustomize build (an
+	// application has tens to hundreds; each file costs a decode).
+	MaxRenderFiles = 10_000
+	// MaxKustomizeInputBytes caps the bytes copied into memory for one
+	// kustomize build (256 MiB, the largest layer sealift accepts: an
+	// artifact cannot legitimately hold more).
+	MaxKustomizeInputBytes int64 = MaxLayerBytes
+	// MaxYAMLAliasNodes caps the nodes YAML aliases may add to one file
+	// handed to kustomize, beyond the nodes written out (kustomize expands
+	// aliases without a limit; a 415-byte "billion laughs" would take
+	// gigabytes).
+	MaxYAMLAliasNodes = 1_000_000
+	// MaxKustomizeBuildTime caps one kustomize build (a large build takes
+	// seconds; past this the build is abandoned and reported).
+	MaxKustomizeBuildTime = 2 * time.Minute
 	// MaxDiscoveryBytes caps the API discovery documents read from the API
 	// server in one load, all together (a cluster with hundreds of CRDs
 	// serves a few MiB; the cap keeps the decoded form far from exhausting a

@@ -1,4 +1,4 @@
-package pull_test
+package render_test
 
 import (
 	"archive/tar"
@@ -13,8 +13,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
-	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/push"
+	"github.com/sealift-dev/sealift/render"
 )
 
 // readTree returns path → content for files and path+"/" → "" for
@@ -69,7 +69,7 @@ func TestExtractShapes(t *testing.T) {
 	}{
 		"flux layer": {
 			build: func(t *testing.T, b blobs) ocispec.Descriptor {
-				l := b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, dir("."), dir("base"), reg("base/a.yaml", "a"), reg("b.yaml", "b"))))
+				l := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, dir("."), dir("base"), reg("base/a.yaml", "a"), reg("b.yaml", "b"))))
 				return b.manifest(t, push.MediaTypeFluxConfig, l)
 			},
 			want: map[string]string{"base/": "", "base/a.yaml": "a", "b.yaml": "b"},
@@ -91,7 +91,7 @@ func TestExtractShapes(t *testing.T) {
 		},
 		"helm chart with provenance": {
 			build: func(t *testing.T, b blobs) ocispec.Descriptor {
-				l := b.add(pull.MediaTypeHelmChart, gz(t, tarball(t, reg("chart/Chart.yaml", "name: c"))))
+				l := b.add(render.MediaTypeHelmChart, gz(t, tarball(t, reg("chart/Chart.yaml", "name: c"))))
 				p := b.add("application/vnd.cncf.helm.chart.provenance.v1.prov", []byte("sig"))
 				return b.manifest(t, "application/vnd.cncf.helm.config.v1+json", l, p)
 			},
@@ -125,7 +125,7 @@ func TestExtractShapes(t *testing.T) {
 		},
 		"index holding one artifact and an attestation": {
 			build: func(t *testing.T, b blobs) ocispec.Descriptor {
-				l := b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "a"))))
+				l := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "a"))))
 				m := b.manifest(t, push.MediaTypeFluxConfig, l)
 				att := b.manifest(t, "application/vnd.oci.image.config.v1+json")
 				att.Annotations = map[string]string{"vnd.docker.reference.type": "attestation-manifest"}
@@ -139,7 +139,7 @@ func TestExtractShapes(t *testing.T) {
 			b := blobs{}
 			desc := tc.build(t, b)
 			dest := filepath.Join(t.TempDir(), "out")
-			if err := pull.Extract(ctx, b, desc, dest, pull.ExtractOptions{}); err != nil {
+			if err := render.Extract(ctx, b, desc, dest, render.ExtractOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			got := readTree(t, dest)
@@ -159,12 +159,12 @@ func TestExtractRejects(t *testing.T) {
 	ctx := context.Background()
 	layer := func(files ...file) func(t *testing.T, b blobs) ocispec.Descriptor {
 		return func(t *testing.T, b blobs) ocispec.Descriptor {
-			return b.manifest(t, push.MediaTypeFluxConfig, b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, files...))))
+			return b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, gz(t, tarball(t, files...))))
 		}
 	}
 	tests := map[string]struct {
 		build   func(t *testing.T, b blobs) ocispec.Descriptor
-		opts    pull.ExtractOptions
+		opts    render.ExtractOptions
 		wantErr error
 		naming  string
 	}{
@@ -184,37 +184,37 @@ func TestExtractRejects(t *testing.T) {
 		"dir over file":       {build: layer(reg("a", "1"), dir("a")), wantErr: errdef.ErrUnsafePath, naming: `"a"`},
 		"file under file":     {build: layer(reg("a", "1"), reg("a/b", "2")), wantErr: errdef.ErrUnsafePath, naming: "a/b"},
 		"root as file":        {build: layer(reg(".", "1")), wantErr: errdef.ErrUnsafePath, naming: `"."`},
-		"too many bytes":      {build: layer(reg("a", "1234"), big("bomb", 2<<20)), opts: pull.ExtractOptions{MaxBytes: 1 << 20}, wantErr: errdef.ErrSizeExceedsLimit, naming: "bomb"},
-		"too many entries":    {build: layer(dir("a"), dir("b"), dir("c")), opts: pull.ExtractOptions{MaxFiles: 2}, wantErr: errdef.ErrSizeExceedsLimit},
+		"too many bytes":      {build: layer(reg("a", "1234"), big("bomb", 2<<20)), opts: render.ExtractOptions{MaxBytes: 1 << 20}, wantErr: errdef.ErrSizeExceedsLimit, naming: "bomb"},
+		"too many entries":    {build: layer(dir("a"), dir("b"), dir("c")), opts: render.ExtractOptions{MaxFiles: 2}, wantErr: errdef.ErrSizeExceedsLimit},
 		"same file two layers": {wantErr: errdef.ErrUnsafePath, naming: "a.yaml", build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l1 := b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "1"))))
-			l2 := b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "2"))))
+			l1 := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "1"))))
+			l2 := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "2"))))
 			return b.manifest(t, push.MediaTypeFluxConfig, l1, l2)
 		}},
-		"bytes capped across layers": {opts: pull.ExtractOptions{MaxBytes: 100}, wantErr: errdef.ErrSizeExceedsLimit, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l1 := b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, big("a", 60))))
-			l2 := b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, big("b", 60))))
+		"bytes capped across layers": {opts: render.ExtractOptions{MaxBytes: 100}, wantErr: errdef.ErrSizeExceedsLimit, build: func(t *testing.T, b blobs) ocispec.Descriptor {
+			l1 := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, big("a", 60))))
+			l2 := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, big("b", 60))))
 			return b.manifest(t, push.MediaTypeFluxConfig, l1, l2)
 		}},
 		"not gzip": {wantErr: errdef.ErrInvalidManifest, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			return b.manifest(t, push.MediaTypeFluxConfig, b.add(pull.MediaTypeFluxContent, tarball(t, reg("a", "1"))))
+			return b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, tarball(t, reg("a", "1"))))
 		}},
 		"truncated archive": {wantErr: errdef.ErrInvalidManifest, build: func(t *testing.T, b blobs) ocispec.Descriptor {
 			data := gz(t, tarball(t, reg("a", strings.Repeat("x", 4096))))
-			return b.manifest(t, push.MediaTypeFluxConfig, b.add(pull.MediaTypeFluxContent, data[:len(data)/2]))
+			return b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, data[:len(data)/2]))
 		}},
 		"layer digest mismatch": {wantErr: errdef.ErrDigestMismatch, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l := b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "good"))))
+			l := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "good"))))
 			b[l.Digest] = gz(t, tarball(t, reg("a", "evil")))
 			return b.manifest(t, push.MediaTypeFluxConfig, l)
 		}},
 		"layer with trailing data": {wantErr: errdef.ErrSizeMismatch, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l := b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "good"))))
+			l := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "good"))))
 			b[l.Digest] = append(b[l.Digest], make([]byte, 1024)...)
 			return b.manifest(t, push.MediaTypeFluxConfig, l)
 		}},
 		"manifest digest mismatch": {wantErr: errdef.ErrDigestMismatch, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			m := b.manifest(t, push.MediaTypeFluxConfig, b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1")))))
+			m := b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1")))))
 			data := []byte(strings.Replace(string(b[m.Digest]), `"schemaVersion":2`, `"schemaVersion":2 `, 1))
 			b[m.Digest] = data[:m.Size]
 			return m
@@ -223,19 +223,19 @@ func TestExtractRejects(t *testing.T) {
 			return b.manifest(t, "application/vnd.docker.container.image.v1+json", b.add("application/vnd.docker.image.rootfs.diff.tar.gzip", []byte("x")))
 		}},
 		"content next to an unknown layer": {wantErr: errdef.ErrUnsupportedMediaType, naming: "application/x-secret", build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l := b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1"))))
+			l := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1"))))
 			return b.manifest(t, push.MediaTypeFluxConfig, l, b.add("application/x-secret", []byte("x")))
 		}},
 		"no layers": {wantErr: errdef.ErrUnsupportedMediaType, naming: "application/vnd.cncf.flux.config.v1+json", build: func(t *testing.T, b blobs) ocispec.Descriptor {
 			return b.manifest(t, push.MediaTypeFluxConfig)
 		}},
 		"index of two manifests": {wantErr: errdef.ErrUnsupportedMediaType, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			m1 := b.manifest(t, push.MediaTypeFluxConfig, b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1")))))
-			m2 := b.manifest(t, push.MediaTypeFluxConfig, b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "2")))))
+			m1 := b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1")))))
+			m2 := b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "2")))))
 			return b.index(t, m1, m2)
 		}},
 		"index of an index": {wantErr: errdef.ErrUnsupportedMediaType, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			m := b.manifest(t, push.MediaTypeFluxConfig, b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1")))))
+			m := b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1")))))
 			return b.index(t, b.index(t, m))
 		}},
 		"config as root": {wantErr: errdef.ErrUnsupportedMediaType, build: func(t *testing.T, b blobs) ocispec.Descriptor {
@@ -243,7 +243,7 @@ func TestExtractRejects(t *testing.T) {
 		}},
 		"oras file traversal": {wantErr: errdef.ErrUnsafePath, naming: "../evil.yaml", build: titled("../evil.yaml", "x", 0)},
 		"oras file absolute":  {wantErr: errdef.ErrUnsafePath, naming: "/etc/cron.d/x", build: titled("/etc/cron.d/x", "x", 0)},
-		"oras file too big":   {wantErr: errdef.ErrSizeExceedsLimit, opts: pull.ExtractOptions{MaxBytes: 4}, build: titled("a.yaml", "12345", 0)},
+		"oras file too big":   {wantErr: errdef.ErrSizeExceedsLimit, opts: render.ExtractOptions{MaxBytes: 4}, build: titled("a.yaml", "12345", 0)},
 		"oras file too long":  {wantErr: errdef.ErrSizeMismatch, build: titled("a.yaml", "12345", 3)},
 		"oras files colliding": {wantErr: errdef.ErrUnsafePath, naming: "a.yaml", build: func(t *testing.T, b blobs) ocispec.Descriptor {
 			f1 := b.add("application/yaml", []byte("1"))
@@ -253,7 +253,7 @@ func TestExtractRejects(t *testing.T) {
 			return b.manifest(t, "application/vnd.oci.empty.v1+json", f1, f2)
 		}},
 		"missing layer": {wantErr: errdef.ErrNotFound, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l := b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1"))))
+			l := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1"))))
 			delete(b, l.Digest)
 			return b.manifest(t, push.MediaTypeFluxConfig, l)
 		}},
@@ -263,16 +263,16 @@ func TestExtractRejects(t *testing.T) {
 			b := blobs{}
 			desc := tc.build(t, b)
 			dest := filepath.Join(t.TempDir(), "out")
-			err := pull.Extract(ctx, b, desc, dest, tc.opts)
+			err := render.Extract(ctx, b, desc, dest, tc.opts)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
 			if !strings.Contains(err.Error(), tc.naming) {
 				t.Errorf("error %q does not name %s", err, tc.naming)
 			}
-			var pe *pull.Error
+			var pe *render.Error
 			if !errors.As(err, &pe) || pe.Op != "extract" || pe.Ref != desc.Digest.String() {
-				t.Errorf("error is not a *pull.Error for extract of %s: %#v", desc.Digest, err)
+				t.Errorf("error is not a *render.Error for extract of %s: %#v", desc.Digest, err)
 			}
 			assertNothingLeft(t, dest)
 		})
@@ -295,11 +295,11 @@ func titled(name, body string, size int64) func(t *testing.T, b blobs) ocispec.D
 func TestExtractDestination(t *testing.T) {
 	ctx := context.Background()
 	b := blobs{}
-	desc := b.manifest(t, push.MediaTypeFluxConfig, b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "a")))))
+	desc := b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "a")))))
 
 	t.Run("empty existing dir is replaced", func(t *testing.T) {
 		dest := t.TempDir()
-		if err := pull.Extract(ctx, b, desc, dest, pull.ExtractOptions{}); err != nil {
+		if err := render.Extract(ctx, b, desc, dest, render.ExtractOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if got := readTree(t, dest); got["a.yaml"] != "a" {
@@ -311,7 +311,7 @@ func TestExtractDestination(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dest, "keep"), []byte("k"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		err := pull.Extract(ctx, b, desc, dest, pull.ExtractOptions{})
+		err := render.Extract(ctx, b, desc, dest, render.ExtractOptions{})
 		if !errors.Is(err, os.ErrExist) {
 			t.Fatalf("err = %v", err)
 		}
@@ -322,7 +322,7 @@ func TestExtractDestination(t *testing.T) {
 	})
 	t.Run("missing parents are created", func(t *testing.T) {
 		dest := filepath.Join(t.TempDir(), "x", "y")
-		if err := pull.Extract(ctx, b, desc, dest, pull.ExtractOptions{}); err != nil {
+		if err := render.Extract(ctx, b, desc, dest, render.ExtractOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		info, err := os.Stat(dest)
@@ -346,7 +346,7 @@ func FuzzExtract(f *testing.F) {
 		}
 		desc := b.manifest(t, push.MediaTypeFluxConfig, b.add(mt, data))
 		dest := filepath.Join(t.TempDir(), "out")
-		err := pull.Extract(context.Background(), b, desc, dest, pull.ExtractOptions{MaxBytes: 1 << 20, MaxFiles: 1000})
+		err := render.Extract(context.Background(), b, desc, dest, render.ExtractOptions{MaxBytes: 1 << 20, MaxFiles: 1000})
 		if err != nil {
 			assertNothingLeft(t, dest)
 			return

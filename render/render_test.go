@@ -1,4 +1,4 @@
-package deploy_test
+package render_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/render"
 )
 
 // writeTree creates files (path -> content) under a new temporary root.
@@ -33,9 +33,17 @@ func writeTree(t testing.TB, files map[string]string) string {
 func ids(objs []*unstructured.Unstructured) []string {
 	out := make([]string, len(objs))
 	for i, o := range objs {
-		out[i] = deploy.ObjectID(o)
+		out[i] = objectID(o)
 	}
 	return out
+}
+
+// objectID is deploy.ObjectID's form: Kind/namespace/name or Kind/name.
+func objectID(o *unstructured.Unstructured) string {
+	if ns := o.GetNamespace(); ns != "" {
+		return o.GetKind() + "/" + ns + "/" + o.GetName()
+	}
+	return o.GetKind() + "/" + o.GetName()
 }
 
 const cmA = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n"
@@ -44,7 +52,7 @@ func TestRender(t *testing.T) {
 	tests := []struct {
 		name    string
 		files   map[string]string
-		opts    deploy.RenderOptions
+		opts    render.Options
 		want    []string // object IDs in order
 		wantErr error
 		errHas  []string // substrings the error must name
@@ -84,13 +92,13 @@ items:
 		{
 			name:  "sub-path",
 			files: map[string]string{"apps/web/cm.yaml": cmA, "other.yaml": "garbage: ["},
-			opts:  deploy.RenderOptions{Path: "apps/web"},
+			opts:  render.Options{Path: "apps/web"},
 			want:  []string{"ConfigMap/ns/a"},
 		},
 		{
 			name:  "target namespace is recorded, not written",
 			files: map[string]string{"cm.yaml": cmA},
-			opts:  deploy.RenderOptions{TargetNamespace: "elsewhere"},
+			opts:  render.Options{TargetNamespace: "elsewhere"},
 			want:  []string{"ConfigMap/ns/a"},
 		},
 		{
@@ -137,26 +145,26 @@ items:
 		{
 			name:    "file over the size cap",
 			files:   map[string]string{"big.yaml": cmA + "#" + strings.Repeat("x", 200) + "\n"},
-			opts:    deploy.RenderOptions{MaxFileBytes: 100},
+			opts:    render.Options{MaxFileBytes: 100},
 			wantErr: errdef.ErrSizeExceedsLimit,
 			errHas:  []string{"big.yaml"},
 		},
 		{
 			name:    "path with dot-dot",
 			files:   map[string]string{"cm.yaml": cmA},
-			opts:    deploy.RenderOptions{Path: "a/../../etc"},
+			opts:    render.Options{Path: "a/../../etc"},
 			wantErr: errdef.ErrUnsafePath,
 		},
 		{
 			name:    "absolute path",
 			files:   map[string]string{"cm.yaml": cmA},
-			opts:    deploy.RenderOptions{Path: "/etc"},
+			opts:    render.Options{Path: "/etc"},
 			wantErr: errdef.ErrUnsafePath,
 		},
 		{
 			name:    "invalid target namespace",
 			files:   map[string]string{"cm.yaml": cmA},
-			opts:    deploy.RenderOptions{TargetNamespace: "Not_A_Label"},
+			opts:    render.Options{TargetNamespace: "Not_A_Label"},
 			wantErr: errdef.ErrInvalidObject,
 		},
 		{
@@ -169,7 +177,7 @@ items:
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			root := writeTree(t, tc.files)
-			objs, err := deploy.Render(context.Background(), root, tc.opts)
+			objs, err := render.Render(context.Background(), root, tc.opts)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tc.wantErr)
@@ -197,7 +205,7 @@ func TestRenderSymlinks(t *testing.T) {
 		name    string
 		link    string // link name inside the root
 		target  func(root string) string
-		opts    deploy.RenderOptions
+		opts    render.Options
 		want    []string
 		wantErr error
 	}{
@@ -223,7 +231,7 @@ func TestRenderSymlinks(t *testing.T) {
 			name:    "render path through a link outside",
 			link:    "sub",
 			target:  func(string) string { return filepath.Join(outside, "dir") },
-			opts:    deploy.RenderOptions{Path: "sub"},
+			opts:    render.Options{Path: "sub"},
 			wantErr: errdef.ErrUnsafePath,
 		},
 		{
@@ -239,7 +247,7 @@ func TestRenderSymlinks(t *testing.T) {
 			if err := os.Symlink(tc.target(root), filepath.Join(root, tc.link)); err != nil {
 				t.Fatal(err)
 			}
-			objs, err := deploy.Render(context.Background(), root, tc.opts)
+			objs, err := render.Render(context.Background(), root, tc.opts)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tc.wantErr)
@@ -331,7 +339,7 @@ func TestRenderKustomization(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			root := writeTree(t, tc.files)
-			objs, err := deploy.Render(context.Background(), root, deploy.RenderOptions{Path: tc.path})
+			objs, err := render.Render(context.Background(), root, render.Options{Path: tc.path})
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tc.wantErr)
@@ -364,7 +372,7 @@ func FuzzRender(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(root, "f.yaml"), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		objs, err := deploy.Render(context.Background(), root, deploy.RenderOptions{})
+		objs, err := render.Render(context.Background(), root, render.Options{})
 		if err != nil {
 			if !errors.Is(err, errdef.ErrInvalidObject) {
 				t.Fatalf("error does not wrap ErrInvalidObject: %v", err)

@@ -1,4 +1,4 @@
-package deploy
+package render
 
 import (
 	"bufio"
@@ -15,7 +15,6 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -24,20 +23,39 @@ import (
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/internal/limits"
+	"github.com/sealift-dev/sealift/internal/object"
 )
 
-// RenderOptions tunes Render. The zero value renders the whole root.
-type RenderOptions struct {
+// Options tunes Render. The zero value renders the whole root with the
+// default limits and no transforms.
+type Options struct {
 	// Path is the directory inside the root to render; "" means ".". It must
 	// be a relative path that stays inside the root.
 	Path string
-	// TargetNamespace is validated here but applied by the Manager
+	// TargetNamespace is validated here but applied by deploy's Manager
 	// (ManagerOptions.TargetNamespace), because only the API server knows
 	// which kinds are namespaced. Render leaves metadata.namespace as written.
 	TargetNamespace string
 	// MaxFileBytes caps one manifest file (and a kustomize build's output);
 	// zero means limits.MaxManifestFileBytes.
 	MaxFileBytes int64
+	// MaxFiles caps the files read: manifest files in a plain directory,
+	// every file of the root for a kustomize build; zero means
+	// limits.MaxRenderFiles.
+	MaxFiles int
+	// Transforms run in order on the rendered objects (image relocation,
+	// for one). Their output is validated again like rendered objects.
+	Transforms []Transform
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = limits.MaxManifestFileBytes
+	}
+	if o.MaxFiles <= 0 {
+		o.MaxFiles = limits.MaxRenderFiles
+	}
+	return o
 }
 
 // manifestExts are the file name endings Render reads in a plain directory.
@@ -46,14 +64,15 @@ var manifestExts = []string{".yaml", ".yml", ".json"}
 // Render returns the objects held under root/opts.Path, in a stable order:
 // files sorted by path, documents in file order, List items in list order.
 // When the directory holds a kustomization file it is built with kustomize
-// instead. Every object has apiVersion, kind and metadata.name, and no two
+// instead (see the package documentation for what a kustomization may not
+// do). Every object has apiVersion, kind and metadata.name, and no two
 // share group, kind, namespace and name; violations wrap
 // errdef.ErrInvalidObject and name the file and document.
-func Render(ctx context.Context, root string, opts RenderOptions) ([]*unstructured.Unstructured, error) {
-	maxBytes := opts.MaxFileBytes
-	if maxBytes <= 0 {
-		maxBytes = limits.MaxManifestFileBytes
-	}
+//
+// Transforms then run in order on the objects, and what they return is
+// checked the same way.
+func Render(ctx context.Context, root string, opts Options) ([]*unstructured.Unstructured, error) {
+	opts = opts.withDefaults()
 	if ns := opts.TargetNamespace; ns != "" {
 		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
 			return nil, fmt.Errorf("%w: target namespace %q: %s", errdef.ErrInvalidObject, ns, strings.Join(errs, "; "))
@@ -82,14 +101,14 @@ func Render(ctx context.Context, root string, opts RenderOptions) ([]*unstructur
 	}
 	var objs []*unstructured.Unstructured
 	if kfile != "" {
-		objs, err = renderKustomization(ctx, r, sub, maxBytes)
+		objs, err = renderKustomization(ctx, r, sub, opts)
 	} else {
-		objs, err = renderPlain(ctx, r, sub, maxBytes)
+		objs, err = renderPlain(ctx, r, sub, opts)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return objs, nil
+	return transform(ctx, objs, opts.Transforms)
 }
 
 // cleanSubPath checks that p names a directory inside the root.
@@ -122,7 +141,7 @@ func pathError(err error) error {
 }
 
 // renderPlain decodes every manifest file under dir, in lexical path order.
-func renderPlain(ctx context.Context, r *os.Root, dir string, maxBytes int64) ([]*unstructured.Unstructured, error) {
+func renderPlain(ctx context.Context, r *os.Root, dir string, opts Options) ([]*unstructured.Unstructured, error) {
 	// Find the files first, in walk order, then decode them a few at a
 	// time: decoding YAML is most of rendering. Objects, duplicates and the
 	// first error are taken in walk order, so the outcome does not depend
@@ -159,6 +178,9 @@ func renderPlain(ctx context.Context, r *os.Root, dir string, maxBytes int64) ([
 		} else if !d.Type().IsRegular() {
 			return fmt.Errorf("%w: %s is not a regular file", errdef.ErrUnsafePath, p)
 		}
+		if len(files) >= opts.MaxFiles {
+			return fmt.Errorf("%w: more than %d manifest files", errdef.ErrSizeExceedsLimit, opts.MaxFiles)
+		}
 		files = append(files, p)
 		return nil
 	})
@@ -181,7 +203,7 @@ func renderPlain(ctx context.Context, r *os.Root, dir string, maxBytes int64) ([
 				results[i].err = err
 				return
 			}
-			data, err := readCapped(r, p, maxBytes)
+			data, err := readCapped(r, p, opts.MaxFileBytes)
 			if err != nil {
 				results[i].err = err
 				return
@@ -192,13 +214,13 @@ func renderPlain(ctx context.Context, r *os.Root, dir string, maxBytes int64) ([
 	wg.Wait()
 
 	var objs []*unstructured.Unstructured
-	seen := map[objectKey]string{}
+	seen := map[object.Key]string{}
 	for _, res := range results {
 		if res.err != nil {
 			return nil, res.err
 		}
 		for _, o := range res.got.objs {
-			if err := checkDuplicate(seen, o.obj, o.where); err != nil {
+			if err := object.CheckDuplicate(seen, o.obj, o.where); err != nil {
 				return nil, err
 			}
 			objs = append(objs, o.obj)
@@ -273,7 +295,7 @@ func decodeDocuments(file string, data []byte) (decoded, error) {
 			continue // empty document or comments only
 		}
 		if !isList(obj) {
-			if err := validateObject(obj); err != nil {
+			if err := object.Validate(obj); err != nil {
 				return out, fmt.Errorf("%s: %w", where, err)
 			}
 			out.objs = append(out.objs, located{obj, where})
@@ -287,7 +309,7 @@ func decodeDocuments(file string, data []byte) (decoded, error) {
 				return out, fmt.Errorf("%s: %w: item is not an object", itemWhere, errdef.ErrInvalidObject)
 			}
 			o := &unstructured.Unstructured{Object: m}
-			if err := validateObject(o); err != nil {
+			if err := object.Validate(o); err != nil {
 				return out, fmt.Errorf("%s: %w", itemWhere, err)
 			}
 			out.objs = append(out.objs, located{o, itemWhere})
@@ -325,72 +347,4 @@ func isList(obj *unstructured.Unstructured) bool {
 	}
 	_, ok := obj.Object["items"].([]any)
 	return ok
-}
-
-// validateObject checks the fields every object needs to be applied.
-func validateObject(obj *unstructured.Unstructured) error {
-	apiVersion, _ := obj.Object["apiVersion"].(string)
-	kind, _ := obj.Object["kind"].(string)
-	var missing []string
-	if apiVersion == "" {
-		missing = append(missing, "apiVersion")
-	}
-	if kind == "" {
-		missing = append(missing, "kind")
-	}
-	meta, isMap := obj.Object["metadata"].(map[string]any)
-	if _, present := obj.Object["metadata"]; present && !isMap {
-		return fmt.Errorf("%w: metadata is not an object", errdef.ErrInvalidObject)
-	}
-	name, _ := meta["name"].(string)
-	if name == "" {
-		missing = append(missing, "metadata.name")
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: missing %s", errdef.ErrInvalidObject, strings.Join(missing, ", "))
-	}
-	if _, err := schema.ParseGroupVersion(apiVersion); err != nil {
-		return fmt.Errorf("%w: apiVersion %q: %w", errdef.ErrInvalidObject, apiVersion, err)
-	}
-	if ns, present := meta["namespace"]; present {
-		if s, ok := ns.(string); !ok {
-			return fmt.Errorf("%w: metadata.namespace is not a string", errdef.ErrInvalidObject)
-		} else if s != "" {
-			if errs := validation.IsDNS1123Label(s); len(errs) > 0 {
-				return fmt.Errorf("%w: metadata.namespace %q: %s", errdef.ErrInvalidObject, s, strings.Join(errs, "; "))
-			}
-		}
-	}
-	return nil
-}
-
-// objectKey identifies an object the way the API server does, ignoring the
-// version: two versions of one object are still one object.
-type objectKey struct {
-	group, kind, namespace, name string
-}
-
-func keyOf(obj *unstructured.Unstructured) objectKey {
-	gvk := obj.GroupVersionKind()
-	return objectKey{gvk.Group, gvk.Kind, obj.GetNamespace(), obj.GetName()}
-}
-
-func (k objectKey) String() string {
-	gk := k.kind
-	if k.group != "" {
-		gk += "." + k.group
-	}
-	if k.namespace == "" {
-		return gk + "/" + k.name
-	}
-	return gk + "/" + k.namespace + "/" + k.name
-}
-
-func checkDuplicate(seen map[objectKey]string, obj *unstructured.Unstructured, where string) error {
-	k := keyOf(obj)
-	if first, dup := seen[k]; dup {
-		return fmt.Errorf("%s: %w: duplicate object %s, first defined at %s", where, errdef.ErrInvalidObject, k, first)
-	}
-	seen[k] = where
-	return nil
 }

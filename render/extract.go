@@ -1,4 +1,4 @@
-package pull
+package render
 
 import (
 	"archive/tar"
@@ -21,19 +21,18 @@ import (
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/internal/limits"
+	"github.com/sealift-dev/sealift/pull"
 )
 
 // Layer media types Extract reads.
 const (
 	// MediaTypeFluxContent is the content layer `flux push artifact` writes.
-	MediaTypeFluxContent = "application/vnd.cncf.flux.content.v1.tar+gzip"
+	MediaTypeFluxContent = pull.MediaTypeFluxContent
 	// MediaTypeHelmChart is a Helm chart archive.
-	MediaTypeHelmChart = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+	MediaTypeHelmChart = pull.MediaTypeHelmChart
 	// mediaTypeHelmProvenance is a Helm chart's provenance file; it holds no
 	// manifests and is skipped.
 	mediaTypeHelmProvenance = "application/vnd.cncf.helm.chart.provenance.v1.prov"
-	// annotationReferenceType marks attestation manifests in build indexes.
-	annotationReferenceType = "vnd.docker.reference.type"
 	// annotationUnpack marks a layer ORAS packed from a directory.
 	annotationUnpack = "io.deis.oras.content.unpack"
 )
@@ -151,47 +150,16 @@ func ensureEmpty(dir string) error {
 // contentLayers reads the manifest (or the single artifact manifest of an
 // index) and returns its readable layers, in order.
 func contentLayers(ctx context.Context, src content.Fetcher, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-	doc, err := readDocument(ctx, src, desc)
+	a, err := pull.ReadArtifact(ctx, src, desc)
 	if err != nil {
 		return nil, err
 	}
-	if doc.Kind == kindIndex {
-		m, err := artifactOf(doc)
-		if err != nil {
-			return nil, fmt.Errorf("index %s: %w", desc.Digest, err)
-		}
-		if doc, err = readDocument(ctx, src, m); err != nil {
-			return nil, err
-		}
-		if doc.Kind != kindManifest {
-			return nil, fmt.Errorf("%w: index %s holds an index", errdef.ErrUnsupportedMediaType, desc.Digest)
-		}
-	}
-	return selectLayers(doc)
-}
-
-// artifactOf returns the one manifest of an index, ignoring attestations.
-func artifactOf(doc *document) (ocispec.Descriptor, error) {
-	var found []ocispec.Descriptor
-	for _, m := range doc.Manifests {
-		if _, ok := m.Annotations[annotationReferenceType]; ok {
-			continue
-		}
-		found = append(found, m)
-	}
-	if len(found) != 1 {
-		types := make([]string, 0, len(found))
-		for _, m := range found {
-			types = append(types, m.MediaType)
-		}
-		return ocispec.Descriptor{}, fmt.Errorf("%w: want an index holding one artifact manifest, found %d %v", errdef.ErrUnsupportedMediaType, len(found), types)
-	}
-	return found[0], nil
+	return selectLayers(a)
 }
 
 // selectLayers returns the layers Extract can read, or an error naming every
 // media type found when a layer is not one of them or none is present.
-func selectLayers(doc *document) ([]ocispec.Descriptor, error) {
+func selectLayers(doc pull.Artifact) ([]ocispec.Descriptor, error) {
 	var layers []ocispec.Descriptor
 	var unknown []string
 	for _, l := range doc.Layers {
@@ -253,17 +221,11 @@ func (x *extractor) mkdirAll(dir string) error {
 // layer fetches one layer, checks it against its descriptor while reading,
 // and writes its entries.
 func (x *extractor) layer(ctx context.Context, src content.Fetcher, index int, desc ocispec.Descriptor) error {
-	if err := checkDescriptor(desc); err != nil {
+	rc, err := pull.OpenBlob(ctx, src, desc)
+	if err != nil {
 		return err
 	}
-	if desc.Size > limits.MaxLayerBytes {
-		return fmt.Errorf("%w: %d bytes, at most %d", errdef.ErrSizeExceedsLimit, desc.Size, limits.MaxLayerBytes)
-	}
-	rc, err := src.Fetch(ctx, desc)
-	if err != nil {
-		return classify(err)
-	}
-	blob := newVerifiedReader(rc, desc)
+	blob := &drainer{rc}
 	defer blob.Close()
 	if rawFile(desc) {
 		x.files++
@@ -441,4 +403,15 @@ func cleanName(name string) (string, error) {
 		}
 	}
 	return path.Clean(name), nil
+}
+
+// drainer is a verified blob reader that can be read to its end, so the
+// digest covers every byte.
+type drainer struct{ io.ReadCloser }
+
+// finish drains what is left of the blob (at most its declared size) and
+// returns nil only if the whole blob matched its descriptor.
+func (d *drainer) finish() error {
+	_, err := io.Copy(io.Discard, d)
+	return err
 }

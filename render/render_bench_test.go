@@ -1,4 +1,4 @@
-package deploy_test
+package render_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sealift-dev/sealift/deploy"
+	"github.com/sealift-dev/sealift/render"
 )
 
 // BenchmarkRenderPlain renders 1 000 ConfigMaps spread over 10 files, the
@@ -26,7 +26,7 @@ func BenchmarkRenderPlain(b *testing.B) {
 	}
 	ctx := context.Background()
 	for b.Loop() {
-		objs, err := deploy.Render(ctx, dir, deploy.RenderOptions{})
+		objs, err := render.Render(ctx, dir, render.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
