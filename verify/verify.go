@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2"
 
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
@@ -82,13 +82,14 @@ func Verify(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descri
 		return fail(fmt.Errorf("%w: digest %q: %v", errdef.ErrInvalidReference, subject.Digest, err))
 	}
 
-	cands, looked, err := discover(ctx, src, subject)
+	sigs, err := Discover(ctx, src, subject)
 	if err != nil {
 		v.Reason = err.Error()
 		return fail(err)
 	}
+	cands := sigs.candidates()
 	if len(cands) == 0 {
-		err := fmt.Errorf("%w: no signatures found (looked in: %s)", errdef.ErrNoSignature, strings.Join(looked, ", "))
+		err := fmt.Errorf("%w: no signatures found (looked in: %s)", errdef.ErrNoSignature, strings.Join(sigs.Looked, ", "))
 		v.Reason = err.Error()
 		if pol.mode == Audit {
 			return v, nil
@@ -105,6 +106,11 @@ func Verify(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descri
 	signed := make([]bool, pol.signers())
 	for i, c := range cands {
 		k, problem := results[i].key, results[i].problem
+		if !results[i].done {
+			// checkAll fills every slot or fails; an unwritten one must
+			// never read as a valid signature by the first key.
+			problem = problemNotChecked
+		}
 		check := SignatureCheck{Source: c.origin, Format: c.format, Problem: problem}
 		if problem != "" {
 			v.Checked = append(v.Checked, check)
@@ -142,62 +148,58 @@ func Verify(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descri
 // connection for each.
 const checkConcurrency = 8
 
-// checked is the outcome of checkCandidate for one candidate.
+// checked is the outcome of checkCandidate for one candidate. The zero
+// value is a slot not written yet, and counts for nothing.
 type checked struct {
+	// done is set when the candidate was checked; key and problem mean
+	// nothing without it.
+	done    bool
 	key     int
 	problem string
 }
 
 // checkAll checks every candidate, checkConcurrency at a time, and returns
-// the outcomes in the candidates' order. The first failure worth retrying
-// (the registry could not be read) stops it: checks in flight are cancelled,
-// none is started after, and that failure is returned.
+// the outcomes in the candidates' order, every slot written. The first
+// failure worth retrying (the registry could not be read) stops it: checks
+// in flight are cancelled, none is started after, and that failure is
+// returned.
 func checkAll(ctx context.Context, src oras.ReadOnlyTarget, want digest.Digest, cands []candidate, pol normalized) ([]checked, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	results := make([]checked, len(cands))
-	sem := make(chan struct{}, checkConcurrency)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(checkConcurrency)
 	for i, c := range cands {
-		sem <- struct{}{}
-		if ctx.Err() != nil {
-			<-sem
+		if gctx.Err() != nil {
 			break
 		}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		g.Go(func() (err error) {
 			defer func() {
 				// Verification libraries assume parts of what they read
 				// are well formed; hostile input must cost a verdict,
 				// never the process.
 				if r := recover(); r != nil {
-					results[i] = checked{key: -1, problem: problemCheckPanicked + ": " + trimString(fmt.Sprint(r))}
+					results[i] = checked{done: true, key: -1, problem: problemCheckPanicked + ": " + trimString(fmt.Sprint(r))}
+					err = nil
 				}
 			}()
-			k, problem, err := checkCandidate(ctx, src, want, c, pol)
+			k, problem, err := checkCandidate(gctx, src, want, c, pol)
 			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-					cancel()
-				}
-				mu.Unlock()
-				return
+				return err
 			}
-			results[i] = checked{k, problem}
+			results[i] = checked{done: true, key: k, problem: problem}
+			return nil
 		})
 	}
-	wg.Wait()
-	if firstErr == nil {
-		// Cancelled from outside before every check ran.
-		firstErr = ctx.Err()
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
-	if firstErr != nil {
-		return nil, firstErr
+	// Cancelled from outside before every check ran.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for i, r := range results {
+		if !r.done {
+			return nil, fmt.Errorf("candidate %s was not checked", cands[i].origin)
+		}
 	}
 	return results, nil
 }
@@ -218,6 +220,7 @@ const (
 	problemOtherIdentity   = "signed by an identity the policy does not trust"
 	problemKeylessInvalid  = "keyless signature invalid"
 	problemCheckPanicked   = "signature check failed on malformed input"
+	problemNotChecked      = "not checked"
 	// Keyless signatures in the legacy format.
 	problemBadKeyless       = "malformed keyless signature annotations"
 	problemNoLogEntry       = "keyless, but without a transparency-log bundle"
