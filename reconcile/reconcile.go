@@ -622,6 +622,7 @@ func (s *Sync) policy() (verify.Policy, error) {
 		p.Keys = append(p.Keys, crypto.PublicKey(pub))
 	}
 	p.Identities = append(p.Identities, s.Spec.Verify.Identities...)
+	p.Repositories = append(p.Repositories, s.Spec.Verify.Repositories...)
 	if tr := s.Spec.Verify.TrustedRoot; tr != nil {
 		if tr.Path == "" {
 			return p, fmt.Errorf("spec.verify.trustedRoot: secretRef is read by the in-cluster controller; use path with --once: %w", errdef.ErrInvalidObject)

@@ -116,6 +116,12 @@ type Verify struct {
 	// SignatureRepository holds the signatures when they are not stored
 	// beside the artifact (cosign's COSIGN_REPOSITORY).
 	SignatureRepository string `json:"signatureRepository,omitempty"`
+	// Repositories, when set, binds signatures to the repositories they
+	// were made for (host/path, the canonical repository the signer pushed
+	// to, not a mirror): a signature counts only when the repository it
+	// claims is listed. Without it, a digest and its signature copied from
+	// another repository signed by the same key verify here.
+	Repositories []string `json:"repositories,omitempty"`
 }
 
 // Key is a public key given by a Secret, a file (CLI mode) or inline PEM.

@@ -135,6 +135,11 @@ func Verify(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descri
 	}
 	err = fmt.Errorf("%w: %d signatures found, %d valid from %d distinct keys, %d required%s",
 		errdef.ErrSignatureInvalid, len(cands), tally.valid, len(v.Signers), pol.threshold, tally.String())
+	if tally.repository {
+		// Valid signatures were made for another repository: the policy's
+		// binding refused them, which is a policy violation as well.
+		err = fmt.Errorf("%w: %w", errdef.ErrPolicyViolation, err)
+	}
 	v.Reason = err.Error()
 	if pol.mode == Audit {
 		return v, nil
@@ -221,6 +226,9 @@ const (
 	problemKeylessInvalid  = "keyless signature invalid"
 	problemCheckPanicked   = "signature check failed on malformed input"
 	problemNotChecked      = "not checked"
+	// Repository binding (Policy.Repositories).
+	problemOtherRepository = "signed for a repository the policy does not bind"
+	problemNoRepository    = "names no repository, and the policy binds repositories"
 	// Keyless signatures in the legacy format.
 	problemBadKeyless       = "malformed keyless signature annotations"
 	problemNoLogEntry       = "keyless, but without a transparency-log bundle"
@@ -232,9 +240,15 @@ type tally struct {
 	valid  int
 	order  []string
 	counts map[string]int
+	// repository is set when a signature was refused by the policy's
+	// repository binding.
+	repository bool
 }
 
 func (t *tally) add(problem string) {
+	if problem == problemNoRepository || strings.HasPrefix(problem, problemOtherRepository) {
+		t.repository = true
+	}
 	if t.counts == nil {
 		t.counts = map[string]int{}
 	}
@@ -283,14 +297,19 @@ func checkCandidate(ctx context.Context, src oras.ReadOnlyTarget, want digest.Di
 		}
 		return -1, "", fmt.Errorf("%s: %w", c.origin, err)
 	}
-	if err := checkPayload(payload, want); err != nil {
+	doc, err := checkPayload(payload, want)
+	if err != nil {
 		if errors.Is(err, errdef.ErrDigestMismatch) {
 			return -1, problemOtherDigest, nil
 		}
 		return -1, problemBadPayload, nil
 	}
+	claims := []string{doc.Critical.Identity.DockerReference}
 	for i, k := range keys {
 		if cosignfmt.VerifySignature(k.pub, payload, sig) == nil {
+			if problem := pol.repositoryProblem(claims); problem != "" {
+				return -1, problem, nil
+			}
 			return i, "", nil
 		}
 	}
@@ -308,6 +327,9 @@ func checkCandidate(ctx context.Context, src oras.ReadOnlyTarget, want digest.Di
 	}
 	i, problem := pol.keyless.verifyLegacy(material, payload, sig, pol.identities)
 	if problem != "" {
+		return -1, problem, nil
+	}
+	if problem := pol.repositoryProblem(claims); problem != "" {
 		return -1, problem, nil
 	}
 	return len(pol.keys) + i, "", nil
@@ -336,6 +358,9 @@ func checkBundle(ctx context.Context, src oras.ReadOnlyTarget, want digest.Diges
 		if problem != "" {
 			return -1, problem, nil
 		}
+		if problem := pol.repositoryProblem(bundleClaims(b, want)); problem != "" {
+			return -1, problem, nil
+		}
 		return len(pol.keys) + i, "", nil
 	}
 	problem = problemOtherKey
@@ -343,6 +368,9 @@ func checkBundle(ctx context.Context, src oras.ReadOnlyTarget, want digest.Diges
 		err := b.VerifyKey(k.pub, want)
 		switch {
 		case err == nil:
+			if problem := pol.repositoryProblem(bundleClaims(b, want)); problem != "" {
+				return -1, problem, nil
+			}
 			return i, "", nil
 		case errors.Is(err, errdef.ErrDigestMismatch):
 			return -1, problemOtherDigest, nil
@@ -358,13 +386,57 @@ func checkBundle(ctx context.Context, src oras.ReadOnlyTarget, want digest.Diges
 // checkPayload parses a simple-signing payload and checks that it names
 // exactly want. A payload for another digest wraps errdef.ErrDigestMismatch;
 // a malformed one errdef.ErrInvalidManifest or errdef.ErrSizeExceedsLimit.
-func checkPayload(payload []byte, want digest.Digest) error {
+func checkPayload(payload []byte, want digest.Digest) (cosignfmt.SimpleSigning, error) {
 	doc, err := cosignfmt.ParseSimpleSigning(payload)
 	if err != nil {
-		return err
+		return doc, err
 	}
 	if doc.Digest() != want {
-		return fmt.Errorf("%w: signature payload names %s, not %s", errdef.ErrDigestMismatch, doc.Digest(), want)
+		return doc, fmt.Errorf("%w: signature payload names %s, not %s", errdef.ErrDigestMismatch, doc.Digest(), want)
 	}
-	return nil
+	return doc, nil
+}
+
+// bundleClaims returns the repositories a verified bundle claims for want:
+// the names of its in-toto statement's subjects whose digest is want. A
+// message signature, or a statement whose subjects carry no name, claims
+// none.
+func bundleClaims(b cosignfmt.Bundle, want digest.Digest) []string {
+	if b.DSSEEnvelope == nil {
+		return nil
+	}
+	st, err := cosignfmt.ParseStatement(b.DSSEEnvelope.Payload)
+	if err != nil {
+		return nil
+	}
+	var claims []string
+	for _, sub := range st.Subject {
+		if sub.Name != "" && sub.Digest[want.Algorithm().String()] == want.Encoded() {
+			claims = append(claims, sub.Name)
+		}
+	}
+	return claims
+}
+
+// repositoryProblem says why a valid signature that claims the
+// repositories in claims does not count under the policy's binding, or ""
+// when it counts (always, when the policy binds none).
+func (n normalized) repositoryProblem(claims []string) string {
+	if len(n.repositories) == 0 {
+		return ""
+	}
+	var named []string
+	for _, c := range claims {
+		if c == "" {
+			continue
+		}
+		if n.repositories[normalizeRepository(c)] {
+			return ""
+		}
+		named = append(named, c)
+	}
+	if len(named) == 0 {
+		return problemNoRepository
+	}
+	return problemOtherRepository + " (" + trimString(strings.Join(named, ", ")) + ")"
 }
