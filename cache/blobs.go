@@ -181,7 +181,7 @@ func (c *Cache) pushFile(ctx context.Context, desc ocispec.Descriptor, r io.Read
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	if err := f.Chmod(0o644); err != nil {
+	if err := f.Chmod(fileMode); err != nil {
 		return err
 	}
 	if err := f.Close(); err != nil {

@@ -39,6 +39,15 @@ const (
 	DefaultCommitBatchDelay = 2 * time.Millisecond
 )
 
+// Modes of what the cache writes: owner only. Cached manifests hold
+// whatever the artifacts hold, Secrets included, and verdicts decide what
+// is applied; no other local user may read or replace them, whatever the
+// umask or the modes of a directory that existed before.
+const (
+	dirMode  os.FileMode = 0o700
+	fileMode os.FileMode = 0o600
+)
+
 // File and directory names inside the cache directory.
 const (
 	indexFile   = "index.db"
@@ -167,16 +176,22 @@ func Open(ctx context.Context, dir string, opts Options) (*Cache, error) {
 		blobs:   filepath.Join(abs, blobsDir, digest.SHA256.String()),
 		touched: map[digest.Digest]time.Time{},
 	}
-	for _, d := range []string{c.blobs, filepath.Join(abs, tmpDir)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	for _, d := range []string{abs, filepath.Join(abs, blobsDir), c.blobs, filepath.Join(abs, tmpDir)} {
+		if err := os.MkdirAll(d, dirMode); err != nil {
+			return nil, fmt.Errorf("cache %s: %w", abs, err)
+		}
+		if err := restrict(d, dirMode); err != nil {
 			return nil, fmt.Errorf("cache %s: %w", abs, err)
 		}
 	}
 	if err := writeLayoutMarkers(abs); err != nil {
 		return nil, fmt.Errorf("cache %s: %w", abs, err)
 	}
+	if err := restrict(filepath.Join(abs, indexFile), fileMode); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("cache %s: %w", abs, err)
+	}
 
-	db, err := bolt.Open(filepath.Join(abs, indexFile), 0o600, &bolt.Options{Timeout: opts.OpenTimeout})
+	db, err := bolt.Open(filepath.Join(abs, indexFile), fileMode, &bolt.Options{Timeout: opts.OpenTimeout})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("cache %s: waited %s for its lock: %w", abs, opts.OpenTimeout, errdef.ErrCacheLocked)
@@ -258,6 +273,11 @@ func (c *Cache) repair(ctx context.Context) error {
 			return err
 		case !fi.Mode().IsRegular() || fi.Size() != rec.Size:
 			drop = append(drop, dgst)
+		default:
+			// Caches written before blobs were owner-only.
+			if err := restrictFile(c.blobPath(d), fi, fileMode); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -287,6 +307,9 @@ func (c *Cache) repair(ctx context.Context) error {
 				return err
 			}
 			continue
+		}
+		if err := restrict(path, fileMode); err != nil {
+			return err
 		}
 		adopt[d.String()] = blobRecord{Size: size, Added: c.now().UTC()}
 	}
@@ -319,6 +342,9 @@ func writeLayoutMarkers(dir string) error {
 	for name, v := range files {
 		path := filepath.Join(dir, name)
 		if _, err := os.Stat(path); err == nil {
+			if err := restrict(path, fileMode); err != nil {
+				return err
+			}
 			continue
 		}
 		data, err := json.Marshal(v)
@@ -350,10 +376,35 @@ func writeFileAtomic(tmp, path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
+	if err := os.Chmod(f.Name(), fileMode); err != nil {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// restrict takes every permission for group and others off path (a
+// directory the cache owns, or one of its files), leaving it at most mode.
+// A path that cannot be restricted (another user owns it) is refused with
+// fs.ErrPermission: the cache does not run where others can read or
+// replace what it keeps.
+func restrict(path string, mode os.FileMode) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	return restrictFile(path, fi, mode)
+}
+
+// restrictFile is restrict with the path's FileInfo already at hand.
+func restrictFile(path string, fi os.FileInfo, mode os.FileMode) error {
+	if fi.Mode().Perm()&^mode == 0 {
+		return nil
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		return fmt.Errorf("%s has mode %#o, open to other users, and cannot be restricted to %#o: %w",
+			path, fi.Mode().Perm(), mode, err)
+	}
+	return nil
 }
 
 // lookup marks d touched and reads its index entry, as one step for GC.

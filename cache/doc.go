@@ -15,6 +15,18 @@
 //	tmp/                     blobs being written; emptied on Open
 //	index.db                 the bbolt index (metadata only, never blob bytes)
 //
+// Everything in it is its owner's alone: directories 0700, files 0600,
+// whatever the umask. Cached manifests hold what the artifacts hold,
+// Secrets included, and index.db's verdicts decide what is applied; no
+// other local user may read or replace them. Open tightens the cache
+// directory, its subdirectories, index.db, the layout markers and every
+// blob file to those modes when it finds them looser (a pre-created or
+// shared directory, or a cache written before this rule), and refuses, with
+// fs.ErrPermission, a directory or file it cannot tighten (one another
+// user owns): give the cache a directory of its own (e.g. a subdirectory of
+// a volume), not a shared one such as a home directory, which it would
+// tighten too.
+//
 // The package owns that directory and nothing else. It does no network I/O,
 // does not decide trust (verdicts are recorded as the verify stage reports
 // them) and does not parse artifact content beyond walking manifests and
@@ -58,6 +70,18 @@
 // index fsync), so no lookup finds present a blob GC is removing. Commit runs in a write transaction as GC does, so a
 // revision is either committed before GC (and kept) or finds its blobs gone
 // and fails with errdef.ErrNotFound, and the pull runs again.
+//
+// # Verdicts
+//
+// A verdict is found only under the exact policy hash that produced it
+// (verify.Policy.Hash: keys, identities, trusted root, threshold, mode,
+// bound repositories), so a changed policy is checked afresh. Verdicts
+// also age: Verdict with MaxAge passes over one older than the given age
+// (or dated in the future), and the engine asks for limits.MaxVerdictAge
+// whenever the registry answered, so a signature removed from the registry
+// stops counting within that age. Offline the engine asks for any age: the
+// last verified revision must stay appliable through an outage. A reused
+// verdict keeps the time it was made when it is recorded again.
 //
 // # Metrics
 //

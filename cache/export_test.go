@@ -19,7 +19,7 @@ func SetNoSync(c *Cache, on bool) { c.db.NoSync = on }
 // syncing, in one transaction: benchmark set-up only.
 func LoadUnsynced(c *Cache, descs []ocispec.Descriptor, data [][]byte) error {
 	for i, d := range descs {
-		if err := os.WriteFile(c.blobPath(d.Digest), data[i], 0o644); err != nil {
+		if err := os.WriteFile(c.blobPath(d.Digest), data[i], 0o600); err != nil {
 			return err
 		}
 	}

@@ -56,10 +56,32 @@ type Artifact struct {
 	Pinned bool `json:"pinned"`
 }
 
-// Verdict returns the recorded verdict for (dgst, policyHash).
-func (c *Cache) Verdict(ctx context.Context, dgst, policyHash string) (Verdict, bool, error) {
+// VerdictOption narrows which recorded verdict Verdict returns.
+type VerdictOption func(*verdictQuery)
+
+type verdictQuery struct {
+	maxAge time.Duration
+}
+
+// MaxAge makes Verdict pass over a verdict recorded more than d ago, or
+// recorded at a time still to come (a clock set back): it reports none, so
+// the caller checks the signatures again. The engine asks for
+// limits.MaxVerdictAge while the registry is reachable and for any age
+// offline. Zero or negative d means any age.
+func MaxAge(d time.Duration) VerdictOption {
+	return func(q *verdictQuery) { q.maxAge = d }
+}
+
+// Verdict returns the recorded verdict for (dgst, policyHash): only the
+// exact policy that produced a verdict finds it. By default a verdict of
+// any age is returned; MaxAge bounds it.
+func (c *Cache) Verdict(ctx context.Context, dgst, policyHash string, opts ...VerdictOption) (Verdict, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return Verdict{}, false, err
+	}
+	var q verdictQuery
+	for _, o := range opts {
+		o(&q)
 	}
 	var v Verdict
 	var ok bool
@@ -70,6 +92,12 @@ func (c *Cache) Verdict(ctx context.Context, dgst, policyHash string) (Verdict, 
 	})
 	if err != nil {
 		return Verdict{}, false, fmt.Errorf("cache: verdict %s: %w", dgst, err)
+	}
+	if ok && q.maxAge > 0 {
+		now := c.now()
+		if now.Sub(v.Time) > q.maxAge || v.Time.After(now) {
+			return Verdict{}, false, nil
+		}
 	}
 	return v, ok, nil
 }

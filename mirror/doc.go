@@ -3,11 +3,13 @@
 // directories and OCI layouts packed as tar files, in any combination.
 //
 // Mirror resolves the source to a digest once and copies exactly that
-// digest's graph. It then copies what a verifier needs for that digest: the
-// legacy signature manifest under the tag "sha256-<hex>.sig", and the
-// sigstore bundle referrers (read through the referrers API where the source
-// has it, else through the "sha256-<hex>" referrers tag fallback, or through
-// the layout's index for layouts). At a registry destination the referrers
+// digest's graph. It also copies what a verifier needs for that digest, as
+// verify.Discover finds it (the one reader of signatures, so mirror and
+// verify agree on what counts): the legacy signature manifest under the tag
+// "sha256-<hex>.sig", and the sigstore bundle referrers (read through the
+// referrers API where the source has it, else through the "sha256-<hex>"
+// referrers tag fallback, or through the layout's index for layouts);
+// referrer manifests verify would not count are left behind. At a registry destination the referrers
 // are filed under its referrers API or, without one, in the referrers tag
 // fallback index, which is merged with what is already there; in a layout
 // they are listed in index.json, where package verify finds them as the
@@ -16,7 +18,15 @@
 // merged. With a Policy, the digest is verified at the source first and
 // nothing is written when the policy rejects it; after the copy it is
 // verified again at the destination, so a mirror never reports success for
-// signatures a verifier there could not find.
+// signatures a verifier there could not find. The tag is set at the
+// destination last, after the content and the signatures were copied (and
+// verified there): a mirror that fails on the way leaves blobs, never a tag
+// naming an artifact whose signatures are missing.
+//
+// CheckContent reads every blob of an artifact in a layout or tar against
+// its digest: signatures prove only the manifest digest, and a file read in
+// place can hold other bytes under a layer's name (sealift verify runs it
+// before it says an artifact in a file is verified).
 //
 // Mirror owns location strings (ParseLocation), the copy and the layout tar
 // format. It leaves references, registry clients, verified blob copies and
@@ -31,9 +41,11 @@
 // layers at limits.MaxLayerBytes, limits.MaxLayers per manifest. At most
 // limits.MaxSignatures bundle referrers are copied, and a legacy signature
 // manifest may hold at most limits.MaxSignatures layers of at most
-// limits.MaxSignaturePayloadBytes. Referrers that are not signature bundles
-// (SBOMs, other attestations) are not copied, nor are referrer manifests
-// that do not name the digest as their subject.
+// limits.MaxSignaturePayloadBytes, and at most limits.MaxSignatures
+// signatures in all are carried for a digest (verify refuses more).
+// Referrers that are not signature bundles (SBOMs, other attestations) are
+// not copied, nor are referrer manifests that are malformed, oversized,
+// missing or do not name the digest as their subject.
 //
 // A tar source is read in place, never extracted. Before it is opened, every
 // entry is checked: only the layout's own files ("oci-layout", "index.json",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry"
 
+	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/verify"
@@ -49,8 +51,8 @@ type Result struct {
 type Error struct {
 	// Op is the step: "open", "resolve", "verify" (at the source, or at
 	// the destination after the copy), "signatures" (reading them at the
-	// source), "copy" (to the destination; the cause names the source) or
-	// "write" (publishing a tar file).
+	// source), "copy" (to the destination; the cause names the source),
+	// "write" (publishing a tar file) or "check" (CheckContent).
 	Op string
 	// Location is the location it failed at, as given.
 	Location string
@@ -80,11 +82,12 @@ type destination struct {
 
 // Mirror copies the artifact src names, and its signatures, to dst. It
 // resolves src to a digest once, checks it against opts.Policy when one is
-// set (writing nothing when it fails), copies that digest's graph, tags it
-// at dst with dst's tag or else src's, checks that dst resolves to the same
-// digest, and copies the legacy signature manifest and the signature bundle
-// referrers of the digest. When the policy held at src, it must hold at dst
-// too before Mirror returns (and before a tar file is written).
+// set (writing nothing when it fails), finds the digest's signatures with
+// verify.Discover, copies the digest's graph, the legacy signature manifest
+// and the signature bundle referrers, and, when the policy held at src,
+// checks that it holds at dst too. Only then does it tag the digest at dst
+// with dst's tag or else src's, check that dst resolves to the same digest,
+// and write a tar file: a failure before leaves no tag at dst.
 func Mirror(ctx context.Context, src, dst Location, opts Options) (Result, error) {
 	res := Result{Source: src.String(), Destination: dst.String()}
 	srcErr := func(op string, err error) (Result, error) {
@@ -119,8 +122,11 @@ func Mirror(ctx context.Context, src, dst Location, opts Options) (Result, error
 			return srcErr("verify", err)
 		}
 	}
-	sigs, err := findSignatures(ctx, s.target, desc)
+	sigs, err := verify.Discover(ctx, s.target, desc)
 	if err != nil {
+		return srcErr("signatures", err)
+	}
+	if err := checkLegacyLayers(cosignfmt.LegacySignatureTag(desc.Digest), sigs.Legacy); err != nil {
 		return srcErr("signatures", err)
 	}
 
@@ -131,8 +137,25 @@ func Mirror(ctx context.Context, src, dst Location, opts Options) (Result, error
 	if d.cleanup != nil {
 		defer d.cleanup()
 	}
+	// Content and signatures first, checked where they landed, and only
+	// then the tag: a failure on the way leaves the destination without a
+	// tag that names an artifact whose signatures are missing there.
 	if err := pull.Fetch(ctx, s.target, desc, d.target); err != nil {
 		return dstErr("copy", fmt.Errorf("from %s: %w", res.Source, err))
+	}
+	if res.Signatures, res.Referrers, err = copySignatures(ctx, s.target, d.target, desc, sigs); err != nil {
+		return dstErr("copy", fmt.Errorf("from %s: %w", res.Source, err))
+	}
+	if res.Verdict != nil && res.Verdict.Verified {
+		// What the source proved must hold where it was copied to, before
+		// it is tagged there or a tar file is published.
+		v, err := verify.Verify(ctx, d.target, desc, *opts.Policy)
+		if err == nil && !v.Verified {
+			err = fmt.Errorf("%w: %s", errdef.ErrSignatureInvalid, v.Reason)
+		}
+		if err != nil {
+			return dstErr("verify", fmt.Errorf("the copied signatures do not verify: %w", err))
+		}
 	}
 	if tag != "" {
 		if err := d.target.Tag(ctx, desc, tag); err != nil {
@@ -149,20 +172,6 @@ func Mirror(ctx context.Context, src, dst Location, opts Options) (Result, error
 	}
 	if got.Digest != desc.Digest {
 		return dstErr("copy", fmt.Errorf("%w: %s resolves to %s, the source holds %s", errdef.ErrDigestMismatch, key, got.Digest, desc.Digest))
-	}
-	if res.Signatures, res.Referrers, err = copySignatures(ctx, s.target, d.target, desc, sigs); err != nil {
-		return dstErr("copy", fmt.Errorf("from %s: %w", res.Source, err))
-	}
-	if res.Verdict != nil && res.Verdict.Verified {
-		// What the source proved must hold where it was copied to, before
-		// a tar file is published.
-		v, err := verify.Verify(ctx, d.target, desc, *opts.Policy)
-		if err == nil && !v.Verified {
-			err = fmt.Errorf("%w: %s", errdef.ErrSignatureInvalid, v.Reason)
-		}
-		if err != nil {
-			return dstErr("verify", fmt.Errorf("the copied signatures do not verify: %w", err))
-		}
 	}
 	if d.commit != nil {
 		if err := d.commit(); err != nil {
@@ -313,3 +322,40 @@ func onlyTag(ctx context.Context, src oras.ReadOnlyTarget) (string, error) {
 	}
 	return "", fmt.Errorf("%w: the layout holds several tags (%s); name one", errdef.ErrInvalidReference, strings.Join(tags, ", "))
 }
+
+// CheckContent reads every blob of the graph desc roots in target (opened
+// by Open): the manifest, its config and layers, or an index, its
+// manifests and theirs, and checks each against its digest and size while
+// it streams, with pull's caps. Verifying signatures proves only that the
+// manifest digest was signed; a layout or tar file read in place can still
+// hold other bytes under a layer's name, and only this check finds them.
+// A blob that does not match wraps errdef.ErrDigestMismatch or
+// errdef.ErrSizeMismatch; a missing one errdef.ErrNotFound. Nothing is
+// kept: the bytes are read and dropped.
+func CheckContent(ctx context.Context, target oras.ReadOnlyTarget, loc Location, desc ocispec.Descriptor) error {
+	if err := pull.Fetch(ctx, target, desc, discard{}); err != nil {
+		return &Error{Op: "check", Location: loc.String(), Err: err}
+	}
+	return nil
+}
+
+// discard is a target that holds nothing: every blob pushed to it is read
+// to its end (so the reader's checks run) and dropped.
+type discard struct{}
+
+func (discard) Fetch(context.Context, ocispec.Descriptor) (io.ReadCloser, error) {
+	return nil, fmt.Errorf("discard target holds nothing: %w", errdef.ErrNotFound)
+}
+
+func (discard) Exists(context.Context, ocispec.Descriptor) (bool, error) { return false, nil }
+
+func (discard) Push(_ context.Context, _ ocispec.Descriptor, r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+
+func (discard) Resolve(context.Context, string) (ocispec.Descriptor, error) {
+	return ocispec.Descriptor{}, fmt.Errorf("discard target holds nothing: %w", errdef.ErrNotFound)
+}
+
+func (discard) Tag(context.Context, ocispec.Descriptor, string) error { return nil }

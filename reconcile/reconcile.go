@@ -24,6 +24,7 @@ import (
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/fsutil"
+	"github.com/sealift-dev/sealift/internal/limits"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/render"
 	"github.com/sealift-dev/sealift/verify"
@@ -69,6 +70,10 @@ type Result struct {
 	Inventory []string `json:"inventory,omitempty"`
 	// Changes is the apply change set.
 	Changes []deploy.Change `json:"changes"`
+
+	// verdictTime is when a cached verdict was made, kept when it is
+	// recorded again so that reusing it never makes it younger.
+	verdictTime time.Time
 }
 
 // Reconcile resolves, verifies, fetches, renders and applies s once, and
@@ -140,13 +145,17 @@ func (r *Reconciler) reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, 
 
 // cacheVerdict is res's verdict as the cache keeps it.
 func cacheVerdict(res Result, policyHash string) cache.Verdict {
+	t := res.verdictTime
+	if t.IsZero() {
+		t = time.Now().UTC()
+	}
 	return cache.Verdict{
 		Digest:     res.Digest,
 		PolicyHash: policyHash,
 		Verified:   res.Verdict.Verified,
 		Signers:    res.Verdict.Signers,
 		Reason:     res.Verdict.Reason,
-		Time:       time.Now().UTC(),
+		Time:       t,
 	}
 }
 
@@ -250,13 +259,16 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Resu
 	// Trust first: an artifact whose signatures fail the policy is never
 	// fetched, so its content cannot reach the cache or the API server.
 	policyHash := policy.Hash()
-	cached, ok, err := r.Cache.Verdict(ctx, res.Digest, policyHash)
+	// The registry answered: a verdict older than limits.MaxVerdictAge is
+	// checked again.
+	cached, ok, err := r.Cache.Verdict(ctx, res.Digest, policyHash, cache.MaxAge(limits.MaxVerdictAge))
 	if err != nil {
 		return res, desc, "", sealiftv1.ReasonArtifactFailed, err
 	}
 	if ok && cached.Verified {
 		res.Verdict = verify.Verdict{Digest: cached.Digest, Verified: true, Signers: cached.Signers, Reason: cached.Reason}
 		res.VerdictCached = true
+		res.verdictTime = cached.Time
 	} else {
 		sigRepo, err := r.signatureRepository(s, ref, opts)
 		if err != nil {
@@ -634,6 +646,7 @@ func policy(s *sealiftv1.Sync) (verify.Policy, error) {
 	for _, id := range s.Spec.Verify.Identities {
 		p.Identities = append(p.Identities, verify.Identity(id))
 	}
+	p.Repositories = append(p.Repositories, s.Spec.Verify.Repositories...)
 	if tr := s.Spec.Verify.TrustedRoot; tr != nil {
 		if tr.Path == "" {
 			return p, fmt.Errorf("spec.verify.trustedRoot: secretRef is read by the in-cluster controller; use path with --once: %w", errdef.ErrInvalidObject)

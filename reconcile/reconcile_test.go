@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"oras.land/oras-go/v2"
 
 	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/cache"
@@ -641,5 +642,41 @@ func TestControllerOnlyFields(t *testing.T) {
 	want := []string{"spec.interval", "spec.retryInterval", "spec.dependsOn"}
 	if got := reconcile.ControllerOnlyFields(s); !slices.Equal(got, want) {
 		t.Errorf("ControllerOnlyFields = %v, want %v", got, want)
+	}
+}
+
+// TestAttackCrossRepositoryReplaySync signs an artifact for apps/team-a
+// with an organisation-wide key and copies it with its signature into
+// apps/team-b, as anyone who may push there can. Team B's Sync bound to its
+// own repository (spec.verify.repositories) refuses it before anything is
+// applied; without the binding (opt-in) it still passes.
+func TestAttackCrossRepositoryReplaySync(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.Start(t)
+	orgKey := newKeyPair(t)
+	desc := publish(t, reg, "apps/team-a", "1.0.0", app(t, "replay-app", "team a's manifests"), orgKey)
+	_, teamA := reg.Repository(t, "apps/team-a", "1.0.0")
+	_, teamB := reg.Repository(t, "apps/team-b", "1.0.0")
+	for _, ref := range []string{"1.0.0", cosignfmt.LegacySignatureTag(desc.Digest)} {
+		if _, err := oras.Copy(ctx, teamA, ref, teamB, ref, oras.DefaultCopyOptions); err != nil {
+			t.Fatalf("copy %s to team-b: %v", ref, err)
+		}
+	}
+
+	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	s := newSync("team-b", "oci://"+reg.Repo("apps/team-b"), "1.0.0", orgKey)
+	s.Spec.Verify.Repositories = []string{reg.Repo("apps/team-b")}
+	if _, err := r.Reconcile(ctx, s); !errors.Is(err, errdef.ErrPolicyViolation) {
+		t.Fatalf("team b's Sync bound to its repository: err = %v, want ErrPolicyViolation", err)
+	}
+	if _, err := clientset(t).CoreV1().Namespaces().Get(ctx, "replay-app", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("namespace of the replayed artifact: %v, want NotFound", err)
+	}
+
+	// Opt-in: without the binding the copy verifies, as before.
+	s = newSync("team-b", "oci://"+reg.Repo("apps/team-b"), "1.0.0", orgKey)
+	res, err := r.Reconcile(ctx, s)
+	if err != nil || !res.Verdict.Verified {
+		t.Fatalf("team b's Sync without a binding: %+v, %v", res, err)
 	}
 }

@@ -25,6 +25,10 @@
 //
 // Signatures kept in another repository (cosign's COSIGN_REPOSITORY) are
 // read by passing that repository as the source: only D's digest is used.
+// Discover is the one reader of this: Verify checks what it finds, and
+// package mirror copies it, so the two agree on which referrer manifests
+// do not hold up (malformed, oversized, missing, or naming another subject:
+// a signature that does not count for Verify, left behind by mirror).
 //
 // # Checks
 //
@@ -35,6 +39,34 @@
 // image signature statement (predicate type https://sigstore.dev/cosign/sign/v1);
 // attestations signed by the same key do not count. Each key and each
 // identity counts once, however many signatures it made.
+//
+// # Repository binding
+//
+// A signature over D says nothing, by default, about where D may be
+// deployed from: with one key shared across an organisation, anyone who can
+// push to team-b/app can copy team-a/app@D and its signature there, and a
+// policy for team-b accepts it. Policy.Repositories (opt-in) binds the
+// signature's own claim to the repositories listed: the legacy payload's
+// critical.identity.docker-reference, or the name of a bundle statement's
+// subject for D. The claim is the canonical repository the signer pushed
+// to and travels unchanged with mirrors, so list that repository, not
+// where the artifact is fetched from. A valid signature whose claim is not
+// listed, or that claims nothing (message-signature bundles, and statements
+// without subject names, as sealift's own bundles are today), does not
+// count; when that leaves the threshold unmet the error wraps
+// errdef.ErrPolicyViolation as well as errdef.ErrSignatureInvalid. The
+// bound repositories are part of Policy.Hash.
+//
+// # Cached verdicts
+//
+// Verify never caches. A caller that keeps verdicts (package cache) must
+// reuse one only under the exact Policy.Hash that produced it, and only for
+// limits.MaxVerdictAge: older verdicts are checked again whenever the
+// registry can be reached (a key revoked by removing it from the policy
+// changes the hash at once; a signature deleted from the registry, or a
+// trusted root rotated in place, is noticed within that age). Offline, a
+// verdict of any age is what stands between the cache and the cluster, and
+// is used.
 //
 // Key-based signatures are checked with the policy's keys (ECDSA P-256/384/521,
 // RSA, Ed25519); the key hint in a bundle is ignored. Keyless bundles are
@@ -69,8 +101,8 @@
 // entries are refused) and a signed entry timestamp (an inclusion proof is
 // not part of the legacy format); certificates without an SCT are accepted
 // only when the trusted root lists no CT log, and the same holds for DSSE
-// bundles. The claimed repository (docker-reference)
-// in a legacy payload is not trusted for anything. Failures reading from
+// bundles. The claimed repository (docker-reference) in a legacy payload
+// is trusted for nothing unless Policy.Repositories binds it. Failures reading from
 // the registry that are not about the content itself are returned
 // unwrapped so callers can retry them; everything else is terminal.
 package verify

@@ -43,6 +43,18 @@ type Policy struct {
 	// create` writes it) that keyless signatures are checked against,
 	// offline. Required with Identities.
 	TrustedRoot []byte
+	// Repositories, when set, binds signatures to repositories: a
+	// signature counts only when the repository it claims the artifact
+	// lives in (host/path, e.g. "registry.example/team-a/app") is one of
+	// these. The claim is the legacy payload's
+	// critical.identity.docker-reference, or the name of the bundle's
+	// in-toto subject that names the digest; a signature that makes no
+	// claim does not count. List the canonical repositories the signer
+	// pushes to, not mirrors: a mirror carries the signer's claim
+	// unchanged. Empty means any repository (the default), which lets
+	// anyone who can copy a signed digest and its signature into another
+	// repository signed by the same key have it verify there.
+	Repositories []string
 }
 
 // policyKey is a trusted key with its fingerprint.
@@ -59,6 +71,9 @@ type normalized struct {
 	keys       []policyKey
 	identities []policyIdentity
 	keyless    *keylessVerifier
+	// repositories are the repositories a signature may claim; empty
+	// means any.
+	repositories map[string]bool
 }
 
 // signers is how many distinct keys and identities the policy trusts.
@@ -87,6 +102,9 @@ type settled struct {
 	identities []Identity
 	// identityIndex is each identity's position in Policy.Identities.
 	identityIndex []int
+	// repositories are the bound repositories, normalized, unique and
+	// sorted.
+	repositories []string
 }
 
 // settle applies defaults (Enforce, defaultThreshold) and removes keys and
@@ -118,7 +136,29 @@ func (p Policy) settle() settled {
 		s.identities = append(s.identities, id)
 		s.identityIndex = append(s.identityIndex, i)
 	}
+	for _, r := range p.Repositories {
+		s.repositories = append(s.repositories, normalizeRepository(r))
+	}
+	slices.Sort(s.repositories)
+	s.repositories = slices.Compact(s.repositories)
 	return s
+}
+
+// normalizeRepository is a repository as claims are compared: without an
+// "oci://" scheme, a tag or a digest, and with a lower-case host.
+func normalizeRepository(r string) string {
+	r = strings.TrimPrefix(strings.TrimSpace(r), "oci://")
+	if i := strings.IndexByte(r, '@'); i >= 0 {
+		r = r[:i]
+	}
+	if i, j := strings.LastIndexByte(r, ':'), strings.LastIndexByte(r, '/'); i > j && j >= 0 {
+		r = r[:i]
+	}
+	host, path, ok := strings.Cut(r, "/")
+	if !ok {
+		return r
+	}
+	return strings.ToLower(host) + "/" + path
 }
 
 // normalize applies defaults and checks that the policy can be satisfied at
@@ -138,6 +178,15 @@ func (p Policy) normalize() (normalized, error) {
 		}
 	}
 	n.keys = s.keys
+	for i, r := range s.repositories {
+		if host, path, ok := strings.Cut(r, "/"); !ok || host == "" || path == "" {
+			return n, fmt.Errorf("%w: invalid policy: repository %q is not host/path", errdef.ErrPolicyViolation, s.repositories[i])
+		}
+		if n.repositories == nil {
+			n.repositories = map[string]bool{}
+		}
+		n.repositories[r] = true
+	}
 	for i, id := range s.identities {
 		m, err := id.compile()
 		if err != nil {
@@ -166,8 +215,9 @@ func (p Policy) normalize() (normalized, error) {
 }
 
 // Hash returns a stable name for the policy, "sha256:<hex>", over its mode,
-// threshold, the sorted fingerprints of its keys, its sorted identities and
-// the digest of its trusted root, with defaults applied:
+// threshold, the sorted fingerprints of its keys, its sorted identities,
+// its sorted bound repositories and the digest of its trusted root, with
+// defaults applied:
 // two policies that accept exactly the same signatures hash the same, so a
 // cached verdict can be reused only under the policy that produced it.
 func (p Policy) Hash() string {
@@ -195,6 +245,10 @@ func (p Policy) Hash() string {
 	for _, id := range ids {
 		b.WriteString("\nidentity=")
 		b.WriteString(strconv.Quote(id))
+	}
+	for _, r := range s.repositories {
+		b.WriteString("\nrepository=")
+		b.WriteString(strconv.Quote(r))
 	}
 	if len(p.TrustedRoot) > 0 {
 		sum := sha256.Sum256(p.TrustedRoot)

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2"
 
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
@@ -82,13 +82,14 @@ func Verify(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descri
 		return fail(fmt.Errorf("%w: digest %q: %v", errdef.ErrInvalidReference, subject.Digest, err))
 	}
 
-	cands, looked, err := discover(ctx, src, subject)
+	sigs, err := Discover(ctx, src, subject)
 	if err != nil {
 		v.Reason = err.Error()
 		return fail(err)
 	}
+	cands := sigs.candidates()
 	if len(cands) == 0 {
-		err := fmt.Errorf("%w: no signatures found (looked in: %s)", errdef.ErrNoSignature, strings.Join(looked, ", "))
+		err := fmt.Errorf("%w: no signatures found (looked in: %s)", errdef.ErrNoSignature, strings.Join(sigs.Looked, ", "))
 		v.Reason = err.Error()
 		if pol.mode == Audit {
 			return v, nil
@@ -105,6 +106,11 @@ func Verify(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descri
 	signed := make([]bool, pol.signers())
 	for i, c := range cands {
 		k, problem := results[i].key, results[i].problem
+		if !results[i].done {
+			// checkAll fills every slot or fails; an unwritten one must
+			// never read as a valid signature by the first key.
+			problem = problemNotChecked
+		}
 		check := SignatureCheck{Source: c.origin, Format: c.format, Problem: problem}
 		if problem != "" {
 			v.Checked = append(v.Checked, check)
@@ -129,6 +135,11 @@ func Verify(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descri
 	}
 	err = fmt.Errorf("%w: %d signatures found, %d valid from %d distinct keys, %d required%s",
 		errdef.ErrSignatureInvalid, len(cands), tally.valid, len(v.Signers), pol.threshold, tally.String())
+	if tally.repository {
+		// Valid signatures were made for another repository: the policy's
+		// binding refused them, which is a policy violation as well.
+		err = fmt.Errorf("%w: %w", errdef.ErrPolicyViolation, err)
+	}
 	v.Reason = err.Error()
 	if pol.mode == Audit {
 		return v, nil
@@ -142,62 +153,58 @@ func Verify(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descri
 // connection for each.
 const checkConcurrency = 8
 
-// checked is the outcome of checkCandidate for one candidate.
+// checked is the outcome of checkCandidate for one candidate. The zero
+// value is a slot not written yet, and counts for nothing.
 type checked struct {
+	// done is set when the candidate was checked; key and problem mean
+	// nothing without it.
+	done    bool
 	key     int
 	problem string
 }
 
 // checkAll checks every candidate, checkConcurrency at a time, and returns
-// the outcomes in the candidates' order. The first failure worth retrying
-// (the registry could not be read) stops it: checks in flight are cancelled,
-// none is started after, and that failure is returned.
+// the outcomes in the candidates' order, every slot written. The first
+// failure worth retrying (the registry could not be read) stops it: checks
+// in flight are cancelled, none is started after, and that failure is
+// returned.
 func checkAll(ctx context.Context, src oras.ReadOnlyTarget, want digest.Digest, cands []candidate, pol normalized) ([]checked, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	results := make([]checked, len(cands))
-	sem := make(chan struct{}, checkConcurrency)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(checkConcurrency)
 	for i, c := range cands {
-		sem <- struct{}{}
-		if ctx.Err() != nil {
-			<-sem
+		if gctx.Err() != nil {
 			break
 		}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		g.Go(func() (err error) {
 			defer func() {
 				// Verification libraries assume parts of what they read
 				// are well formed; hostile input must cost a verdict,
 				// never the process.
 				if r := recover(); r != nil {
-					results[i] = checked{key: -1, problem: problemCheckPanicked + ": " + trimString(fmt.Sprint(r))}
+					results[i] = checked{done: true, key: -1, problem: problemCheckPanicked + ": " + trimString(fmt.Sprint(r))}
+					err = nil
 				}
 			}()
-			k, problem, err := checkCandidate(ctx, src, want, c, pol)
+			k, problem, err := checkCandidate(gctx, src, want, c, pol)
 			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-					cancel()
-				}
-				mu.Unlock()
-				return
+				return err
 			}
-			results[i] = checked{k, problem}
+			results[i] = checked{done: true, key: k, problem: problem}
+			return nil
 		})
 	}
-	wg.Wait()
-	if firstErr == nil {
-		// Cancelled from outside before every check ran.
-		firstErr = ctx.Err()
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
-	if firstErr != nil {
-		return nil, firstErr
+	// Cancelled from outside before every check ran.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for i, r := range results {
+		if !r.done {
+			return nil, fmt.Errorf("candidate %s was not checked", cands[i].origin)
+		}
 	}
 	return results, nil
 }
@@ -218,6 +225,10 @@ const (
 	problemOtherIdentity   = "signed by an identity the policy does not trust"
 	problemKeylessInvalid  = "keyless signature invalid"
 	problemCheckPanicked   = "signature check failed on malformed input"
+	problemNotChecked      = "not checked"
+	// Repository binding (Policy.Repositories).
+	problemOtherRepository = "signed for a repository the policy does not bind"
+	problemNoRepository    = "names no repository, and the policy binds repositories"
 	// Keyless signatures in the legacy format.
 	problemBadKeyless       = "malformed keyless signature annotations"
 	problemNoLogEntry       = "keyless, but without a transparency-log bundle"
@@ -229,9 +240,15 @@ type tally struct {
 	valid  int
 	order  []string
 	counts map[string]int
+	// repository is set when a signature was refused by the policy's
+	// repository binding.
+	repository bool
 }
 
 func (t *tally) add(problem string) {
+	if problem == problemNoRepository || strings.HasPrefix(problem, problemOtherRepository) {
+		t.repository = true
+	}
 	if t.counts == nil {
 		t.counts = map[string]int{}
 	}
@@ -280,14 +297,19 @@ func checkCandidate(ctx context.Context, src oras.ReadOnlyTarget, want digest.Di
 		}
 		return -1, "", fmt.Errorf("%s: %w", c.origin, err)
 	}
-	if err := checkPayload(payload, want); err != nil {
+	doc, err := checkPayload(payload, want)
+	if err != nil {
 		if errors.Is(err, errdef.ErrDigestMismatch) {
 			return -1, problemOtherDigest, nil
 		}
 		return -1, problemBadPayload, nil
 	}
+	claims := []string{doc.Critical.Identity.DockerReference}
 	for i, k := range keys {
 		if cosignfmt.VerifySignature(k.pub, payload, sig) == nil {
+			if problem := pol.repositoryProblem(claims); problem != "" {
+				return -1, problem, nil
+			}
 			return i, "", nil
 		}
 	}
@@ -305,6 +327,9 @@ func checkCandidate(ctx context.Context, src oras.ReadOnlyTarget, want digest.Di
 	}
 	i, problem := pol.keyless.verifyLegacy(material, payload, sig, pol.identities)
 	if problem != "" {
+		return -1, problem, nil
+	}
+	if problem := pol.repositoryProblem(claims); problem != "" {
 		return -1, problem, nil
 	}
 	return len(pol.keys) + i, "", nil
@@ -333,6 +358,9 @@ func checkBundle(ctx context.Context, src oras.ReadOnlyTarget, want digest.Diges
 		if problem != "" {
 			return -1, problem, nil
 		}
+		if problem := pol.repositoryProblem(bundleClaims(b, want)); problem != "" {
+			return -1, problem, nil
+		}
 		return len(pol.keys) + i, "", nil
 	}
 	problem = problemOtherKey
@@ -340,6 +368,9 @@ func checkBundle(ctx context.Context, src oras.ReadOnlyTarget, want digest.Diges
 		err := b.VerifyKey(k.pub, want)
 		switch {
 		case err == nil:
+			if problem := pol.repositoryProblem(bundleClaims(b, want)); problem != "" {
+				return -1, problem, nil
+			}
 			return i, "", nil
 		case errors.Is(err, errdef.ErrDigestMismatch):
 			return -1, problemOtherDigest, nil
@@ -355,13 +386,57 @@ func checkBundle(ctx context.Context, src oras.ReadOnlyTarget, want digest.Diges
 // checkPayload parses a simple-signing payload and checks that it names
 // exactly want. A payload for another digest wraps errdef.ErrDigestMismatch;
 // a malformed one errdef.ErrInvalidManifest or errdef.ErrSizeExceedsLimit.
-func checkPayload(payload []byte, want digest.Digest) error {
+func checkPayload(payload []byte, want digest.Digest) (cosignfmt.SimpleSigning, error) {
 	doc, err := cosignfmt.ParseSimpleSigning(payload)
 	if err != nil {
-		return err
+		return doc, err
 	}
 	if doc.Digest() != want {
-		return fmt.Errorf("%w: signature payload names %s, not %s", errdef.ErrDigestMismatch, doc.Digest(), want)
+		return doc, fmt.Errorf("%w: signature payload names %s, not %s", errdef.ErrDigestMismatch, doc.Digest(), want)
 	}
-	return nil
+	return doc, nil
+}
+
+// bundleClaims returns the repositories a verified bundle claims for want:
+// the names of its in-toto statement's subjects whose digest is want. A
+// message signature, or a statement whose subjects carry no name, claims
+// none.
+func bundleClaims(b cosignfmt.Bundle, want digest.Digest) []string {
+	if b.DSSEEnvelope == nil {
+		return nil
+	}
+	st, err := cosignfmt.ParseStatement(b.DSSEEnvelope.Payload)
+	if err != nil {
+		return nil
+	}
+	var claims []string
+	for _, sub := range st.Subject {
+		if sub.Name != "" && sub.Digest[want.Algorithm().String()] == want.Encoded() {
+			claims = append(claims, sub.Name)
+		}
+	}
+	return claims
+}
+
+// repositoryProblem says why a valid signature that claims the
+// repositories in claims does not count under the policy's binding, or ""
+// when it counts (always, when the policy binds none).
+func (n normalized) repositoryProblem(claims []string) string {
+	if len(n.repositories) == 0 {
+		return ""
+	}
+	var named []string
+	for _, c := range claims {
+		if c == "" {
+			continue
+		}
+		if n.repositories[normalizeRepository(c)] {
+			return ""
+		}
+		named = append(named, c)
+	}
+	if len(named) == 0 {
+		return problemNoRepository
+	}
+	return problemOtherRepository + " (" + trimString(strings.Join(named, ", ")) + ")"
 }

@@ -356,7 +356,7 @@ func TestCheckPayload(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkPayload(tt.payload, d)
+			_, err := checkPayload(tt.payload, d)
 			if tt.wantErr == nil {
 				if err != nil {
 					t.Fatal(err)
@@ -378,7 +378,7 @@ func FuzzCheckPayload(f *testing.F) {
 	f.Add([]byte(`{"critical":{"type":"cosign container image signature","image":{"docker-manifest-digest":"` + d.String() + `"}},"critical":{}}`))
 	f.Add([]byte("[]"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if err := checkPayload(b, d); err != nil {
+		if _, err := checkPayload(b, d); err != nil {
 			return
 		}
 		// Accepted: it must name exactly d.

@@ -92,6 +92,10 @@ func (o *mirrorOptions) run(cmd *cobra.Command, srcArg, dstArg string) error {
 func mirrorHint(err error, src, dst mirror.Location) error {
 	var me *mirror.Error
 	atSource := errors.As(err, &me) && me.Location == src.String()
+	where := "one end"
+	if me != nil {
+		where = me.Location
+	}
 	switch {
 	case errors.Is(err, errdef.ErrNoSignature):
 		return withHint(err, "sign it at the source first: sealift sign %s --key cosign.key", src)
@@ -109,8 +113,10 @@ func mirrorHint(err error, src, dst mirror.Location) error {
 		return withHint(err, "check the tag or digest in %s (for a layout, the tags are listed in its index.json)", src)
 	case errors.Is(err, errdef.ErrNotFound):
 		return withHint(err, "check the destination %s", dst)
-	case errors.Is(err, errdef.ErrDigestMismatch):
-		return withHint(err, "a digest in DST must be the one SRC resolves to; drop it to copy whatever SRC names")
+	case errors.Is(err, errdef.ErrDigestMismatch) && me != nil && me.Op == "resolve" && me.Location == dst.String():
+		return withHint(err, "DST names a digest that is not the one SRC resolves to: name SRC by that digest (SRC@%s), or check that SRC is the artifact you meant", dst.Digest)
+	case errors.Is(err, errdef.ErrDigestMismatch), errors.Is(err, errdef.ErrSizeMismatch):
+		return withHint(err, "content does not match its digest: it was altered or damaged at %s; do not use it, and mirror again from a copy you trust", where)
 	case errors.Is(err, errdef.ErrInvalidReference):
 		return withHint(err, locationHint)
 	}

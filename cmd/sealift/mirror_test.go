@@ -1,13 +1,17 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
+	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/registrytest"
 )
 
@@ -117,5 +121,84 @@ func TestMirrorCLI(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); !os.IsNotExist(err) {
 			t.Errorf("a failed mirror wrote %s", f)
 		}
+	}
+}
+
+// TestAttackVerifyAlteredTar alters the content layer inside a signed tar
+// that `sealift mirror` wrote, keeping its size. The manifest and its
+// signature are untouched, so checking signatures alone says "Verified";
+// `sealift verify tar:` must read every blob against its digest, refuse,
+// and say not to import the file.
+func TestAttackVerifyAlteredTar(t *testing.T) {
+	reg := registrytest.Start(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "cm.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: good}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(cosignfmt.PasswordEnv, "pw")
+	if _, err := runCLI(t, "key", "generate", "--output-dir", dir); err != nil {
+		t.Fatalf("key generate: %v", err)
+	}
+	keyPath, pubPath := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+	if out, err := run(t, "push", src, reg.URL("team/app", "v1"), "--insecure", "--sign", "--key", keyPath); err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
+	}
+	tarFile := filepath.Join(dir, "app.tar")
+	if out, err := run(t, "mirror", reg.URL("team/app", "v1"), "tar:"+tarFile, "--insecure"); err != nil {
+		t.Fatalf("mirror: %v\n%s", err, out)
+	}
+	if out, err := run(t, "verify", "tar:"+tarFile, "--key", pubPath); err != nil || !strings.Contains(out, "Verified") {
+		t.Fatalf("verify the untouched tar: %v\n%s", err, out)
+	}
+
+	// Flip a byte in the middle of the gzip layer (the one blob that is
+	// not JSON), in place.
+	b, err := os.ReadFile(tarFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bytes.NewReader(b)
+	tr := tar.NewReader(r)
+	altered := false
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			break
+		}
+		at := len(b) - r.Len()
+		if strings.HasPrefix(hdr.Name, "blobs/sha256/") && hdr.Size > 2 && b[at] == 0x1f && b[at+1] == 0x8b {
+			b[at+int(hdr.Size)/2] ^= 0xff
+			altered = true
+		}
+	}
+	if !altered {
+		t.Fatal("no gzip layer found in the tar")
+	}
+	if err := os.WriteFile(tarFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := runCLI(t, "verify", "tar:"+tarFile, "--key", pubPath)
+	if !errors.Is(err, errdef.ErrDigestMismatch) {
+		t.Fatalf("verify an altered tar: %v, want ErrDigestMismatch\n%s", err, out)
+	}
+	if strings.Contains(out, "Verified") {
+		t.Fatalf("an altered tar was reported verified:\n%s", out)
+	}
+	var msg strings.Builder
+	printError(&msg, err)
+	if !strings.Contains(msg.String(), "do not import it") || strings.Contains(msg.String(), "drop it") {
+		t.Errorf("error output %q does not say what to do", msg.String())
+	}
+	out, _ = runCLI(t, "verify", "tar:"+tarFile, "--key", pubPath, "-o", "json")
+	var v struct {
+		Verified bool `json:"verified"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Verified {
+		t.Fatalf("-o json for an altered tar: %s (%v)", out, err)
 	}
 }

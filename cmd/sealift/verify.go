@@ -39,7 +39,9 @@ API, or the sha256-<hex> referrers tag on registries without it). Exit 0 only wh
 --threshold distinct keys signed exactly this digest.
 
 An OCI layout directory or tar file (what 'sealift mirror' writes) is verified in place, with
-no network: check an artifact on the air-gapped side before importing it.`,
+no network: check an artifact on the air-gapped side before importing it. There, every blob the
+signed manifest reaches (config, layers, an index's manifests) is also read and checked against
+its digest: "Verified" means the whole artifact in the file is the one that was signed.`,
 		Example: `  sealift verify oci://registry.example/team/app:1.4.2 --key cosign.pub
   sealift verify oci://registry.example/team/app@sha256:... --key a.pub --key b.pub --threshold 2 -o json
   sealift verify tar:app.tar --key cosign.pub`,
@@ -125,12 +127,21 @@ func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 		policy.Identities = []verify.Identity{o.identity}
 		policy.TrustedRoot = root
 	}
-	src, name, desc, release, err := o.open(ctx, arg)
+	src, name, desc, check, release, err := o.open(ctx, arg)
 	if err != nil {
 		return err
 	}
 	defer release()
 	verdict, verr := verify.Verify(ctx, src, desc, policy)
+	if verr == nil && verdict.Verified && check != nil {
+		// A layout or tar is about to be imported whole: the signed
+		// manifest proves nothing about blobs that no longer match it.
+		if err := check(ctx); err != nil {
+			verr = err
+			verdict.Verified = false
+			verdict.Reason = err.Error()
+		}
+	}
 	res := verifyResult{Reference: name + "@" + desc.Digest.String(), Verdict: verdict}
 	out := cmd.OutOrStdout()
 	if o.output.json() {
@@ -153,6 +164,8 @@ func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 			return withHint(verr, "sign it: sealift sign oci://%s --key cosign.key", res.Reference)
 		case errors.Is(verr, errdef.ErrSignatureInvalid):
 			return withHint(verr, "check that each --key is the public half of a key that signed this digest")
+		case errors.Is(verr, errdef.ErrDigestMismatch), errors.Is(verr, errdef.ErrSizeMismatch), errors.Is(verr, errdef.ErrNotFound):
+			return withHint(verr, "the signatures hold but the content does not match them: the file was altered or damaged after it was written; do not import it, mirror the artifact again from its origin")
 		}
 		return verr
 	}
@@ -162,44 +175,47 @@ func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 // open resolves arg, a registry reference or an OCI layout directory or tar
 // file (what sealift mirror writes, checked before an air-gapped import),
 // and returns where its signatures are read from, its name for messages,
-// its manifest, and what to release when done.
-func (o *verifyOptions) open(ctx context.Context, arg string) (oras.ReadOnlyTarget, string, ocispec.Descriptor, func(), error) {
+// its manifest, the check of every blob the manifest reaches against its
+// digest (layouts and tars only: a registry checks digests as content is
+// pushed, and pull checks them again), and what to release when done.
+func (o *verifyOptions) open(ctx context.Context, arg string) (oras.ReadOnlyTarget, string, ocispec.Descriptor, func(context.Context) error, func(), error) {
 	none := func() {}
 	ref, loc, err := parseVerifyTarget(arg)
 	if err != nil {
-		return nil, "", ocispec.Descriptor{}, none, err
+		return nil, "", ocispec.Descriptor{}, nil, none, err
 	}
 	if loc != nil {
 		if o.sigs.repo != "" {
-			return nil, "", ocispec.Descriptor{}, none, withHint(errors.New("--signature-repository applies to registries only"),
+			return nil, "", ocispec.Descriptor{}, nil, none, withHint(errors.New("--signature-repository applies to registries only"),
 				"a layout or tar holds its signatures beside the artifact; drop --signature-repository")
 		}
 		target, release, err := mirror.Open(ctx, *loc, o.remote.pullOptions())
 		if err != nil {
-			return nil, "", ocispec.Descriptor{}, none, err
+			return nil, "", ocispec.Descriptor{}, nil, none, err
 		}
 		desc, err := mirror.Resolve(ctx, target, *loc)
 		if err != nil {
 			release()
-			return nil, "", ocispec.Descriptor{}, none, withHint(err, "name the tag or digest the layout holds: %s:TAG or %s@sha256:...", arg, arg)
+			return nil, "", ocispec.Descriptor{}, nil, none, withHint(err, "name the tag or digest the layout holds: %s:TAG or %s@sha256:...", arg, arg)
 		}
 		where := *loc
 		where.Tag, where.Digest = "", ""
-		return target, where.String(), desc, release, nil
+		check := func(ctx context.Context) error { return mirror.CheckContent(ctx, target, *loc, desc) }
+		return target, where.String(), desc, check, release, nil
 	}
 	repo, err := o.remote.repository(ref)
 	if err != nil {
-		return nil, "", ocispec.Descriptor{}, none, err
+		return nil, "", ocispec.Descriptor{}, nil, none, err
 	}
 	desc, err := pull.Resolve(ctx, repo, ref)
 	if err != nil {
-		return nil, "", ocispec.Descriptor{}, none, err
+		return nil, "", ocispec.Descriptor{}, nil, none, err
 	}
 	sigRepo, err := o.sigs.repository(&o.remote, repo)
 	if err != nil {
-		return nil, "", ocispec.Descriptor{}, none, err
+		return nil, "", ocispec.Descriptor{}, nil, none, err
 	}
-	return sigRepo, ref.Repo(), desc, none, nil
+	return sigRepo, ref.Repo(), desc, nil, none, nil
 }
 
 // parseVerifyTarget parses what verify checks: a registry reference, or

@@ -45,3 +45,11 @@ const (
 	// controller's memory).
 	MaxDiscoveryBytes int64 = 32 << 20
 )
+
+// MaxVerdictAge is how long a cached signature verdict is reused while the
+// registry can be reached; past it the digest's signatures are checked
+// again. A day bounds how long a signature deleted from the registry, or a
+// trusted root rotated in place, keeps counting, at one extra round of
+// signature reads per digest and day. Offline, a verdict of any age is used
+// (the cache must keep the cluster correctable through an outage).
+const MaxVerdictAge = 24 * time.Hour

@@ -14,61 +14,12 @@ import (
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/limits"
 	"github.com/sealift-dev/sealift/pull"
+	"github.com/sealift-dev/sealift/verify"
 )
 
-// signatures are what the source holds for a digest, read and checked
-// before anything is written.
-type signatures struct {
-	// legacy is the manifest under the legacy signature tag, if any.
-	legacy *ocispec.Descriptor
-	// legacyLayers are its layers.
-	legacyLayers []ocispec.Descriptor
-	// bundles are the referrer manifests holding signature bundles for
-	// the digest.
-	bundles []ocispec.Descriptor
-}
-
-// findSignatures reads the legacy signature manifest and lists the bundle
-// referrers of subject at src, with the caps of the package doc. Referrer
-// manifests that do not name subject or hold no bundle are left out.
-func findSignatures(ctx context.Context, src oras.ReadOnlyTarget, subject ocispec.Descriptor) (signatures, error) {
-	var sigs signatures
-	tag := cosignfmt.LegacySignatureTag(subject.Digest)
-	desc, err := src.Resolve(ctx, tag)
-	switch {
-	case err == nil:
-		m, err := cosignfmt.FetchSignatureManifest(ctx, src, desc)
-		if err != nil {
-			return sigs, fmt.Errorf("signature tag %s: %w", tag, err)
-		}
-		if err := checkLegacyLayers(tag, m.Layers); err != nil {
-			return sigs, err
-		}
-		sigs.legacy, sigs.legacyLayers = &desc, m.Layers
-	case !errors.Is(err, oraserr.ErrNotFound):
-		return sigs, fmt.Errorf("resolve signature tag %s: %w", tag, err)
-	}
-
-	refs, err := cosignfmt.ListBundleReferrers(ctx, src, subject)
-	if err != nil {
-		return sigs, fmt.Errorf("referrers of %s: %w", subject.Digest, err)
-	}
-	for _, m := range refs {
-		_, err := cosignfmt.FetchBundleManifest(ctx, src, m, subject.Digest)
-		switch {
-		case err == nil:
-			sigs.bundles = append(sigs.bundles, m)
-		case errors.Is(err, errdef.ErrInvalidManifest), errors.Is(err, errdef.ErrDigestMismatch):
-			// Not a signature for this digest: a verifier would not count it.
-		default:
-			return sigs, fmt.Errorf("referrer %s: %w", m.Digest, err)
-		}
-	}
-	return sigs, nil
-}
-
 // checkLegacyLayers holds a legacy signature manifest to
-// limits.MaxSignatures layers of at most limits.MaxSignaturePayloadBytes.
+// limits.MaxSignatures layers of at most limits.MaxSignaturePayloadBytes:
+// a mirror refuses to carry more than a verifier would read.
 func checkLegacyLayers(tag string, layers []ocispec.Descriptor) error {
 	if len(layers) > limits.MaxSignatures {
 		return fmt.Errorf("%w: signature tag %s holds %d signatures (max %d)",
@@ -88,22 +39,27 @@ func checkLegacyLayers(tag string, layers []ocispec.Descriptor) error {
 // manifest is tagged at dst, merged with the one dst already has when they
 // differ; each bundle referrer is pushed as a manifest with a subject, which
 // a registry client files under the referrers API or the referrers tag
-// fallback, and a layout lists in its index.
-func copySignatures(ctx context.Context, src oras.ReadOnlyTarget, dst oras.Target, subject ocispec.Descriptor, sigs signatures) (int, int, error) {
-	if sigs.legacy != nil {
-		if err := pull.Fetch(ctx, src, *sigs.legacy, dst); err != nil {
-			return 0, 0, fmt.Errorf("signature manifest %s: %w", sigs.legacy.Digest, err)
+// fallback, and a layout lists in its index. Referrers verify.Discover
+// found wanting are left behind.
+func copySignatures(ctx context.Context, src oras.ReadOnlyTarget, dst oras.Target, subject ocispec.Descriptor, sigs verify.Signatures) (legacy, referrers int, err error) {
+	if sigs.LegacyManifest != nil {
+		if err := pull.Fetch(ctx, src, *sigs.LegacyManifest, dst); err != nil {
+			return 0, 0, fmt.Errorf("signature manifest %s: %w", sigs.LegacyManifest.Digest, err)
 		}
-		if err := tagLegacy(ctx, dst, subject.Digest, *sigs.legacy, sigs.legacyLayers); err != nil {
+		if err := tagLegacy(ctx, dst, subject.Digest, *sigs.LegacyManifest, sigs.Legacy); err != nil {
 			return 0, 0, err
 		}
 	}
-	for _, m := range sigs.bundles {
-		if err := pull.Fetch(ctx, src, m, dst); err != nil {
-			return 0, 0, fmt.Errorf("bundle referrer %s: %w", m.Digest, err)
+	for _, r := range sigs.Referrers {
+		if !r.Valid() {
+			continue
 		}
+		if err := pull.Fetch(ctx, src, r.Manifest, dst); err != nil {
+			return 0, 0, fmt.Errorf("bundle referrer %s: %w", r.Manifest.Digest, err)
+		}
+		referrers++
 	}
-	return len(sigs.legacyLayers), len(sigs.bundles), nil
+	return len(sigs.Legacy), referrers, nil
 }
 
 // tagLegacy points dst's legacy signature tag for subject at the copied
