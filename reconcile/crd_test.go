@@ -19,6 +19,7 @@ import (
 
 	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/deploy"
+	"github.com/sealift-dev/sealift/render"
 )
 
 // installCRD applies the generated config/crd to the test API server and
@@ -30,7 +31,7 @@ func installCRD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crds, err := deploy.Render(ctx, "../config/crd", deploy.RenderOptions{})
+	crds, err := render.Render(ctx, "../config/crd", render.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
