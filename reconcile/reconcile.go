@@ -256,10 +256,16 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *Sync) (Result, ocispe
 	if err != nil {
 		return res, desc, "", ReasonArtifactFailed, err
 	}
-	if ok && cached.Verified {
+	switch {
+	case ok && cached.Verified:
 		res.Verdict = verify.Verdict{Digest: cached.Digest, Verified: true, Signers: cached.Signers, Reason: cached.Reason}
 		res.VerdictCached = true
-	} else {
+	case policy.Mode == verify.Audit && len(policy.Keys) == 0 && len(policy.Identities) == 0:
+		// Audit with nothing to check against: applied, and reported as
+		// unverified, rather than refused by the verifier (which needs at
+		// least one key or identity).
+		res.Verdict = verify.Verdict{Digest: res.Digest, Reason: auditWithoutKeys}
+	default:
 		sigRepo, err := r.signatureRepository(s, ref, opts)
 		if err != nil {
 			return res, desc, "", ReasonInvalidSpec, err
@@ -304,8 +310,8 @@ func (r *Reconciler) reconcileOffline(ctx context.Context, s *Sync) (Result, str
 	res.Digest = rev.Manifest.Digest.String()
 	res.Verdict = verify.Verdict{Digest: rev.Verdict.Digest, Verified: rev.Verdict.Verified, Signers: rev.Verdict.Signers, Reason: rev.Verdict.Reason}
 	res.VerdictCached = true
-	if s.enforce() && !rev.Verdict.Verified {
-		return res, ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was not verified: %w", s.Key(), res.Digest, errdef.ErrPolicyViolation)
+	if reason, err := r.cachedRevisionAllowed(ctx, s, rev); err != nil {
+		return res, reason, err
 	}
 	inventory, changes, reason, err := r.apply(ctx, s, rev.Manifest)
 	res.Changes, res.Inventory = changes, inventory
@@ -318,6 +324,48 @@ func (r *Reconciler) reconcileOffline(ctx context.Context, s *Sync) (Result, str
 		return res, ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
 	}
 	return res, ReasonApplied, nil
+}
+
+// cachedRevisionAllowed says whether rev, taken from the cache without asking
+// any registry, may be re-applied for s as s reads now: it must come from the
+// repository s names, and (mode enforce) carry a verified verdict recorded
+// under the policy s holds now. A key removed from the Sync after a
+// compromise therefore stops offline re-applies of what it signed, and a Sync
+// pointed at another repository never inherits the old one's revision.
+func (r *Reconciler) cachedRevisionAllowed(ctx context.Context, s *Sync, rev cache.Revision) (string, error) {
+	ref, err := s.reference()
+	if err != nil {
+		return ReasonInvalidSpec, err
+	}
+	if rev.Repository != ref.Repo() {
+		return ReasonSourceUnavailable, fmt.Errorf("sync %s: the cached revision %s came from %s, but spec.source.url names %s; it cannot be re-applied without reaching the registry: %w",
+			s.Key(), rev.Manifest.Digest, rev.Repository, ref.Repo(), errdef.ErrPolicyViolation)
+	}
+	if !s.enforce() {
+		return "", nil
+	}
+	if !rev.Verdict.Verified {
+		return ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was not verified: %w", s.Key(), rev.Manifest.Digest, errdef.ErrPolicyViolation)
+	}
+	policy, err := s.policy()
+	if err != nil {
+		return ReasonInvalidSpec, err
+	}
+	hash := policy.Hash()
+	if rev.Verdict.PolicyHash == hash {
+		return "", nil
+	}
+	// Another verdict for the same digest may have been recorded under the
+	// current policy (a plan or an earlier reconcile).
+	v, ok, err := r.Cache.Verdict(ctx, rev.Manifest.Digest.String(), hash)
+	if err != nil {
+		return ReasonArtifactFailed, err
+	}
+	if ok && v.Verified {
+		return "", nil
+	}
+	return ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was verified under another policy than spec.verify holds now (a key or identity changed); reach the registry to verify it again: %w",
+		s.Key(), rev.Manifest.Digest, errdef.ErrPolicyViolation)
 }
 
 // apply extracts the artifact from the cache (every blob re-checked on read),
@@ -640,6 +688,10 @@ func (s *Sync) policy() (verify.Policy, error) {
 	}
 	return p, nil
 }
+
+// auditWithoutKeys is the verdict reason of a Sync in audit mode that lists
+// no keys or identities.
+const auditWithoutKeys = "not checked: spec.verify is in audit mode and lists no keys or identities"
 
 // maxTrustedRootBytes caps a trusted_root.json; real ones are tens of kilobytes.
 const maxTrustedRootBytes = 4 << 20
