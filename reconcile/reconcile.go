@@ -83,6 +83,9 @@ type Result struct {
 	ServedBy string `json:"servedBy,omitempty"`
 	// Offline is true when the revision was taken from the cache alone.
 	Offline bool `json:"offline"`
+	// SourceError says why no source could be used when Reconcile fell back
+	// to the cached revision (then Offline is true too).
+	SourceError string `json:"sourceError,omitempty"`
 	// Inventory is every object the Sync now owns in the cluster.
 	Inventory []string `json:"inventory,omitempty"`
 	// Changes is the apply change set.
@@ -96,9 +99,33 @@ func (r *Reconciler) Reconcile(ctx context.Context, s *Sync) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
 	res, reason, err := r.reconcile(ctx, s)
+	if err != nil && reason == ReasonSourceUnavailable && !errdef.IsTerminal(err) {
+		// No source answered: keep the last verified revision in place from
+		// the cache (so drift is still corrected), and say so.
+		if fres, _, ferr := r.reconcileOffline(ctx, s); ferr == nil {
+			fres.SourceError = err.Error()
+			res, err = fres, &SourceUnavailableError{Sync: s.Key(), Digest: fres.Digest, Err: err}
+		}
+	}
 	r.setStatus(s, res, reason, err)
 	return res, err
 }
+
+// SourceUnavailableError is returned by Reconcile when no source of a Sync
+// could be reached and the last verified revision was re-applied from the
+// cache instead: the cluster holds a good revision, but maybe not the newest.
+// Retry later; nothing needs fixing in the Sync.
+type SourceUnavailableError struct {
+	Sync   string // namespace/name
+	Digest string // the cached revision re-applied
+	Err    error  // why the sources could not be used
+}
+
+func (e *SourceUnavailableError) Error() string {
+	return fmt.Sprintf("sync %s: source unavailable, re-applied the last verified revision %s from the cache: %v", e.Sync, e.Digest, e.Err)
+}
+
+func (e *SourceUnavailableError) Unwrap() error { return e.Err }
 
 // ReconcileOffline re-applies the last revision the cache holds for s,
 // without touching any registry.
@@ -515,6 +542,17 @@ func (r *Reconciler) setStatus(s *Sync, res Result, reason string, err error) {
 		meta.RemoveStatusCondition(&s.Status.Conditions, ConditionStalled)
 		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
 			Type: ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonApplied, Message: msg, LastTransitionTime: now,
+		})
+		return
+	}
+	var unavailable *SourceUnavailableError
+	if errors.As(err, &unavailable) {
+		// The cached revision is applied: Ready stays True, and the message
+		// names the source error and the revision in use.
+		meta.RemoveStatusCondition(&s.Status.Conditions, ConditionStalled)
+		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+			Type: ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonSourceUnavailable,
+			Message: fmt.Sprintf("applied the cached revision %s; source unavailable: %v", res.Digest, unavailable.Err), LastTransitionTime: now,
 		})
 		return
 	}

@@ -3,8 +3,10 @@ package reconcile_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
@@ -88,5 +90,42 @@ func TestReconcileAuditWithoutKeysApplies(t *testing.T) {
 	}
 	if _, err := clientset(t).CoreV1().ConfigMaps("audit-app").Get(ctx, "app-config", metav1.GetOptions{}); err != nil {
 		t.Errorf("audit-mode Sync did not apply: %v", err)
+	}
+}
+
+// TestReconcileFallsBackToCacheWhenSourceUnavailable: with every source down,
+// Reconcile re-applies the last verified revision from the cache (so a hand
+// deletion is still corrected), keeps Ready True with a message naming the
+// error and the revision, and returns a SourceUnavailableError.
+func TestReconcileFallsBackToCacheWhenSourceUnavailable(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.Start(t)
+	key := newKeyPair(t)
+	desc := publish(t, reg, "apps/outage", "1.0.0", app(t, "outage-app", "kept through the outage"), key)
+	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	s := newSync("outage", "oci://"+reg.Repo("apps/outage"), "1.0.0", key)
+	if _, err := r.Reconcile(ctx, s); err != nil {
+		t.Fatalf("first reconcile: %v", err)
+	}
+	cs := clientset(t)
+	if err := cs.CoreV1().ConfigMaps("outage-app").Delete(ctx, "app-config", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	reg.Close()
+	res, err := r.Reconcile(ctx, s)
+	var unavailable *reconcile.SourceUnavailableError
+	if !errors.As(err, &unavailable) || errdef.IsTerminal(err) {
+		t.Fatalf("reconcile with the registry down: err = %v, want a transient SourceUnavailableError", err)
+	}
+	if unavailable.Digest != desc.Digest.String() || !res.Offline || res.SourceError == "" {
+		t.Errorf("result %+v, error %+v: want the cached digest %s re-applied offline with the source error", res, unavailable, desc.Digest)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("outage-app").Get(ctx, "app-config", metav1.GetOptions{}); err != nil {
+		t.Errorf("drift not corrected from the cache with the registry down: %v", err)
+	}
+	ready := meta.FindStatusCondition(s.Status.Conditions, reconcile.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionTrue || ready.Reason != reconcile.ReasonSourceUnavailable ||
+		!strings.Contains(ready.Message, desc.Digest.String()) {
+		t.Errorf("Ready = %+v: want True/SourceUnavailable naming the revision in use", ready)
 	}
 }
