@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -189,8 +190,14 @@ func TestGCConcurrentWithCopyAndCommit(t *testing.T) {
 		}
 		clock.Add(int64(2 * cache.DefaultGCGracePeriod))
 
+		// Blob fetches wait at the gate until one whole GC run has
+		// started and finished while at least one copy was held there,
+		// half-way through: so every round has a GC that overlapped a copy,
+		// however the scheduler orders the goroutines.
+		gated := &gatedSource{Store: src, gate: make(chan struct{})}
 		done := make(chan struct{})
 		gcErr := make(chan error, 1)
+		overlapped := 0
 		go func() {
 			defer close(gcErr)
 			for {
@@ -199,18 +206,24 @@ func TestGCConcurrentWithCopyAndCommit(t *testing.T) {
 					return
 				default:
 				}
+				inFlight := gated.waiting.Load() > 0
 				if _, err := c.GC(ctx); err != nil {
 					gcErr <- err
+					close(gated.gate)
 					return
 				}
 				gcRuns++
+				if inFlight && overlapped == 0 {
+					overlapped++
+					close(gated.gate)
+				}
 			}
 		}()
 		var wg sync.WaitGroup
 		errs := make([]error, pulls)
 		for i := range pulls {
 			wg.Go(func() {
-				desc, err := oras.Copy(ctx, src, tags[i], c, "registry.test/apps/"+tags[i], oras.DefaultCopyOptions)
+				desc, err := oras.Copy(ctx, gated, tags[i], c, "registry.test/apps/"+tags[i], oras.DefaultCopyOptions)
 				if err != nil {
 					errs[i] = fmt.Errorf("copy %s: %w", tags[i], err)
 					return
@@ -225,6 +238,9 @@ func TestGCConcurrentWithCopyAndCommit(t *testing.T) {
 		if err := <-gcErr; err != nil {
 			t.Fatalf("gc: %v", err)
 		}
+		if overlapped == 0 {
+			t.Fatalf("round %d: no GC run overlapped a copy in flight", round)
+		}
 		for _, err := range errs {
 			if err != nil {
 				t.Error(err)
@@ -237,7 +253,7 @@ func TestGCConcurrentWithCopyAndCommit(t *testing.T) {
 			committed["ns/"+tags[i]] = a
 		}
 	}
-	t.Logf("%d GC runs during the pulls", gcRuns)
+	t.Logf("%d GC runs during the pulls, at least one per round while a copy was half-way", gcRuns)
 
 	// Once the pulls are over and the grace period has passed, GC keeps
 	// the committed revisions, and they read back whole.
@@ -255,4 +271,24 @@ func TestGCConcurrentWithCopyAndCommit(t *testing.T) {
 	if report, err := c.Check(ctx); err != nil || len(report.Corrupt) != 0 {
 		t.Fatalf("check = %+v, %v", report, err)
 	}
+}
+
+// gatedSource holds every blob fetch (not manifests) at gate, counting the
+// fetches waiting there, so a test can run GC while copies are half-way.
+type gatedSource struct {
+	*memory.Store
+	gate    chan struct{}
+	waiting atomic.Int32
+}
+
+func (g *gatedSource) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	if desc.MediaType != ocispec.MediaTypeImageManifest {
+		g.waiting.Add(1)
+		select {
+		case <-g.gate:
+		case <-ctx.Done():
+		}
+		g.waiting.Add(-1)
+	}
+	return g.Store.Fetch(ctx, desc)
 }

@@ -66,6 +66,9 @@ type Result struct {
 	ServedBy string `json:"servedBy,omitempty"`
 	// Offline is true when the revision was taken from the cache alone.
 	Offline bool `json:"offline"`
+	// SourceError says why no source could be used when Reconcile fell back
+	// to the cached revision (then Offline is true too).
+	SourceError string `json:"sourceError,omitempty"`
 	// Inventory is every object the Sync now owns in the cluster.
 	Inventory []string `json:"inventory,omitempty"`
 	// Changes is the apply change set.
@@ -89,9 +92,33 @@ func (r *Reconciler) Reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, 
 	ctx, cancel := context.WithTimeout(ctx, s.Spec.Timeout.Duration)
 	defer cancel()
 	res, reason, err := r.reconcile(ctx, s)
+	if err != nil && reason == sealiftv1.ReasonSourceUnavailable && !errdef.IsTerminal(err) {
+		// No source answered: keep the last verified revision in place from
+		// the cache (so drift is still corrected), and say so.
+		if fres, _, ferr := r.reconcileOffline(ctx, s); ferr == nil {
+			fres.SourceError = err.Error()
+			res, err = fres, &SourceUnavailableError{Sync: s.Key(), Digest: fres.Digest, Err: err}
+		}
+	}
 	r.setStatus(s, res, reason, err)
 	return res, err
 }
+
+// SourceUnavailableError is returned by Reconcile when no source of a Sync
+// could be reached and the last verified revision was re-applied from the
+// cache instead: the cluster holds a good revision, but maybe not the newest.
+// Retry later; nothing needs fixing in the Sync.
+type SourceUnavailableError struct {
+	Sync   string // namespace/name
+	Digest string // the cached revision re-applied
+	Err    error  // why the sources could not be used
+}
+
+func (e *SourceUnavailableError) Error() string {
+	return fmt.Sprintf("sync %s: source unavailable, re-applied the last verified revision %s from the cache: %v", e.Sync, e.Digest, e.Err)
+}
+
+func (e *SourceUnavailableError) Unwrap() error { return e.Err }
 
 // ReconcileOffline re-applies the last revision the cache holds for s,
 // without touching any registry. A suspended Sync is left alone, as with
@@ -265,11 +292,17 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Resu
 	if err != nil {
 		return res, desc, "", sealiftv1.ReasonArtifactFailed, err
 	}
-	if ok && cached.Verified {
+	switch {
+	case ok && cached.Verified:
 		res.Verdict = verify.Verdict{Digest: cached.Digest, Verified: true, Signers: cached.Signers, Reason: cached.Reason}
 		res.VerdictCached = true
 		res.verdictTime = cached.Time
-	} else {
+	case policy.Mode == verify.Audit && len(policy.Keys) == 0 && len(policy.Identities) == 0:
+		// Audit with nothing to check against: applied, and reported as
+		// unverified, rather than refused by the verifier (which needs at
+		// least one key or identity).
+		res.Verdict = verify.Verdict{Digest: res.Digest, Reason: auditWithoutKeys}
+	default:
 		sigRepo, err := r.signatureRepository(s, ref, opts)
 		if err != nil {
 			return res, desc, "", sealiftv1.ReasonInvalidSpec, err
@@ -315,8 +348,8 @@ func (r *Reconciler) reconcileOffline(ctx context.Context, s *sealiftv1.Sync) (R
 	res.Revision = res.Digest
 	res.Verdict = verify.Verdict{Digest: rev.Verdict.Digest, Verified: rev.Verdict.Verified, Signers: rev.Verdict.Signers, Reason: rev.Verdict.Reason}
 	res.VerdictCached = true
-	if enforce(s) && !rev.Verdict.Verified {
-		return res, sealiftv1.ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was not verified: %w", s.Key(), res.Digest, errdef.ErrPolicyViolation)
+	if reason, err := r.cachedRevisionAllowed(ctx, s, rev); err != nil {
+		return res, reason, err
 	}
 	inventory, changes, reason, err := r.apply(ctx, s, rev.Manifest)
 	res.Changes, res.Inventory = changes, inventory
@@ -329,6 +362,48 @@ func (r *Reconciler) reconcileOffline(ctx context.Context, s *sealiftv1.Sync) (R
 		return res, sealiftv1.ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
 	}
 	return res, sealiftv1.ReasonApplied, nil
+}
+
+// cachedRevisionAllowed says whether rev, taken from the cache without asking
+// any registry, may be re-applied for s as s reads now: it must come from the
+// repository s names, and (mode enforce) carry a verified verdict recorded
+// under the policy s holds now. A key removed from the Sync after a
+// compromise therefore stops offline re-applies of what it signed, and a Sync
+// pointed at another repository never inherits the old one's revision.
+func (r *Reconciler) cachedRevisionAllowed(ctx context.Context, s *sealiftv1.Sync, rev cache.Revision) (string, error) {
+	ref, err := reference(s)
+	if err != nil {
+		return sealiftv1.ReasonInvalidSpec, err
+	}
+	if rev.Repository != ref.Repo() {
+		return sealiftv1.ReasonSourceUnavailable, fmt.Errorf("sync %s: the cached revision %s came from %s, but spec.source.url names %s; it cannot be re-applied without reaching the registry: %w",
+			s.Key(), rev.Manifest.Digest, rev.Repository, ref.Repo(), errdef.ErrPolicyViolation)
+	}
+	if !enforce(s) {
+		return "", nil
+	}
+	if !rev.Verdict.Verified {
+		return sealiftv1.ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was not verified: %w", s.Key(), rev.Manifest.Digest, errdef.ErrPolicyViolation)
+	}
+	policy, err := policy(s)
+	if err != nil {
+		return sealiftv1.ReasonInvalidSpec, err
+	}
+	hash := policy.Hash()
+	if rev.Verdict.PolicyHash == hash {
+		return "", nil
+	}
+	// Another verdict for the same digest may have been recorded under the
+	// current policy (a plan or an earlier reconcile).
+	v, ok, err := r.Cache.Verdict(ctx, rev.Manifest.Digest.String(), hash)
+	if err != nil {
+		return sealiftv1.ReasonArtifactFailed, err
+	}
+	if ok && v.Verified {
+		return "", nil
+	}
+	return sealiftv1.ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was verified under another policy than spec.verify holds now (a key or identity changed); reach the registry to verify it again: %w",
+		s.Key(), rev.Manifest.Digest, errdef.ErrPolicyViolation)
 }
 
 // apply extracts the artifact from the cache (every blob re-checked on read),
@@ -467,6 +542,17 @@ func (r *Reconciler) setStatus(s *sealiftv1.Sync, res Result, reason string, err
 		meta.RemoveStatusCondition(&s.Status.Conditions, sealiftv1.ConditionStalled)
 		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
 			Type: sealiftv1.ConditionReady, Status: metav1.ConditionTrue, Reason: sealiftv1.ReasonApplied, Message: msg, LastTransitionTime: now,
+		})
+		return
+	}
+	var unavailable *SourceUnavailableError
+	if errors.As(err, &unavailable) {
+		// The cached revision is applied: Ready stays True, and the message
+		// names the source error and the revision in use.
+		meta.RemoveStatusCondition(&s.Status.Conditions, sealiftv1.ConditionStalled)
+		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+			Type: sealiftv1.ConditionReady, Status: metav1.ConditionTrue, Reason: sealiftv1.ReasonSourceUnavailable,
+			Message: fmt.Sprintf("applied the cached revision %s; source unavailable: %v", res.Digest, unavailable.Err), LastTransitionTime: now,
 		})
 		return
 	}
@@ -665,6 +751,10 @@ func policy(s *sealiftv1.Sync) (verify.Policy, error) {
 	}
 	return p, nil
 }
+
+// auditWithoutKeys is the verdict reason of a Sync in audit mode that lists
+// no keys or identities.
+const auditWithoutKeys = "not checked: spec.verify is in audit mode and lists no keys or identities"
 
 // maxTrustedRootBytes caps a trusted_root.json; real ones are tens of kilobytes.
 const maxTrustedRootBytes = 4 << 20

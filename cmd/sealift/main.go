@@ -13,6 +13,6 @@ func main() {
 	stop()
 	if err != nil {
 		printError(os.Stderr, err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sealift-dev/sealift/reconcile"
 )
 
 func newRootCmd() *cobra.Command {
@@ -55,4 +57,19 @@ func printError(w io.Writer, err error) {
 	if errors.As(err, &h) && h.hint != "" {
 		fmt.Fprintf(w, "Recommendation: %s\n", h.hint)
 	}
+}
+
+// exitSourceUnavailable is the exit status of `sync --once` when no source
+// could be reached and the last verified revision was re-applied from the
+// cache instead: the cluster is in a known good state, but maybe not the
+// newest one.
+const exitSourceUnavailable = 3
+
+// exitCode maps an error to the process exit status.
+func exitCode(err error) int {
+	var unavailable *reconcile.SourceUnavailableError
+	if errors.As(err, &unavailable) {
+		return exitSourceUnavailable
+	}
+	return 1
 }

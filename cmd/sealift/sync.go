@@ -34,7 +34,9 @@ with server-side apply. Exit status 0 means everything was applied; nothing is a
 the signatures do not satisfy the policy.
 
 With --offline, the last revision the cache holds for the Sync is applied without any
-registry.
+registry. When no source can be reached, the last verified revision in the cache is re-applied
+(so drift is still corrected) and the exit status is 3, with a message naming the source error
+and the revision applied.
 
 A Sync with spec.suspend: true is not applied: sync says so and exits 0. spec.interval,
 spec.retryInterval and spec.dependsOn are read by the in-cluster controller only; sync --once
@@ -80,7 +82,7 @@ notes on stderr that it ignores them.`,
 				if werr := writeJSON(cmd.OutOrStdout(), out); werr != nil && err == nil {
 					err = werr
 				}
-			} else if err == nil {
+			} else if err == nil || errors.As(err, new(*reconcile.SourceUnavailableError)) {
 				printSyncResult(cmd, s, res)
 			}
 			if err != nil {
@@ -132,7 +134,10 @@ func printSyncResult(cmd *cobra.Command, s *sealiftv1.Sync, res reconcile.Result
 }
 
 func syncHint(err error) string {
+	var unavailable *reconcile.SourceUnavailableError
 	switch {
+	case errors.As(err, &unavailable):
+		return fmt.Sprintf("the cluster keeps the cached revision %s; check that the registry is reachable, then retry (exit status %d means exactly this)", unavailable.Digest, exitSourceUnavailable)
 	case errors.Is(err, errdef.ErrNoSignature):
 		return "sign the artifact (`sealift sign oci://REPO@DIGEST --key cosign.key`) or push it with --sign"
 	case errors.Is(err, errdef.ErrSignatureInvalid):

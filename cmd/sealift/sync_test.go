@@ -15,6 +15,7 @@ import (
 
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/registrytest"
+	"github.com/sealift-dev/sealift/reconcile"
 )
 
 // TestSyncOnceCommand walks the CLI journey: key generate, push --sign,
@@ -105,6 +106,24 @@ func TestSyncOnceCommand(t *testing.T) {
 	}
 	if !strings.Contains(out, "from cache (offline)") || !strings.Contains(out, "created    ConfigMap/cli-sync/app-config") {
 		t.Errorf("offline output:\n%s", out)
+	}
+
+	// Without --offline and with every source down, the cached revision is
+	// re-applied all the same (drift corrected), and the exit status says
+	// the source was unavailable.
+	if err := cs.CoreV1().ConfigMaps("cli-sync").Delete(ctx, "app-config", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, syncArgs("sync.yaml")...)
+	var unavailable *reconcile.SourceUnavailableError
+	if !errors.As(err, &unavailable) || exitCode(err) != exitSourceUnavailable {
+		t.Fatalf("sync with the registry down: err = %v (exit %d), want SourceUnavailableError and exit %d\n%s", err, exitCode(err), exitSourceUnavailable, out)
+	}
+	if !strings.Contains(out, "from cache (offline)") || !strings.Contains(err.Error(), unavailable.Digest) || unavailable.Digest == "" {
+		t.Errorf("output with the registry down does not name the cached revision applied:\n%s\nerr: %v", out, err)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("cli-sync").Get(ctx, "app-config", metav1.GetOptions{}); err != nil {
+		t.Errorf("sync with the registry down did not correct the deleted configmap: %v", err)
 	}
 }
 
