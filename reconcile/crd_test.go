@@ -3,6 +3,8 @@ package reconcile_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -30,7 +32,18 @@ func installCRD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crds, err := deploy.Render(ctx, "../config/crd", deploy.RenderOptions{})
+	// The CRD file alone: deploy cannot yet render a kustomization at the
+	// root of the directory it is given (it builds "/." in its in-memory
+	// filesystem), which config/crd/kustomization.yaml would trigger.
+	crd, err := os.ReadFile("../config/crd/sealift.dev_syncs.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "crd.yaml"), crd, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	crds, err := deploy.Render(ctx, dir, deploy.RenderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
