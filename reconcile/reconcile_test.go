@@ -305,16 +305,10 @@ func managedBySealift(entries []metav1.ManagedFieldsEntry) bool {
 // valid object of it.
 func TestSyncCRDAcceptsExample(t *testing.T) {
 	ctx := context.Background()
+	installCRD(t)
 	mgr, err := deploy.NewManager(env.Config, deploy.ManagerOptions{})
 	if err != nil {
 		t.Fatal(err)
-	}
-	crds, err := render.Render(ctx, "../config/crd", render.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mgr.ApplyAllStaged(ctx, crds); err != nil {
-		t.Fatalf("apply CRD: %v", err)
 	}
 	dir := t.TempDir()
 	ns := "apiVersion: v1\nkind: Namespace\nmetadata: {name: sealift-system}\n"
