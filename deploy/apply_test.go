@@ -362,7 +362,7 @@ metadata:
 func TestApplyTargetNamespace(t *testing.T) {
 	ctx := context.Background()
 	const target = "apply-target"
-	m := newManager(t, deploy.ManagerOptions{TargetNamespace: target})
+	m := newManager(t, deploy.ManagerOptions{TargetNamespace: target, AllowClusterScoped: true})
 	objs := objects(t, "ignored", `apiVersion: v1
 kind: Namespace
 metadata:

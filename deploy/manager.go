@@ -11,6 +11,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+
+	"github.com/sealift-dev/sealift/internal/errdef"
 )
 
 // FieldOwner is the server-side apply field manager sealift applies as.
@@ -36,8 +38,14 @@ type ManagerOptions struct {
 	// request rate, bounds the load a Manager puts on the API server.
 	Concurrency int
 	// TargetNamespace, when set, replaces metadata.namespace of every
-	// namespaced object. Cluster-scoped objects are left alone.
+	// namespaced object and confines the Manager to that namespace:
+	// cluster-scoped objects are refused unless AllowClusterScoped is set.
 	TargetNamespace string
+	// AllowClusterScoped lets a Manager with a TargetNamespace apply
+	// cluster-scoped objects (Namespaces, ClusterRoles, CRDs...). Without a
+	// TargetNamespace they are always allowed; RBAC, through ServiceAccount,
+	// is what bounds them then.
+	AllowClusterScoped bool
 	// Owner, when set, is the sync applying: its ownership labels are
 	// stamped on every object applied, checked by Adopt and by Prune, and
 	// its inventory is kept in the cluster (ReadInventory, WriteInventory).
@@ -60,8 +68,11 @@ type ManagerOptions struct {
 type AdoptPolicy string
 
 const (
-	// AdoptUnowned, the default, adopts objects that carry no sync's
-	// ownership labels and refuses those that carry another sync's.
+	// AdoptUnowned, the default, adopts namespaced objects that carry no
+	// sync's ownership labels. It refuses objects that carry another sync's
+	// labels, and every existing cluster-scoped object (a platform
+	// ClusterRole, a Namespace, a CRD): taking one of those over changes the
+	// whole cluster, so it needs AdoptAlways.
 	AdoptUnowned AdoptPolicy = ""
 	// AdoptAlways adopts every existing object, even another sync's.
 	AdoptAlways AdoptPolicy = "adopt"
@@ -77,14 +88,15 @@ type Manager struct {
 	// writer sends the applies whose result is not read: the API server
 	// answers it with the object's metadata alone, which it encodes, and
 	// the client decodes, for a fraction of the whole object's cost.
-	writer      metadata.Interface
-	mapper      *restMapper
-	fieldOwner  string
-	concurrency int
-	namespace   string
-	owner       Owner
-	adopt       AdoptPolicy
-	force       bool
+	writer             metadata.Interface
+	mapper             *restMapper
+	fieldOwner         string
+	concurrency        int
+	namespace          string
+	allowClusterScoped bool
+	owner              Owner
+	adopt              AdoptPolicy
+	force              bool
 }
 
 // NewManager returns a Manager talking to the cluster cfg reaches. It copies
@@ -97,7 +109,7 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 		return nil, errors.New("deploy: nil rest config")
 	}
 	if opts.Concurrency < 0 {
-		return nil, fmt.Errorf("deploy: negative concurrency %d", opts.Concurrency)
+		return nil, fmt.Errorf("deploy: negative concurrency %d: %w", opts.Concurrency, errdef.ErrInvalidObject)
 	}
 	if err := opts.Owner.validate(); err != nil {
 		return nil, err
@@ -105,13 +117,13 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 	switch opts.Adopt {
 	case AdoptUnowned, AdoptAlways, AdoptNever:
 	default:
-		return nil, fmt.Errorf("deploy: unknown adopt policy %q (want %q or %q)", opts.Adopt, AdoptAlways, AdoptNever)
+		return nil, fmt.Errorf("deploy: unknown adopt policy %q (want %q or %q): %w", opts.Adopt, AdoptAlways, AdoptNever, errdef.ErrInvalidObject)
 	}
 	cfg = rest.CopyConfig(cfg)
 	if opts.ServiceAccount != "" {
 		ns, name, ok := strings.Cut(opts.ServiceAccount, "/")
 		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
-			return nil, fmt.Errorf("deploy: service account %q: want namespace/name", opts.ServiceAccount)
+			return nil, fmt.Errorf("deploy: service account %q: want namespace/name: %w", opts.ServiceAccount, errdef.ErrInvalidObject)
 		}
 		// The groups are those the API server gives a service account's own
 		// token, so bindings to them apply as they would in a pod.
@@ -140,15 +152,16 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		client:      client,
-		writer:      writer,
-		mapper:      mapper,
-		fieldOwner:  opts.FieldOwner,
-		concurrency: opts.Concurrency,
-		namespace:   opts.TargetNamespace,
-		owner:       opts.Owner,
-		adopt:       opts.Adopt,
-		force:       opts.Force,
+		client:             client,
+		writer:             writer,
+		mapper:             mapper,
+		fieldOwner:         opts.FieldOwner,
+		concurrency:        opts.Concurrency,
+		namespace:          opts.TargetNamespace,
+		allowClusterScoped: opts.AllowClusterScoped,
+		owner:              opts.Owner,
+		adopt:              opts.Adopt,
+		force:              opts.Force,
 	}
 	if m.fieldOwner == "" {
 		m.fieldOwner = FieldOwner

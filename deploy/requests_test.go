@@ -98,7 +98,7 @@ func TestReapplyOfUnchangedObjectsIsCheap(t *testing.T) {
 	}
 }
 
-func TestCreateCostsOneRequestPerObject(t *testing.T) {
+func TestCreateCostsADryRunAndAnApplyPerObject(t *testing.T) {
 	ctx := context.Background()
 	const ns = "create-cost"
 	set := configMaps(t, ns, numbered("cm", 40)...)
@@ -138,10 +138,12 @@ func TestCreateCostsOneRequestPerObject(t *testing.T) {
 	if got := cs.Count(deploy.ActionCreated); got != len(set) {
 		t.Fatalf("%d of %d created: %v", got, len(set), cs.Changes)
 	}
-	// One apply per object; one read of the Namespace (alone in its
-	// stage) and one list of the ConfigMaps; nothing else but discovery.
+	// One dry run (the whole set is validated before the first write:
+	// the Namespace first, the ConfigMaps in it once it exists) and one
+	// apply per object; one read of the Namespace (alone in its stage) and
+	// one list of the ConfigMaps; nothing else but discovery.
 	delete(kinds, "discovery")
-	want := map[string]int{"apply, metadata in reply": len(set), "read": 2}
+	want := map[string]int{"dry run": len(set), "apply, metadata in reply": len(set), "read": 2}
 	if !maps.Equal(kinds, want) {
 		t.Errorf("requests to create %d objects: %v, want %v", len(set), kinds, want)
 	}

@@ -332,7 +332,7 @@ func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor
 	if err != nil {
 		return nil, nil, ReasonApplyFailed, err
 	}
-	old, inCluster, err := r.previousInventory(ctx, s, mgr)
+	old, _, err := r.previousInventory(ctx, s, mgr)
 	if err != nil {
 		return nil, nil, ReasonApplyFailed, err
 	}
@@ -343,6 +343,14 @@ func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor
 		changes = cs.Changes
 	}
 	if err != nil {
+		// What the failed apply created is recorded with what was there
+		// before, so it is not orphaned; nothing is pruned.
+		if cs != nil && len(cs.Changes) > 0 {
+			kept := deploy.NewInventory(append(slices.Clone(old), cs.Inventory()...)...)
+			if werr := mgr.WriteInventory(ctx, kept); werr != nil {
+				err = errors.Join(err, werr)
+			}
+		}
 		return nil, changes, ReasonApplyFailed, err
 	}
 	applied := cs.Inventory()
@@ -360,10 +368,9 @@ func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor
 	// Objects that left the artifact but were not pruned (prune off, or a
 	// delete that failed) stay in the inventory for a later prune.
 	next := deploy.NextInventory(old, applied, pruned)
-	if !inCluster || !slices.Equal(old, next) {
-		if werr := mgr.WriteInventory(ctx, next); werr != nil {
-			return nil, changes, ReasonApplyFailed, werr
-		}
+	// Compared with the record the cluster holds now, not with old.
+	if werr := mgr.WriteInventory(ctx, next); werr != nil {
+		return nil, changes, ReasonApplyFailed, werr
 	}
 	if err != nil {
 		return nil, changes, ReasonApplyFailed, fmt.Errorf("prune: %w", err)
@@ -441,10 +448,11 @@ func (s *Sync) ManagerOptions() deploy.ManagerOptions {
 		ns = "default"
 	}
 	opts := deploy.ManagerOptions{
-		TargetNamespace: s.Spec.TargetNamespace,
-		Owner:           deploy.Owner{Name: s.Name, Namespace: ns},
-		Adopt:           deploy.AdoptPolicy(s.Spec.Adopt),
-		Force:           s.Spec.Force,
+		TargetNamespace:    s.Spec.TargetNamespace,
+		AllowClusterScoped: s.Spec.AllowClusterScoped,
+		Owner:              deploy.Owner{Name: s.Name, Namespace: ns},
+		Adopt:              deploy.AdoptPolicy(s.Spec.Adopt),
+		Force:              s.Spec.Force,
 	}
 	if s.Spec.ServiceAccountName != "" {
 		opts.ServiceAccount = ns + "/" + s.Spec.ServiceAccountName

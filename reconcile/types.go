@@ -31,16 +31,22 @@ type SyncSpec struct {
 	Verify Verify `json:"verify,omitempty"`
 	// Path inside the artifact holding the manifests.
 	Path string `json:"path,omitempty"`
-	// TargetNamespace is set on every namespaced object.
+	// TargetNamespace is set on every namespaced object, and confines the
+	// Sync to it: cluster-scoped objects are refused unless
+	// AllowClusterScoped is set.
 	TargetNamespace string `json:"targetNamespace,omitempty"`
+	// AllowClusterScoped lets a Sync with a TargetNamespace apply
+	// cluster-scoped objects. The service account (ServiceAccountName) is
+	// what really bounds what a Sync can touch.
+	AllowClusterScoped bool `json:"allowClusterScoped,omitempty"`
 	// Prune deletes objects that left the artifact.
 	Prune bool `json:"prune,omitempty"`
 	// PruneBudget bounds one prune (default: at most half the inventory,
 	// never everything because the artifact rendered empty).
 	PruneBudget *PruneBudget `json:"pruneBudget,omitempty"`
 	// Adopt decides whether objects that exist but were not applied by this
-	// Sync are taken over: "" (objects no Sync owns), "adopt" (any) or
-	// "refuse" (none).
+	// Sync are taken over: "" (namespaced objects no Sync owns), "adopt"
+	// (any, cluster-scoped ones included) or "refuse" (none).
 	Adopt string `json:"adopt,omitempty"`
 	// Force recreates an object whose change touches an immutable field.
 	Force bool `json:"force,omitempty"`
