@@ -77,7 +77,7 @@ type planned struct {
 //
 // Before anything is applied, every object must map to a resource the API
 // server serves or that a CRD in objs defines, must have a namespace when
-// namespaced (from ManagerOptions.TargetNamespace or its own), and must be
+// namespaced (from ApplyOptions.TargetNamespace or its own), and must be
 // unique; otherwise nothing is applied. Unknown kinds fail with an
 // *ApplyError wrapping the RESTMapper's no-match error (not terminal: the
 // CRD may be installed later); malformed or rejected objects wrap
@@ -114,7 +114,7 @@ type planned struct {
 // or refused by the adoption policy (errdef.ErrPolicyViolation). A change
 // the API server refuses as touching an immutable field fails with
 // errdef.ErrInvalidObject naming the field, or recreates the object with
-// ManagerOptions.Force.
+// ApplyOptions.Force.
 //
 // The returned ChangeSet lists what was applied even when err is non-nil:
 // a caller keeping an inventory must record those objects too, or a failed

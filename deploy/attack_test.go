@@ -99,7 +99,7 @@ func TestAttackForgedInventoryPrunesForeignObjects(t *testing.T) {
 
 	for _, policy := range []deploy.AdoptPolicy{deploy.AdoptUnowned, deploy.AdoptAlways} {
 		t.Run("artifact ships the inventory, adopt "+string(policy), func(t *testing.T) {
-			m := syncManager(t, ns, "app", deploy.ManagerOptions{Adopt: policy})
+			m := syncManager(t, ns, "app", deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{Adopt: policy}})
 			set := append(configMaps(t, ns, "a"), forgedInventory(ns, "app", foreign))
 			cs, err := m.ApplyAllStaged(ctx, set)
 			wantRefused(t, cs, err, errdef.ErrPolicyViolation, "ConfigMap/"+ns+"/"+deploy.InventoryName("app"))
@@ -213,7 +213,7 @@ func TestAttackTargetNamespaceEscapesToClusterAdmin(t *testing.T) {
 	if _, err := newManager(t, deploy.ManagerOptions{}).ApplyAllStaged(ctx, objects(t, ns, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: NS")); err != nil {
 		t.Fatal(err)
 	}
-	m := syncManager(t, ns, "app", deploy.ManagerOptions{TargetNamespace: ns})
+	m := syncManager(t, ns, "app", deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{TargetNamespace: ns}})
 	cs, err := m.ApplyAllStaged(ctx, objects(t, ns, escapeSet))
 	wantRefused(t, cs, err, errdef.ErrPolicyViolation, "ClusterRoleBinding/team-a-is-admin")
 	if !strings.Contains(err.Error(), "target namespace") {
@@ -223,7 +223,7 @@ func TestAttackTargetNamespaceEscapesToClusterAdmin(t *testing.T) {
 		t.Fatal("a confined sync applied objects of a refused set")
 	}
 
-	allowed := syncManager(t, ns, "app", deploy.ManagerOptions{TargetNamespace: ns, AllowClusterScoped: true})
+	allowed := syncManager(t, ns, "app", deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{TargetNamespace: ns, AllowClusterScoped: true}})
 	cs, err = allowed.ApplyAllStaged(ctx, objects(t, ns, escapeSet))
 	if err != nil {
 		t.Fatalf("with cluster-scoped objects allowed: %v", err)
@@ -280,7 +280,7 @@ rules:
 		t.Fatalf("the platform ClusterRole was changed: %v", rules)
 	}
 
-	cs, err = syncManager(t, "adopt-platform", "app", deploy.ManagerOptions{Adopt: deploy.AdoptAlways}).ApplyAllStaged(ctx, takeover)
+	cs, err = syncManager(t, "adopt-platform", "app", deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{Adopt: deploy.AdoptAlways}}).ApplyAllStaged(ctx, takeover)
 	if err != nil {
 		t.Fatalf("adopt policy adopt: %v", err)
 	}

@@ -10,7 +10,13 @@
 // then everything else. The ChangeSet names, per object, the action, whether
 // the object was adopted and which other field managers it took fields from.
 //
-// With ManagerOptions.Owner set, a Manager works for one sync: it stamps the
+// A Manager holds a connection to one cluster (HTTP client, discovery,
+// field owner, concurrency, impersonated service account) and is meant to
+// live as long as the process; With gives a Manager sharing it the
+// ApplyOptions of one sync (owner, target namespace, adoption, force), as
+// fluxcd's ssa.ResourceManager takes ApplyOptions per apply.
+//
+// With ApplyOptions.Owner set, a Manager works for one sync: it stamps the
 // ownership labels (LabelSyncName, LabelSyncNamespace) on every object,
 // applies the adoption policy to existing objects that lack them, and keeps
 // the sync's Inventory in a ConfigMap in the sync's namespace

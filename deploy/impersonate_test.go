@@ -96,14 +96,21 @@ subjects:
 func TestNewManagerRefusesBadOptions(t *testing.T) {
 	tests := map[string]deploy.ManagerOptions{
 		"service account without namespace": {ServiceAccount: "deployer"},
-		"unknown adopt policy":              {Adopt: "sometimes"},
-		"owner without namespace":           {Owner: deploy.Owner{Name: "app"}},
-		"owner name too long for a label":   {Owner: deploy.Owner{Name: strings.Repeat("a", 64), Namespace: "x"}},
+		"unknown adopt policy":              {ApplyOptions: deploy.ApplyOptions{Adopt: "sometimes"}},
+		"owner without namespace":           {ApplyOptions: deploy.ApplyOptions{Owner: deploy.Owner{Name: "app"}}},
+		"owner name too long for a label":   {ApplyOptions: deploy.ApplyOptions{Owner: deploy.Owner{Name: strings.Repeat("a", 64), Namespace: "x"}}},
 	}
+	base := newManager(t, deploy.ManagerOptions{})
 	for name, opts := range tests {
 		t.Run(name, func(t *testing.T) {
 			if _, err := deploy.NewManager(env.Config, opts); !errors.Is(err, errdef.ErrInvalidObject) {
 				t.Fatalf("NewManager: err = %v, want ErrInvalidObject", err)
+			}
+			if opts.ServiceAccount != "" {
+				return
+			}
+			if _, err := base.With(opts.ApplyOptions); !errors.Is(err, errdef.ErrInvalidObject) {
+				t.Fatalf("With: err = %v, want ErrInvalidObject", err)
 			}
 		})
 	}

@@ -28,8 +28,10 @@ const (
 	DefaultConcurrency = 32
 )
 
-// ManagerOptions tunes a Manager. The zero value applies as FieldOwner with
-// DefaultConcurrency and keeps each object's own namespace.
+// ManagerOptions tunes a Manager: the settings of its connection to the
+// cluster, which every apply shares, and the ApplyOptions of its applies.
+// The zero value applies as FieldOwner with DefaultConcurrency, with the
+// engine's own rights, and keeps each object's own namespace.
 type ManagerOptions struct {
 	// FieldOwner is the field manager name; "" means FieldOwner.
 	FieldOwner string
@@ -37,6 +39,19 @@ type ManagerOptions struct {
 	// in flight; zero means DefaultConcurrency. It, not a client-side
 	// request rate, bounds the load a Manager puts on the API server.
 	Concurrency int
+	// ServiceAccount, as "namespace/name", makes every request impersonate
+	// that service account, so RBAC limits what the Manager can touch.
+	ServiceAccount string
+	// ApplyOptions are the settings of the Manager's applies; With returns
+	// a Manager with others that shares this one's client and discovery.
+	ApplyOptions
+}
+
+// ApplyOptions are the settings of one sync's applies, prunes and diffs,
+// apart from the connection a Manager holds, as fluxcd's ssa.ApplyOptions
+// are. The zero value applies for no sync, keeps each object's own
+// namespace and adopts by AdoptUnowned.
+type ApplyOptions struct {
 	// TargetNamespace, when set, replaces metadata.namespace of every
 	// namespaced object and confines the Manager to that namespace:
 	// cluster-scoped objects are refused unless AllowClusterScoped is set.
@@ -57,9 +72,18 @@ type ManagerOptions struct {
 	// server refuses because it touches an immutable field. Without it, such
 	// a change fails with an error naming the object and the field.
 	Force bool
-	// ServiceAccount, as "namespace/name", makes every request impersonate
-	// that service account, so RBAC limits what the Manager can touch.
-	ServiceAccount string
+}
+
+func (o ApplyOptions) validate() error {
+	if err := o.Owner.validate(); err != nil {
+		return err
+	}
+	switch o.Adopt {
+	case AdoptUnowned, AdoptAlways, AdoptNever:
+	default:
+		return fmt.Errorf("deploy: unknown adopt policy %q (want %q or %q): %w", o.Adopt, AdoptAlways, AdoptNever, errdef.ErrInvalidObject)
+	}
+	return nil
 }
 
 // AdoptPolicy decides whether an existing object that does not carry the
@@ -111,13 +135,8 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 	if opts.Concurrency < 0 {
 		return nil, fmt.Errorf("deploy: negative concurrency %d: %w", opts.Concurrency, errdef.ErrInvalidObject)
 	}
-	if err := opts.Owner.validate(); err != nil {
+	if err := opts.ApplyOptions.validate(); err != nil {
 		return nil, err
-	}
-	switch opts.Adopt {
-	case AdoptUnowned, AdoptAlways, AdoptNever:
-	default:
-		return nil, fmt.Errorf("deploy: unknown adopt policy %q (want %q or %q): %w", opts.Adopt, AdoptAlways, AdoptNever, errdef.ErrInvalidObject)
 	}
 	cfg = rest.CopyConfig(cfg)
 	if opts.ServiceAccount != "" {
@@ -152,16 +171,11 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		client:             client,
-		writer:             writer,
-		mapper:             mapper,
-		fieldOwner:         opts.FieldOwner,
-		concurrency:        opts.Concurrency,
-		namespace:          opts.TargetNamespace,
-		allowClusterScoped: opts.AllowClusterScoped,
-		owner:              opts.Owner,
-		adopt:              opts.Adopt,
-		force:              opts.Force,
+		client:      client,
+		writer:      writer,
+		mapper:      mapper,
+		fieldOwner:  opts.FieldOwner,
+		concurrency: opts.Concurrency,
 	}
 	if m.fieldOwner == "" {
 		m.fieldOwner = FieldOwner
@@ -169,7 +183,30 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 	if m.concurrency == 0 {
 		m.concurrency = DefaultConcurrency
 	}
+	m.setApplyOptions(opts.ApplyOptions)
 	return m, nil
+}
+
+// With returns a Manager that applies with opts and shares m's connection:
+// its HTTP client, its discovery, its field owner and its concurrency
+// (each call keeps its own bound). A long-lived Manager per cluster and
+// service account, With one sync's options per reconcile, costs no client
+// and no discovery per reconcile.
+func (m *Manager) With(opts ApplyOptions) (*Manager, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	c := *m
+	c.setApplyOptions(opts)
+	return &c, nil
+}
+
+func (m *Manager) setApplyOptions(opts ApplyOptions) {
+	m.namespace = opts.TargetNamespace
+	m.allowClusterScoped = opts.AllowClusterScoped
+	m.owner = opts.Owner
+	m.adopt = opts.Adopt
+	m.force = opts.Force
 }
 
 // mapping resolves gvk, refreshing discovery once when the kind is unknown

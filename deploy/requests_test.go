@@ -55,7 +55,7 @@ func TestReapplyOfUnchangedObjectsIsCheap(t *testing.T) {
 		t.Fatal(err)
 	}
 	var requests, writes atomic.Int64
-	m, err := deploy.NewManager(countingConfig(&requests, &writes), deploy.ManagerOptions{Owner: deploy.Owner{Name: "app", Namespace: ns}})
+	m, err := deploy.NewManager(countingConfig(&requests, &writes), deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{Owner: deploy.Owner{Name: "app", Namespace: ns}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestCreateCostsADryRunAndAnApplyPerObject(t *testing.T) {
 			return rt.RoundTrip(req)
 		})
 	}
-	m, err := deploy.NewManager(cfg, deploy.ManagerOptions{Owner: deploy.Owner{Name: "app", Namespace: ns}})
+	m, err := deploy.NewManager(cfg, deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{Owner: deploy.Owner{Name: "app", Namespace: ns}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -63,6 +64,33 @@ type Reconciler struct {
 	// Remote carries credentials shared by every Sync (the CLI's flags);
 	// plain HTTP is taken from each Sync's spec.
 	Remote pull.RemoteOptions
+
+	mu sync.Mutex
+	// managers holds one apply manager per service account ("" for none),
+	// so reconciles share its HTTP client and discovery.
+	managers map[string]*deploy.Manager
+}
+
+// manager returns the apply manager for s: the long-lived one for its
+// service account, with s's apply options.
+func (r *Reconciler) manager(s *Sync) (*deploy.Manager, error) {
+	opts := s.ManagerOptions()
+	r.mu.Lock()
+	base, ok := r.managers[opts.ServiceAccount]
+	if !ok {
+		var err error
+		base, err = deploy.NewManager(r.RestConfig, deploy.ManagerOptions{ServiceAccount: opts.ServiceAccount})
+		if err != nil {
+			r.mu.Unlock()
+			return nil, err
+		}
+		if r.managers == nil {
+			r.managers = map[string]*deploy.Manager{}
+		}
+		r.managers[opts.ServiceAccount] = base
+	}
+	r.mu.Unlock()
+	return base.With(opts.ApplyOptions)
 }
 
 // Result is what one reconcile did.
@@ -172,7 +200,7 @@ func (r *Reconciler) Plan(ctx context.Context, s *Sync) (Result, []deploy.Object
 	if err != nil {
 		return res, nil, err
 	}
-	mgr, err := deploy.NewManager(r.RestConfig, s.ManagerOptions())
+	mgr, err := r.manager(s)
 	if err != nil {
 		return res, nil, err
 	}
@@ -192,7 +220,7 @@ func (r *Reconciler) drift(ctx context.Context, s *Sync, desc ocispec.Descriptor
 	if err != nil {
 		return nil, ReasonArtifactFailed, err
 	}
-	mgr, err := deploy.NewManager(r.RestConfig, s.ManagerOptions())
+	mgr, err := r.manager(s)
 	if err != nil {
 		return nil, ReasonApplyFailed, err
 	}
@@ -328,7 +356,7 @@ func (r *Reconciler) apply(ctx context.Context, s *Sync, desc ocispec.Descriptor
 	if err != nil {
 		return nil, nil, ReasonArtifactFailed, err
 	}
-	mgr, err := deploy.NewManager(r.RestConfig, s.ManagerOptions())
+	mgr, err := r.manager(s)
 	if err != nil {
 		return nil, nil, ReasonApplyFailed, err
 	}
@@ -447,13 +475,13 @@ func (s *Sync) ManagerOptions() deploy.ManagerOptions {
 	if ns == "" {
 		ns = "default"
 	}
-	opts := deploy.ManagerOptions{
+	opts := deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{
 		TargetNamespace:    s.Spec.TargetNamespace,
 		AllowClusterScoped: s.Spec.AllowClusterScoped,
 		Owner:              deploy.Owner{Name: s.Name, Namespace: ns},
 		Adopt:              deploy.AdoptPolicy(s.Spec.Adopt),
 		Force:              s.Spec.Force,
-	}
+	}}
 	if s.Spec.ServiceAccountName != "" {
 		opts.ServiceAccount = ns + "/" + s.Spec.ServiceAccountName
 	}
