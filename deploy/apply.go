@@ -49,7 +49,10 @@ var clusterDefinitions = map[schema.GroupKind]bool{
 	{Group: "networking.k8s.io", Kind: "IngressClass"}:                true,
 }
 
-var crdGK = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
+var (
+	crdGK       = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
+	configMapGK = schema.GroupKind{Kind: "ConfigMap"}
+)
 
 // planned is one object ready to apply.
 type planned struct {
@@ -60,6 +63,11 @@ type planned struct {
 	source     string // the object's ID as given, for error messages
 	known      bool   // live was listed: nil means the object does not exist
 	live       *unstructured.Unstructured
+
+	// Set by previewOne, read by writeOne.
+	change   Change // the outcome once written
+	body     []byte // obj encoded, when it is to be written
+	recreate bool   // delete live, then create
 }
 
 // ApplyAllStaged applies objs with server-side apply, forcing ownership of
@@ -69,21 +77,35 @@ type planned struct {
 //
 // Before anything is applied, every object must map to a resource the API
 // server serves or that a CRD in objs defines, must have a namespace when
-// namespaced (from ManagerOptions.TargetNamespace or its own), and must be
+// namespaced (from ApplyOptions.TargetNamespace or its own), and must be
 // unique; otherwise nothing is applied. Unknown kinds fail with an
 // *ApplyError wrapping the RESTMapper's no-match error (not terminal: the
 // CRD may be installed later); malformed or rejected objects wrap
-// errdef.ErrInvalidObject.
+// errdef.ErrInvalidObject. An object named like a sync's inventory (a
+// ConfigMap named "sealift-inventory-*", in any namespace) and, with a
+// TargetNamespace and without AllowClusterScoped, a cluster-scoped object
+// are refused with errdef.ErrPolicyViolation.
+//
+// Then every object is validated by the API server with a dry-run apply
+// before the first write, so one object the server refuses (a bad field
+// value, an admission denial, a policy refusal) applies nothing. Objects the
+// server cannot check yet are checked once their stage is about to be
+// written, before any object of that stage is: those in a Namespace the set
+// creates and those whose kind a CRD of the set defines. A refusal then
+// leaves stage 1 applied and stage 2 untouched. Role bindings that refer to
+// a role of the set are checked and written after the rest of their stage,
+// once the role exists (the API server checks a binding against its role's
+// rules), so refusing one leaves the rest of its stage applied.
 //
 // Every object is applied with AnnotationAppliedHash (and, with an Owner,
 // the ownership labels) added. The live objects are listed per resource and
 // namespace where a stage holds several, else read one by one. An object
 // whose live copy carries the same hash and every field the object sets,
 // with the same values, is unchanged without a request of its own.
-// Otherwise unchanged objects are detected with a server-side dry-run apply
-// compared to the live object, ignoring the resourceVersion and other
-// managers' managed fields: when neither the content nor the fields sealift
-// owns would change, nothing is written. Comparing resourceVersions instead
+// Otherwise unchanged objects are detected with the dry-run apply compared
+// to the live object, ignoring the resourceVersion and other managers'
+// managed fields: when neither the content nor the fields sealift owns
+// would change, nothing is written. Comparing resourceVersions instead
 // would report a no-op as configured, because the API server records a
 // "before-first-apply" entry on the second apply of an object whose apply
 // owns no fields (a bare Namespace).
@@ -92,9 +114,11 @@ type planned struct {
 // or refused by the adoption policy (errdef.ErrPolicyViolation). A change
 // the API server refuses as touching an immutable field fails with
 // errdef.ErrInvalidObject naming the field, or recreates the object with
-// ManagerOptions.Force.
+// ApplyOptions.Force.
 //
-// The returned ChangeSet lists what was applied even when err is non-nil.
+// The returned ChangeSet lists what was applied even when err is non-nil:
+// a caller keeping an inventory must record those objects too, or a failed
+// apply orphans what it created.
 func (m *Manager) ApplyAllStaged(ctx context.Context, objs []*unstructured.Unstructured) (*ChangeSet, error) {
 	cs := &ChangeSet{}
 	plans, err := m.plan(ctx, objs)
@@ -110,19 +134,94 @@ func (m *Manager) ApplyAllStaged(ctx context.Context, objs []*unstructured.Unstr
 		}
 	}
 
-	if err := m.applyStage(ctx, stage1, cs); err != nil {
+	// Validate everything the API server can check before writing anything.
+	stage1, late1 := splitLate(stage1, plans)
+	stage2, late2 := splitLate(stage2, plans)
+	if err := m.previewStage(ctx, stage1); err != nil {
+		return cs, err
+	}
+	created := map[string]bool{} // Namespaces this apply creates
+	for _, p := range stage1 {
+		if p.obj.GroupVersionKind().GroupKind() == nsGK && p.change.Action == ActionCreated {
+			created[p.obj.GetName()] = true
+		}
+	}
+	var now, later []*planned
+	for _, p := range stage2 {
+		if p.deferred || (p.namespaced && created[p.obj.GetNamespace()]) {
+			later = append(later, p)
+		} else {
+			now = append(now, p)
+		}
+	}
+	if err := m.previewStage(ctx, now); err != nil {
+		return cs, err
+	}
+
+	if err := m.writeStage(ctx, stage1, cs); err != nil {
+		return cs, err
+	}
+	if err := m.previewStage(ctx, late1); err != nil {
+		return cs, err
+	}
+	if err := m.writeStage(ctx, late1, cs); err != nil {
 		return cs, err
 	}
 	if err := m.waitEstablished(ctx, stage1); err != nil {
 		return cs, err
 	}
-	if err := m.mapDeferred(ctx, stage2); err != nil {
+	if err := m.mapDeferred(ctx, later); err != nil {
 		return cs, err
 	}
-	if err := m.applyStage(ctx, stage2, cs); err != nil {
+	if err := m.previewStage(ctx, later); err != nil {
+		return cs, err
+	}
+	if err := m.writeStage(ctx, stage2, cs); err != nil {
+		return cs, err
+	}
+	if err := m.previewStage(ctx, late2); err != nil {
+		return cs, err
+	}
+	if err := m.writeStage(ctx, late2, cs); err != nil {
 		return cs, err
 	}
 	return cs, nil
+}
+
+// Kinds of the role bindings and the roles they refer to.
+var (
+	rbacGroup  = "rbac.authorization.k8s.io"
+	bindingGKs = map[schema.GroupKind]bool{{Group: rbacGroup, Kind: "RoleBinding"}: true, {Group: rbacGroup, Kind: "ClusterRoleBinding"}: true}
+	roleGKs    = map[schema.GroupKind]bool{{Group: rbacGroup, Kind: "Role"}: true, {Group: rbacGroup, Kind: "ClusterRole"}: true}
+)
+
+// splitLate takes out of stage the role bindings that refer to a role of
+// the set (plans): the API server checks a binding against the rules of its
+// role (unless the user may bind or escalate), so such a binding can only be
+// validated, and written, once the role is, after the rest of its stage.
+func splitLate(stage, plans []*planned) (rest, late []*planned) {
+	roles := map[ObjectRef]bool{}
+	for _, p := range plans {
+		if roleGKs[p.obj.GroupVersionKind().GroupKind()] {
+			roles[RefOf(p.obj)] = true
+		}
+	}
+	for _, p := range stage {
+		if bindingGKs[p.obj.GroupVersionKind().GroupKind()] {
+			kind, _, _ := unstructured.NestedString(p.obj.Object, "roleRef", "kind")
+			name, _, _ := unstructured.NestedString(p.obj.Object, "roleRef", "name")
+			ref := ObjectRef{Group: rbacGroup, Kind: kind, Name: name}
+			if kind == "Role" {
+				ref.Namespace = p.obj.GetNamespace()
+			}
+			if roles[ref] {
+				late = append(late, p)
+				continue
+			}
+		}
+		rest = append(rest, p)
+	}
+	return rest, late
 }
 
 // plan copies and validates every object, resolves its resource and scope,
@@ -184,6 +283,16 @@ func (m *Manager) plan(ctx context.Context, objs []*unstructured.Unstructured) (
 			}
 		} else {
 			obj.SetNamespace("")
+			if m.namespace != "" && !m.allowClusterScoped {
+				errs = append(errs, &ApplyError{Object: id, Err: fmt.Errorf("%w: cluster-scoped object refused: target namespace %q confines this apply to one namespace (allow cluster-scoped objects to apply it)",
+					errdef.ErrPolicyViolation, m.namespace)})
+				continue
+			}
+		}
+		if gvk.GroupKind() == configMapGK && strings.HasPrefix(obj.GetName(), inventoryPrefix) {
+			errs = append(errs, &ApplyError{Object: id, Err: fmt.Errorf("%w: a ConfigMap named %s* is a sync's inventory, which only sealift writes; an artifact shipping one could make a prune delete any object",
+				errdef.ErrPolicyViolation, inventoryPrefix)})
+			continue
 		}
 		if !m.owner.IsZero() {
 			labels := obj.GetLabels()
@@ -235,16 +344,40 @@ func crdKinds(crd *unstructured.Unstructured) map[schema.GroupVersionKind]bool {
 	return out
 }
 
-// applyStage applies one stage with bounded concurrency, appending the
-// outcomes in input order and joining every failure.
-func (m *Manager) applyStage(ctx context.Context, stage []*planned, cs *ChangeSet) error {
+// previewStage validates the objects of stage with the API server, bounded
+// concurrency, and decides for each what writeStage will do; nothing is
+// written. Every refusal is joined into the returned error.
+func (m *Manager) previewStage(ctx context.Context, stage []*planned) error {
 	m.prefetch(ctx, stage)
+	errs := make([]error, len(stage))
+	var g errgroup.Group
+	g.SetLimit(m.concurrency)
+	for i, p := range stage {
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				errs[i] = &ApplyError{Object: ObjectID(p.obj), Err: err}
+				return nil
+			}
+			if err := m.previewOne(ctx, p); err != nil {
+				errs[i] = &ApplyError{Object: ObjectID(p.obj), Err: err}
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return errors.Join(errs...)
+}
+
+// writeStage writes the objects of stage that previewStage found to change,
+// with bounded concurrency, appending the outcomes in input order and
+// joining every failure.
+func (m *Manager) writeStage(ctx context.Context, stage []*planned, cs *ChangeSet) error {
 	return m.fanOut(len(stage), cs, func(i int) (Change, error) {
 		p := stage[i]
 		if err := ctx.Err(); err != nil {
 			return Change{}, &ApplyError{Object: ObjectID(p.obj), Err: err}
 		}
-		ch, err := m.applyOne(ctx, p)
+		ch, err := m.writeOne(ctx, p)
 		if err != nil {
 			return Change{}, &ApplyError{Object: ObjectID(p.obj), Err: err}
 		}
@@ -280,11 +413,14 @@ func (m *Manager) fanOut(n int, cs *ChangeSet, do func(i int) (Change, error)) e
 	return errors.Join(errs...)
 }
 
-// applyOne server-side applies one object. An existing object is first
-// applied as a dry run: when that would change neither the object nor the
-// fields this manager owns, nothing is written and the object is unchanged.
-func (m *Manager) applyOne(ctx context.Context, p *planned) (Change, error) {
+// previewOne decides how p is applied, asking the API server to validate
+// it with a dry-run apply unless the live object shows nothing would change.
+// A new object is checked with a dry-run create answered with its metadata
+// alone; an existing one with a dry-run apply whose result, compared with
+// the live object, tells whether a write is needed at all.
+func (m *Manager) previewOne(ctx context.Context, p *planned) error {
 	ch := Change{Object: ObjectID(p.obj), Ref: RefOf(p.obj)}
+	p.change, p.body, p.recreate = ch, nil, false
 	r := m.resource(p)
 	name := p.obj.GetName()
 	live, err := p.live, error(nil)
@@ -297,30 +433,32 @@ func (m *Manager) applyOne(ctx context.Context, p *planned) (Change, error) {
 	case apierrors.IsNotFound(err):
 		body, err := p.obj.MarshalJSON()
 		if err != nil {
-			return ch, fmt.Errorf("encode: %w", err)
+			return fmt.Errorf("encode: %w", err)
 		}
-		if err := m.write(ctx, p, body); err != nil {
-			return ch, applyErr(err)
+		if err := m.writeOpts(ctx, p, body, []string{metav1.DryRunAll}); err != nil {
+			return fmt.Errorf("dry run: %w", applyErr(err))
 		}
 		ch.Action = ActionCreated
-		return ch, nil
+		p.change, p.body = ch, body
+		return nil
 	case err != nil:
-		return ch, fmt.Errorf("get: %w", err)
+		return fmt.Errorf("get: %w", err)
 	}
 	if !m.owner.IsZero() && !m.owner.owns(live) {
-		if err := m.mayAdopt(live); err != nil {
-			return ch, err
+		if err := m.mayAdopt(live, p.namespaced); err != nil {
+			return err
 		}
 		ch.Adopted = true
 	}
 	if !ch.Adopted && unchangedLocally(p.obj, live) {
 		ch.Action = ActionUnchanged
-		return ch, nil
+		p.change = ch
+		return nil
 	}
 	// Encoded once for the dry run and the apply that may follow.
 	body, err := p.obj.MarshalJSON()
 	if err != nil {
-		return ch, fmt.Errorf("encode: %w", err)
+		return fmt.Errorf("encode: %w", err)
 	}
 	force := true
 	dryRun := metav1.PatchOptions{FieldManager: m.fieldOwner, Force: &force, DryRun: []string{metav1.DryRunAll}}
@@ -328,40 +466,59 @@ func (m *Manager) applyOne(ctx context.Context, p *planned) (Change, error) {
 	if err != nil {
 		if fields := immutableFields(err); len(fields) > 0 {
 			if !m.force {
-				return ch, fmt.Errorf("%w: immutable field %s cannot be changed in place; set force to delete and recreate the object: %w",
+				return fmt.Errorf("%w: immutable field %s cannot be changed in place; set force to delete and recreate the object: %w",
 					errdef.ErrInvalidObject, strings.Join(fields, ", "), err)
-			}
-			if err := m.recreate(ctx, r, live, p, body); err != nil {
-				return ch, err
 			}
 			ch.Action = ActionRecreated
 			ch.Reason = "immutable field " + strings.Join(fields, ", ")
-			return ch, nil
+			p.change, p.body, p.recreate, p.live = ch, body, true, live
+			return nil
 		}
-		return ch, applyErr(err)
+		return applyErr(err)
 	}
 	if sameObject(live, preview, m.fieldOwner) {
 		ch.Action = ActionUnchanged
-		return ch, nil
+		p.change = ch
+		return nil
 	}
 	ch.TookFrom = tookFrom(live, preview, m.fieldOwner)
-	if err := m.write(ctx, p, body); err != nil {
-		return ch, applyErr(err)
-	}
 	ch.Action = ActionConfigured
-	return ch, nil
+	p.change, p.body = ch, body
+	return nil
+}
+
+// writeOne writes p as previewOne decided.
+func (m *Manager) writeOne(ctx context.Context, p *planned) (Change, error) {
+	switch {
+	case p.body == nil:
+		return p.change, nil
+	case p.recreate:
+		if err := m.recreate(ctx, m.resource(p), p.live, p, p.body); err != nil {
+			return Change{}, err
+		}
+	default:
+		if err := m.write(ctx, p, p.body); err != nil {
+			return Change{}, applyErr(err)
+		}
+	}
+	return p.change, nil
 }
 
 // write server-side applies body, p.obj encoded, forcing ownership of every
 // field it sets. The response, which no caller reads, is the object's
 // metadata alone.
 func (m *Manager) write(ctx context.Context, p *planned, body []byte) error {
+	return m.writeOpts(ctx, p, body, nil)
+}
+
+// writeOpts is write, as a dry run when dryRun is set.
+func (m *Manager) writeOpts(ctx context.Context, p *planned, body []byte, dryRun []string) error {
 	var w metadata.ResourceInterface = m.writer.Resource(p.gvr)
 	if p.namespaced {
 		w = m.writer.Resource(p.gvr).Namespace(p.obj.GetNamespace())
 	}
 	force := true
-	_, err := w.Patch(ctx, p.obj.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: m.fieldOwner, Force: &force})
+	_, err := w.Patch(ctx, p.obj.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: m.fieldOwner, Force: &force, DryRun: dryRun})
 	return err
 }
 
@@ -374,8 +531,8 @@ func (m *Manager) resource(p *planned) dynamic.ResourceInterface {
 }
 
 // mayAdopt applies the adoption policy to live, which exists and does not
-// carry the owner's labels.
-func (m *Manager) mayAdopt(live *unstructured.Unstructured) error {
+// carry the owner's labels; namespaced tells its scope.
+func (m *Manager) mayAdopt(live *unstructured.Unstructured, namespaced bool) error {
 	other, owned := ownerOf(live)
 	switch {
 	case m.adopt == AdoptAlways:
@@ -384,6 +541,8 @@ func (m *Manager) mayAdopt(live *unstructured.Unstructured) error {
 		return fmt.Errorf("%w: the object exists and was not created by sync %s; adopt policy is %q", errdef.ErrPolicyViolation, m.owner, AdoptNever)
 	case owned:
 		return fmt.Errorf("%w: the object belongs to sync %s, not %s; set adopt policy %q to take it over", errdef.ErrPolicyViolation, other, m.owner, AdoptAlways)
+	case !namespaced:
+		return fmt.Errorf("%w: the cluster-scoped object exists and was not created by sync %s; set adopt policy %q to take it over", errdef.ErrPolicyViolation, m.owner, AdoptAlways)
 	}
 	return nil
 }

@@ -362,7 +362,7 @@ metadata:
 func TestApplyTargetNamespace(t *testing.T) {
 	ctx := context.Background()
 	const target = "apply-target"
-	m := newManager(t, deploy.ManagerOptions{TargetNamespace: target})
+	m := newManager(t, deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{TargetNamespace: target, AllowClusterScoped: true}})
 	objs := objects(t, "ignored", `apiVersion: v1
 kind: Namespace
 metadata:
@@ -425,7 +425,7 @@ func TestApplyRefusesBadSets(t *testing.T) {
 		},
 		{
 			name:   "duplicates after the target namespace",
-			opts:   deploy.ManagerOptions{TargetNamespace: "default"},
+			opts:   deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{TargetNamespace: "default"}},
 			docs:   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: b}",
 			errHas: "duplicate object ConfigMap/default/x",
 		},

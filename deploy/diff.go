@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 )
 
@@ -33,7 +35,10 @@ type ObjectDiff struct {
 	Action DiffAction `json:"action"`
 	// Diff is a unified diff, live object to the object after the apply,
 	// of everything the apply would change; empty when unchanged. It never
-	// shows status or server bookkeeping (managedFields, resourceVersion).
+	// shows status or server bookkeeping (managedFields, resourceVersion),
+	// nor the values of a Secret: as kubectl diff does, each value of data
+	// and stringData reads "***", or "*** (before)" and "*** (after)" when
+	// the apply changes it.
 	Diff string `json:"diff,omitempty"`
 	// TookFrom names the other managers the apply would take fields from.
 	TookFrom []string `json:"tookFrom,omitempty"`
@@ -130,7 +135,7 @@ func (m *Manager) diffOne(ctx context.Context, p *planned, nsInSet bool) (Object
 	}
 	adopt := live != nil && !m.owner.IsZero() && !m.owner.owns(live)
 	if adopt {
-		if err := m.mayAdopt(live); err != nil {
+		if err := m.mayAdopt(live, p.namespaced); err != nil {
 			return d, err
 		}
 	}
@@ -186,11 +191,9 @@ func (m *Manager) diffDelete(ctx context.Context, r ObjectRef) (*ObjectDiff, err
 	if err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
-	other, hasOwner := ownerOf(live)
-	gk := r.GroupKind()
-	if live.GetAnnotations()[AnnotationPrune] == PruneDisabled ||
-		(hasOwner && !m.owner.IsZero() && other != m.owner) ||
-		((gk == nsGK || gk == crdGK) && (m.owner.IsZero() || !m.owner.owns(live))) {
+	// As Prune: only objects carrying the owner's labels are deleted.
+	if live.GetAnnotations()[AnnotationPrune] == PruneDisabled || m.owner.IsZero() || !m.owner.owns(live) ||
+		live.GetDeletionTimestamp() != nil {
 		return nil, nil
 	}
 	diff, err := unifiedDiff(r.ID(), live, nil)
@@ -198,8 +201,9 @@ func (m *Manager) diffDelete(ctx context.Context, r ObjectRef) (*ObjectDiff, err
 }
 
 // unifiedDiff renders before -> after as YAML without status and server
-// bookkeeping; a nil side is empty.
+// bookkeeping, and with Secret values masked; a nil side is empty.
 func unifiedDiff(name string, before, after *unstructured.Unstructured) (string, error) {
+	before, after = maskSecrets(before, after)
 	a, err := diffYAML(before)
 	if err != nil {
 		return "", err
@@ -227,4 +231,93 @@ func diffYAML(obj *unstructured.Unstructured) (string, error) {
 	}
 	b, err := yaml.Marshal(o.Object)
 	return string(b), err
+}
+
+// Masks of Secret values in diffs, as kubectl diff writes them.
+const (
+	secretMask       = "***"
+	secretMaskBefore = "*** (before)"
+	secretMaskAfter  = "*** (after)"
+)
+
+var secretGK = schema.GroupKind{Kind: "Secret"}
+
+// lastApplied is the annotation kubectl apply keeps the whole applied object
+// in, Secret values included.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// maskSecrets returns copies of before and after with the values of a
+// Secret's data and stringData replaced by masks that still show whether a
+// value changes, as kubectl diff does, and with the annotations that copy
+// those values (kubectl's last-applied configuration, sealift's hash of the
+// applied object) masked too. Objects that are not Secrets are returned as
+// they are.
+func maskSecrets(before, after *unstructured.Unstructured) (*unstructured.Unstructured, *unstructured.Unstructured) {
+	isSecret := func(o *unstructured.Unstructured) bool {
+		return o != nil && o.GroupVersionKind().GroupKind() == secretGK
+	}
+	if !isSecret(before) && !isSecret(after) {
+		return before, after
+	}
+	if before != nil {
+		before = before.DeepCopy()
+	}
+	if after != nil {
+		after = after.DeepCopy()
+	}
+	for _, field := range []string{"data", "stringData"} {
+		from, to := secretValues(before, field), secretValues(after, field)
+		for k, v := range from {
+			if w, ok := to[k]; ok {
+				if !reflect.DeepEqual(v, w) {
+					from[k], to[k] = secretMaskBefore, secretMaskAfter
+					continue
+				}
+				to[k] = secretMask
+			}
+			from[k] = secretMask
+		}
+		for k := range to {
+			if _, ok := from[k]; !ok {
+				to[k] = secretMask
+			}
+		}
+	}
+	for _, key := range []string{lastApplied, AnnotationAppliedHash} {
+		var from, to string
+		if before != nil {
+			from = before.GetAnnotations()[key]
+		}
+		if after != nil {
+			to = after.GetAnnotations()[key]
+		}
+		mb, ma := secretMask, secretMask
+		if from != "" && to != "" && from != to {
+			mb, ma = secretMaskBefore, secretMaskAfter
+		}
+		maskAnnotation(before, key, mb)
+		maskAnnotation(after, key, ma)
+	}
+	return before, after
+}
+
+// secretValues returns the map under field of o, to be masked in place, or
+// nil.
+func secretValues(o *unstructured.Unstructured, field string) map[string]any {
+	if o == nil {
+		return nil
+	}
+	m, _ := o.Object[field].(map[string]any)
+	return m
+}
+
+func maskAnnotation(o *unstructured.Unstructured, key, mask string) {
+	if o == nil {
+		return
+	}
+	ann := o.GetAnnotations()
+	if _, ok := ann[key]; ok {
+		ann[key] = mask
+		o.SetAnnotations(ann)
+	}
 }

@@ -157,7 +157,7 @@ func TestImmutableFieldChange(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			m := newManager(t, deploy.ManagerOptions{Force: tc.force})
+			m := newManager(t, deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{Force: tc.force}})
 			if _, err := m.ApplyAllStaged(ctx, objects(t, tc.ns, strings.ReplaceAll(immutableSet, "SELECTOR", "web"))); err != nil {
 				t.Fatal(err)
 			}

@@ -54,9 +54,13 @@ items:
 // the safety rails, record the inventory in the cluster.
 func ExampleManager_Prune() {
 	ctx := context.Background()
-	m, err := deploy.NewManager(env.Config, deploy.ManagerOptions{
-		Owner: deploy.Owner{Name: "shop", Namespace: "default"},
-	})
+	// One Manager per cluster, long-lived; each sync's applies take their
+	// own options from it.
+	base, err := deploy.NewManager(env.Config, deploy.ManagerOptions{})
+	if err != nil {
+		panic(err)
+	}
+	m, err := base.With(deploy.ApplyOptions{Owner: deploy.Owner{Name: "shop", Namespace: "default"}})
 	if err != nil {
 		panic(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sealift-dev/sealift/deploy"
+	"github.com/sealift-dev/sealift/internal/errdef"
 )
 
 func TestImpersonationIsLimitedByRBAC(t *testing.T) {
@@ -95,14 +96,21 @@ subjects:
 func TestNewManagerRefusesBadOptions(t *testing.T) {
 	tests := map[string]deploy.ManagerOptions{
 		"service account without namespace": {ServiceAccount: "deployer"},
-		"unknown adopt policy":              {Adopt: "sometimes"},
-		"owner without namespace":           {Owner: deploy.Owner{Name: "app"}},
-		"owner name too long for a label":   {Owner: deploy.Owner{Name: strings.Repeat("a", 64), Namespace: "x"}},
+		"unknown adopt policy":              {ApplyOptions: deploy.ApplyOptions{Adopt: "sometimes"}},
+		"owner without namespace":           {ApplyOptions: deploy.ApplyOptions{Owner: deploy.Owner{Name: "app"}}},
+		"owner name too long for a label":   {ApplyOptions: deploy.ApplyOptions{Owner: deploy.Owner{Name: strings.Repeat("a", 64), Namespace: "x"}}},
 	}
+	base := newManager(t, deploy.ManagerOptions{})
 	for name, opts := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, err := deploy.NewManager(env.Config, opts); err == nil {
-				t.Fatal("NewManager accepted the options")
+			if _, err := deploy.NewManager(env.Config, opts); !errors.Is(err, errdef.ErrInvalidObject) {
+				t.Fatalf("NewManager: err = %v, want ErrInvalidObject", err)
+			}
+			if opts.ServiceAccount != "" {
+				return
+			}
+			if _, err := base.With(opts.ApplyOptions); !errors.Is(err, errdef.ErrInvalidObject) {
+				t.Fatalf("With: err = %v, want ErrInvalidObject", err)
 			}
 		})
 	}
@@ -130,5 +138,78 @@ func waitForGrant(t *testing.T, user, ns string) {
 	})
 	if err != nil {
 		t.Fatalf("the grant to %s never took effect: %v", user, err)
+	}
+}
+
+// TestImpersonatedApplyOfARoleAndItsBinding: a service account that may
+// only grant what it holds can apply a Role and a RoleBinding to it in one
+// set. The API server checks a binding against its role's rules, so the
+// binding is validated (dry run) and written once the role exists.
+func TestImpersonatedApplyOfARoleAndItsBinding(t *testing.T) {
+	ctx := context.Background()
+	const ns = "tenant-rbac"
+	setup := objects(t, ns, `apiVersion: v1
+kind: Namespace
+metadata:
+  name: NS
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: deployer
+  namespace: NS
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: deployer
+  namespace: NS
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, create, patch]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [get, create, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: deployer
+  namespace: NS
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: deployer}
+subjects:
+- {kind: ServiceAccount, name: deployer, namespace: NS}`)
+	if _, err := newManager(t, deploy.ManagerOptions{}).ApplyAllStaged(ctx, setup); err != nil {
+		t.Fatal(err)
+	}
+	waitForGrant(t, "system:serviceaccount:"+ns+":deployer", ns)
+	m := newManager(t, deploy.ManagerOptions{ServiceAccount: ns + "/deployer"})
+	// The binding comes first in the set.
+	set := objects(t, ns, `apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: reader
+  namespace: NS
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}
+subjects:
+- {kind: ServiceAccount, name: default, namespace: NS}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: reader
+  namespace: NS
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get]`)
+	cs, err := m.ApplyAllStaged(ctx, set)
+	if err != nil {
+		t.Fatalf("apply of a Role and its binding: %v", err)
+	}
+	wantActions(t, cs, map[string]deploy.Action{"Role/" + ns + "/reader": deploy.ActionCreated, "RoleBinding/" + ns + "/reader": deploy.ActionCreated})
+	if last := cs.Changes[len(cs.Changes)-1].Object; last != "RoleBinding/"+ns+"/reader" {
+		t.Errorf("binding not applied after its role: %v", cs.Changes)
 	}
 }

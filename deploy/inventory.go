@@ -181,12 +181,12 @@ func (o Owner) validate() error {
 		return nil
 	}
 	if o.Namespace == "" {
-		return fmt.Errorf("deploy: owner %q has no namespace", o.Name)
+		return fmt.Errorf("deploy: owner %q has no namespace: %w", o.Name, errdef.ErrInvalidObject)
 	}
 	// Label values are at most 63 characters; the inventory ConfigMap name
 	// adds a prefix to a 253-character limit.
 	if len(o.Name) > 63 || len(o.Namespace) > 63 {
-		return fmt.Errorf("deploy: owner %s: name and namespace must be at most 63 characters to fit a label value", o)
+		return fmt.Errorf("deploy: owner %s: name and namespace must be at most 63 characters to fit a label value: %w", o, errdef.ErrInvalidObject)
 	}
 	return nil
 }
@@ -233,13 +233,28 @@ func (m *Manager) ReadInventory(ctx context.Context) (inv Inventory, found bool,
 }
 
 // WriteInventory records inv as the Manager's owner's inventory, with
-// server-side apply, in a ConfigMap in the owner's namespace.
+// server-side apply, in a ConfigMap in the owner's namespace. It compares
+// inv with the record the cluster holds now, not with what the caller read
+// earlier, and writes unless they are the same: a record changed meanwhile
+// (by hand, or by anything that can write ConfigMaps there) is put back.
 func (m *Manager) WriteInventory(ctx context.Context, inv Inventory) error {
 	if m.owner.IsZero() {
 		return fmt.Errorf("deploy: write inventory: the manager has no owner")
 	}
 	if len(inv) > MaxInventoryEntries {
 		return fmt.Errorf("deploy: inventory of %s has %d entries, more than %d: %w", m.owner, len(inv), MaxInventoryEntries, errdef.ErrSizeExceedsLimit)
+	}
+	entries := strings.Join(NewInventory(inv...).Strings(), "\n")
+	live, err := m.client.Resource(configMapGVR).Namespace(m.owner.Namespace).Get(ctx, InventoryName(m.owner.Name), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("deploy: read inventory of %s: %w", m.owner, err)
+	default:
+		data, _, _ := unstructured.NestedString(live.Object, "data", inventoryKey)
+		if data == entries && m.owner.owns(live) && live.GetAnnotations()[AnnotationAppliedHash] == "" {
+			return nil
+		}
 	}
 	labels := map[string]any{"app.kubernetes.io/managed-by": "sealift"}
 	for k, v := range m.owner.labels() {
@@ -253,14 +268,14 @@ func (m *Manager) WriteInventory(ctx context.Context, inv Inventory) error {
 			"namespace": m.owner.Namespace,
 			"labels":    labels,
 		},
-		"data": map[string]any{inventoryKey: strings.Join(NewInventory(inv...).Strings(), "\n")},
+		"data": map[string]any{inventoryKey: entries},
 	}}
 	apply := func() error {
 		_, err := m.client.Resource(configMapGVR).Namespace(m.owner.Namespace).Apply(ctx, cm.GetName(), cm,
 			metav1.ApplyOptions{FieldManager: m.fieldOwner, Force: true})
 		return err
 	}
-	err := apply()
+	err = apply()
 	if apierrors.IsNotFound(err) {
 		// The sync's own namespace is missing (sync --once against a
 		// cluster without the controller): create it, then write.

@@ -11,6 +11,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+
+	"github.com/sealift-dev/sealift/internal/errdef"
 )
 
 // FieldOwner is the server-side apply field manager sealift applies as.
@@ -26,8 +28,10 @@ const (
 	DefaultConcurrency = 32
 )
 
-// ManagerOptions tunes a Manager. The zero value applies as FieldOwner with
-// DefaultConcurrency and keeps each object's own namespace.
+// ManagerOptions tunes a Manager: the settings of its connection to the
+// cluster, which every apply shares, and the ApplyOptions of its applies.
+// The zero value applies as FieldOwner with DefaultConcurrency, with the
+// engine's own rights, and keeps each object's own namespace.
 type ManagerOptions struct {
 	// FieldOwner is the field manager name; "" means FieldOwner.
 	FieldOwner string
@@ -35,9 +39,28 @@ type ManagerOptions struct {
 	// in flight; zero means DefaultConcurrency. It, not a client-side
 	// request rate, bounds the load a Manager puts on the API server.
 	Concurrency int
+	// ServiceAccount, as "namespace/name", makes every request impersonate
+	// that service account, so RBAC limits what the Manager can touch.
+	ServiceAccount string
+	// ApplyOptions are the settings of the Manager's applies; With returns
+	// a Manager with others that shares this one's client and discovery.
+	ApplyOptions
+}
+
+// ApplyOptions are the settings of one sync's applies, prunes and diffs,
+// apart from the connection a Manager holds, as fluxcd's ssa.ApplyOptions
+// are. The zero value applies for no sync, keeps each object's own
+// namespace and adopts by AdoptUnowned.
+type ApplyOptions struct {
 	// TargetNamespace, when set, replaces metadata.namespace of every
-	// namespaced object. Cluster-scoped objects are left alone.
+	// namespaced object and confines the Manager to that namespace:
+	// cluster-scoped objects are refused unless AllowClusterScoped is set.
 	TargetNamespace string
+	// AllowClusterScoped lets a Manager with a TargetNamespace apply
+	// cluster-scoped objects (Namespaces, ClusterRoles, CRDs...). Without a
+	// TargetNamespace they are always allowed; RBAC, through ServiceAccount,
+	// is what bounds them then.
+	AllowClusterScoped bool
 	// Owner, when set, is the sync applying: its ownership labels are
 	// stamped on every object applied, checked by Adopt and by Prune, and
 	// its inventory is kept in the cluster (ReadInventory, WriteInventory).
@@ -49,9 +72,18 @@ type ManagerOptions struct {
 	// server refuses because it touches an immutable field. Without it, such
 	// a change fails with an error naming the object and the field.
 	Force bool
-	// ServiceAccount, as "namespace/name", makes every request impersonate
-	// that service account, so RBAC limits what the Manager can touch.
-	ServiceAccount string
+}
+
+func (o ApplyOptions) validate() error {
+	if err := o.Owner.validate(); err != nil {
+		return err
+	}
+	switch o.Adopt {
+	case AdoptUnowned, AdoptAlways, AdoptNever:
+	default:
+		return fmt.Errorf("deploy: unknown adopt policy %q (want %q or %q): %w", o.Adopt, AdoptAlways, AdoptNever, errdef.ErrInvalidObject)
+	}
+	return nil
 }
 
 // AdoptPolicy decides whether an existing object that does not carry the
@@ -60,8 +92,11 @@ type ManagerOptions struct {
 type AdoptPolicy string
 
 const (
-	// AdoptUnowned, the default, adopts objects that carry no sync's
-	// ownership labels and refuses those that carry another sync's.
+	// AdoptUnowned, the default, adopts namespaced objects that carry no
+	// sync's ownership labels. It refuses objects that carry another sync's
+	// labels, and every existing cluster-scoped object (a platform
+	// ClusterRole, a Namespace, a CRD): taking one of those over changes the
+	// whole cluster, so it needs AdoptAlways.
 	AdoptUnowned AdoptPolicy = ""
 	// AdoptAlways adopts every existing object, even another sync's.
 	AdoptAlways AdoptPolicy = "adopt"
@@ -77,14 +112,15 @@ type Manager struct {
 	// writer sends the applies whose result is not read: the API server
 	// answers it with the object's metadata alone, which it encodes, and
 	// the client decodes, for a fraction of the whole object's cost.
-	writer      metadata.Interface
-	mapper      *restMapper
-	fieldOwner  string
-	concurrency int
-	namespace   string
-	owner       Owner
-	adopt       AdoptPolicy
-	force       bool
+	writer             metadata.Interface
+	mapper             *restMapper
+	fieldOwner         string
+	concurrency        int
+	namespace          string
+	allowClusterScoped bool
+	owner              Owner
+	adopt              AdoptPolicy
+	force              bool
 }
 
 // NewManager returns a Manager talking to the cluster cfg reaches. It copies
@@ -97,21 +133,16 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 		return nil, errors.New("deploy: nil rest config")
 	}
 	if opts.Concurrency < 0 {
-		return nil, fmt.Errorf("deploy: negative concurrency %d", opts.Concurrency)
+		return nil, fmt.Errorf("deploy: negative concurrency %d: %w", opts.Concurrency, errdef.ErrInvalidObject)
 	}
-	if err := opts.Owner.validate(); err != nil {
+	if err := opts.ApplyOptions.validate(); err != nil {
 		return nil, err
-	}
-	switch opts.Adopt {
-	case AdoptUnowned, AdoptAlways, AdoptNever:
-	default:
-		return nil, fmt.Errorf("deploy: unknown adopt policy %q (want %q or %q)", opts.Adopt, AdoptAlways, AdoptNever)
 	}
 	cfg = rest.CopyConfig(cfg)
 	if opts.ServiceAccount != "" {
 		ns, name, ok := strings.Cut(opts.ServiceAccount, "/")
 		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
-			return nil, fmt.Errorf("deploy: service account %q: want namespace/name", opts.ServiceAccount)
+			return nil, fmt.Errorf("deploy: service account %q: want namespace/name: %w", opts.ServiceAccount, errdef.ErrInvalidObject)
 		}
 		// The groups are those the API server gives a service account's own
 		// token, so bindings to them apply as they would in a pod.
@@ -145,10 +176,6 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 		mapper:      mapper,
 		fieldOwner:  opts.FieldOwner,
 		concurrency: opts.Concurrency,
-		namespace:   opts.TargetNamespace,
-		owner:       opts.Owner,
-		adopt:       opts.Adopt,
-		force:       opts.Force,
 	}
 	if m.fieldOwner == "" {
 		m.fieldOwner = FieldOwner
@@ -156,7 +183,30 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 	if m.concurrency == 0 {
 		m.concurrency = DefaultConcurrency
 	}
+	m.setApplyOptions(opts.ApplyOptions)
 	return m, nil
+}
+
+// With returns a Manager that applies with opts and shares m's connection:
+// its HTTP client, its discovery, its field owner and its concurrency
+// (each call keeps its own bound). A long-lived Manager per cluster and
+// service account, With one sync's options per reconcile, costs no client
+// and no discovery per reconcile.
+func (m *Manager) With(opts ApplyOptions) (*Manager, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	c := *m
+	c.setApplyOptions(opts)
+	return &c, nil
+}
+
+func (m *Manager) setApplyOptions(opts ApplyOptions) {
+	m.namespace = opts.TargetNamespace
+	m.allowClusterScoped = opts.AllowClusterScoped
+	m.owner = opts.Owner
+	m.adopt = opts.Adopt
+	m.force = opts.Force
 }
 
 // mapping resolves gvk, refreshing discovery once when the kind is unknown

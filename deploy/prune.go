@@ -54,18 +54,24 @@ func (e *DeleteError) Unwrap() error { return e.Err }
 // opts.MaxPercent) is refused whole; both fail with
 // errdef.ErrPolicyViolation.
 //
-// Each object is read first and left in place (ActionSkipped, with a Reason)
-// when it is already gone, carries the annotation AnnotationPrune:
-// PruneDisabled, or carries another sync's ownership labels. Namespaces and
-// CustomResourceDefinitions are deleted last, after everything else, and
-// only when they carry the Manager's ownership labels: deleting one deletes
-// everything in it. Deletes are conditional on the UID read and propagate
-// in the background.
+// Prune needs a Manager with an Owner: it deletes only objects that carry
+// the owner's ownership labels, whatever the inventory says. Each object is
+// read first and left in place (ActionSkipped, with a Reason) when it is
+// already gone, carries the annotation AnnotationPrune: PruneDisabled, or
+// does not carry the owner's labels (another sync's, or none: an inventory
+// is data anyone who can write a ConfigMap in the sync's namespace can
+// forge, and an object the sync never labelled is not its to delete).
+// Namespaces and CustomResourceDefinitions are deleted last, after
+// everything else: deleting one deletes everything in it. Deletes are
+// conditional on the UID read and propagate in the background.
 //
 // The returned ChangeSet lists what was deleted or skipped even when err is
 // non-nil; NextInventory turns it into the inventory to record.
 func (m *Manager) Prune(ctx context.Context, old, new Inventory, opts PruneOptions) (*ChangeSet, error) {
 	cs := &ChangeSet{}
+	if m.owner.IsZero() {
+		return cs, fmt.Errorf("deploy: prune: the manager has no owner, so no object can be proven to be its own: %w", errdef.ErrPolicyViolation)
+	}
 	stale := NewInventory(old...).Minus(NewInventory(new...))
 	if len(stale) == 0 {
 		return cs, nil
@@ -93,17 +99,16 @@ func (m *Manager) Prune(ctx context.Context, old, new Inventory, opts PruneOptio
 			first = append(first, r)
 		}
 	}
-	if err := m.pruneStage(ctx, first, cs, false); err != nil {
+	if err := m.pruneStage(ctx, first, cs); err != nil {
 		return cs, err
 	}
-	return cs, m.pruneStage(ctx, last, cs, true)
+	return cs, m.pruneStage(ctx, last, cs)
 }
 
-// pruneStage deletes refs with bounded concurrency; labelled requires the
-// owner's ownership labels on each object.
-func (m *Manager) pruneStage(ctx context.Context, refs Inventory, cs *ChangeSet, labelled bool) error {
+// pruneStage deletes refs with bounded concurrency.
+func (m *Manager) pruneStage(ctx context.Context, refs Inventory, cs *ChangeSet) error {
 	return m.fanOut(len(refs), cs, func(i int) (Change, error) {
-		ch, err := m.pruneOne(ctx, refs[i], labelled)
+		ch, err := m.pruneOne(ctx, refs[i])
 		if err != nil {
 			return Change{}, &DeleteError{Object: refs[i].ID(), Err: err}
 		}
@@ -111,7 +116,7 @@ func (m *Manager) pruneStage(ctx context.Context, refs Inventory, cs *ChangeSet,
 	})
 }
 
-func (m *Manager) pruneOne(ctx context.Context, r ObjectRef, labelled bool) (Change, error) {
+func (m *Manager) pruneOne(ctx context.Context, r ObjectRef) (Change, error) {
 	ch := Change{Object: r.ID(), Ref: r, Action: ActionSkipped}
 	if err := ctx.Err(); err != nil {
 		return ch, err
@@ -144,10 +149,10 @@ func (m *Manager) pruneOne(ctx context.Context, r ObjectRef, labelled bool) (Cha
 	case live.GetDeletionTimestamp() != nil:
 		ch.Reason = "already being deleted"
 		return ch, nil
-	case hasOwner && !m.owner.IsZero() && other != m.owner:
+	case hasOwner && other != m.owner:
 		ch.Reason = "now owned by sync " + other.String()
 		return ch, nil
-	case labelled && (m.owner.IsZero() || !m.owner.owns(live)):
+	case !m.owner.owns(live):
 		ch.Reason = "does not carry the sync's ownership labels"
 		return ch, nil
 	}

@@ -270,7 +270,7 @@ func TestPruneLeavesOptedOutAndForeignObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another sync takes "taken" over.
-	other := syncManager(t, ns, "other", deploy.ManagerOptions{Adopt: deploy.AdoptAlways})
+	other := syncManager(t, ns, "other", deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{Adopt: deploy.AdoptAlways}})
 	if _, err := other.ApplyAllStaged(ctx, configMaps(t, ns, "taken")[1:]); err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +359,7 @@ func TestAdoptionPolicy(t *testing.T) {
 			if _, err := creator.ApplyAllStaged(ctx, set); err != nil {
 				t.Fatal(err)
 			}
-			m := syncManager(t, ns, "app", deploy.ManagerOptions{Adopt: tc.policy})
+			m := syncManager(t, ns, "app", deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{Adopt: tc.policy}})
 			cs, err := m.ApplyAllStaged(ctx, set[1:])
 			if tc.wantErr != "" {
 				var ae *deploy.ApplyError

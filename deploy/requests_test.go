@@ -55,7 +55,7 @@ func TestReapplyOfUnchangedObjectsIsCheap(t *testing.T) {
 		t.Fatal(err)
 	}
 	var requests, writes atomic.Int64
-	m, err := deploy.NewManager(countingConfig(&requests, &writes), deploy.ManagerOptions{Owner: deploy.Owner{Name: "app", Namespace: ns}})
+	m, err := deploy.NewManager(countingConfig(&requests, &writes), deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{Owner: deploy.Owner{Name: "app", Namespace: ns}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestReapplyOfUnchangedObjectsIsCheap(t *testing.T) {
 	}
 }
 
-func TestCreateCostsOneRequestPerObject(t *testing.T) {
+func TestCreateCostsADryRunAndAnApplyPerObject(t *testing.T) {
 	ctx := context.Background()
 	const ns = "create-cost"
 	set := configMaps(t, ns, numbered("cm", 40)...)
@@ -127,7 +127,7 @@ func TestCreateCostsOneRequestPerObject(t *testing.T) {
 			return rt.RoundTrip(req)
 		})
 	}
-	m, err := deploy.NewManager(cfg, deploy.ManagerOptions{Owner: deploy.Owner{Name: "app", Namespace: ns}})
+	m, err := deploy.NewManager(cfg, deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{Owner: deploy.Owner{Name: "app", Namespace: ns}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,10 +138,12 @@ func TestCreateCostsOneRequestPerObject(t *testing.T) {
 	if got := cs.Count(deploy.ActionCreated); got != len(set) {
 		t.Fatalf("%d of %d created: %v", got, len(set), cs.Changes)
 	}
-	// One apply per object; one read of the Namespace (alone in its
-	// stage) and one list of the ConfigMaps; nothing else but discovery.
+	// One dry run (the whole set is validated before the first write:
+	// the Namespace first, the ConfigMaps in it once it exists) and one
+	// apply per object; one read of the Namespace (alone in its stage) and
+	// one list of the ConfigMaps; nothing else but discovery.
 	delete(kinds, "discovery")
-	want := map[string]int{"apply, metadata in reply": len(set), "read": 2}
+	want := map[string]int{"dry run": len(set), "apply, metadata in reply": len(set), "read": 2}
 	if !maps.Equal(kinds, want) {
 		t.Errorf("requests to create %d objects: %v, want %v", len(set), kinds, want)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -40,6 +41,33 @@ type Reconciler struct {
 	// Remote carries credentials shared by every Sync (the CLI's flags);
 	// plain HTTP is taken from each Sync's spec.
 	Remote pull.RemoteOptions
+
+	mu sync.Mutex
+	// managers holds one apply manager per service account ("" for none),
+	// so reconciles share its HTTP client and discovery.
+	managers map[string]*deploy.Manager
+}
+
+// manager returns the apply manager for s: the long-lived one for its
+// service account, with s's apply options.
+func (r *Reconciler) manager(s *sealiftv1.Sync) (*deploy.Manager, error) {
+	opts := ManagerOptions(s)
+	r.mu.Lock()
+	base, ok := r.managers[opts.ServiceAccount]
+	if !ok {
+		var err error
+		base, err = deploy.NewManager(r.RestConfig, deploy.ManagerOptions{ServiceAccount: opts.ServiceAccount})
+		if err != nil {
+			r.mu.Unlock()
+			return nil, err
+		}
+		if r.managers == nil {
+			r.managers = map[string]*deploy.Manager{}
+		}
+		r.managers[opts.ServiceAccount] = base
+	}
+	r.mu.Unlock()
+	return base.With(opts.ApplyOptions)
 }
 
 // Result is what one reconcile did.
@@ -202,7 +230,7 @@ func (r *Reconciler) Plan(ctx context.Context, s *sealiftv1.Sync) (Result, []dep
 	if err != nil {
 		return res, nil, err
 	}
-	mgr, err := deploy.NewManager(r.RestConfig, ManagerOptions(s))
+	mgr, err := r.manager(s)
 	if err != nil {
 		return res, nil, err
 	}
@@ -222,7 +250,7 @@ func (r *Reconciler) drift(ctx context.Context, s *sealiftv1.Sync, desc ocispec.
 	if err != nil {
 		return nil, sealiftv1.ReasonArtifactFailed, err
 	}
-	mgr, err := deploy.NewManager(r.RestConfig, ManagerOptions(s))
+	mgr, err := r.manager(s)
 	if err != nil {
 		return nil, sealiftv1.ReasonApplyFailed, err
 	}
@@ -414,11 +442,11 @@ func (r *Reconciler) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.
 	if err != nil {
 		return nil, nil, sealiftv1.ReasonArtifactFailed, err
 	}
-	mgr, err := deploy.NewManager(r.RestConfig, ManagerOptions(s))
+	mgr, err := r.manager(s)
 	if err != nil {
 		return nil, nil, sealiftv1.ReasonApplyFailed, err
 	}
-	old, inCluster, err := r.previousInventory(ctx, s, mgr)
+	old, _, err := r.previousInventory(ctx, s, mgr)
 	if err != nil {
 		return nil, nil, sealiftv1.ReasonApplyFailed, err
 	}
@@ -429,6 +457,14 @@ func (r *Reconciler) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.
 		changes = cs.Changes
 	}
 	if err != nil {
+		// What the failed apply created is recorded with what was there
+		// before, so it is not orphaned; nothing is pruned.
+		if cs != nil && len(cs.Changes) > 0 {
+			kept := deploy.NewInventory(append(slices.Clone(old), cs.Inventory()...)...)
+			if werr := mgr.WriteInventory(ctx, kept); werr != nil {
+				err = errors.Join(err, werr)
+			}
+		}
 		return nil, changes, sealiftv1.ReasonApplyFailed, err
 	}
 	applied := cs.Inventory()
@@ -446,10 +482,9 @@ func (r *Reconciler) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.
 	// Objects that left the artifact but were not pruned (prune off, or a
 	// delete that failed) stay in the inventory for a later prune.
 	next := deploy.NextInventory(old, applied, pruned)
-	if !inCluster || !slices.Equal(old, next) {
-		if werr := mgr.WriteInventory(ctx, next); werr != nil {
-			return nil, changes, sealiftv1.ReasonApplyFailed, werr
-		}
+	// Compared with the record the cluster holds now, not with old.
+	if werr := mgr.WriteInventory(ctx, next); werr != nil {
+		return nil, changes, sealiftv1.ReasonApplyFailed, werr
 	}
 	if err != nil {
 		return nil, changes, sealiftv1.ReasonApplyFailed, fmt.Errorf("prune: %w", err)
@@ -515,12 +550,13 @@ func ManagerOptions(s *sealiftv1.Sync) deploy.ManagerOptions {
 	if ns == "" {
 		ns = sealiftv1.DefaultNamespace
 	}
-	opts := deploy.ManagerOptions{
-		TargetNamespace: s.Spec.TargetNamespace,
-		Owner:           deploy.Owner{Name: s.Name, Namespace: ns},
-		Adopt:           deploy.AdoptPolicy(s.Spec.Adopt),
-		Force:           s.Spec.Force,
-	}
+	opts := deploy.ManagerOptions{ApplyOptions: deploy.ApplyOptions{
+		TargetNamespace:    s.Spec.TargetNamespace,
+		AllowClusterScoped: s.Spec.AllowClusterScoped,
+		Owner:              deploy.Owner{Name: s.Name, Namespace: ns},
+		Adopt:              deploy.AdoptPolicy(s.Spec.Adopt),
+		Force:              s.Spec.Force,
+	}}
 	if s.Spec.ServiceAccountName != "" {
 		opts.ServiceAccount = ns + "/" + s.Spec.ServiceAccountName
 	}
