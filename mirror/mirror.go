@@ -257,10 +257,10 @@ var signatureTag = regexp.MustCompile(`^(sha256|sha384|sha512)-[0-9a-f]+(\.[a-z]
 // tag.
 func resolveSource(ctx context.Context, src oras.ReadOnlyTarget, loc Location) (string, ocispec.Descriptor, error) {
 	ref := pull.Reference{Tag: loc.Tag, Digest: loc.Digest}
-	if ref.Tag == "" && ref.Digest == "" {
+	if ref.IsBare() {
 		switch loc.Kind {
 		case KindRegistry:
-			ref.Tag = pull.DefaultTag
+			ref = ref.WithDefaultTag()
 		default:
 			tag, err := onlyTag(ctx, src)
 			if err != nil {

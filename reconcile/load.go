@@ -86,6 +86,9 @@ func (s *Sync) Validate() error {
 	if set > 1 {
 		return bad("spec.source.ref", "set only one of tag, semver and digest")
 	}
+	if _, err := s.reference(); err != nil {
+		return fmt.Errorf("Sync %q: %w: %w", s.Name, err, errdef.ErrInvalidObject)
+	}
 	if r := s.Spec.Source.Ref; r.Semver != "" || r.SemverFilter != "" {
 		if r.Semver == "" {
 			return bad("spec.source.ref.semverFilter", "needs spec.source.ref.semver")

@@ -521,26 +521,30 @@ func (s *Sync) supported() error {
 	return nil
 }
 
-// reference builds the pull reference from the source URL and ref.
+// reference builds the pull reference from the source URL and ref. The
+// revision is named once: by the URL (":tag" or "@digest") or by
+// spec.source.ref, never both. A Sync that names none reads DefaultTag.
 func (s *Sync) reference() (pull.Reference, error) {
 	ref, err := pull.ParseReference(s.Spec.Source.URL)
 	if err != nil {
 		return ref, fmt.Errorf("spec.source.url: %w", err)
 	}
-	if ref.Tag != "" && ref.Tag != "latest" || ref.Digest != "" {
-		if s.Spec.Source.Ref != (Ref{}) {
-			return ref, fmt.Errorf("spec.source.url %q carries a tag or digest and spec.source.ref is set too; use one: %w", s.Spec.Source.URL, errdef.ErrInvalidReference)
+	sel := s.Spec.Source.Ref
+	if !ref.IsBare() {
+		if sel != (Ref{}) {
+			return ref, fmt.Errorf("spec.source.url %q names a tag or digest and spec.source.ref selects a revision too; keep one of them: %w", s.Spec.Source.URL, errdef.ErrInvalidReference)
 		}
 		return ref, nil
 	}
 	switch {
-	case s.Spec.Source.Ref.Digest != "":
-		ref.Tag = ""
-		ref.Digest = s.Spec.Source.Ref.Digest
-	case s.Spec.Source.Ref.Tag != "":
-		ref.Tag = s.Spec.Source.Ref.Tag
-	case s.Spec.Source.Ref.Semver != "":
+	case sel.Digest != "":
+		ref.Digest = sel.Digest
+	case sel.Tag != "":
+		ref.Tag = sel.Tag
+	case sel.Semver != "":
 		return ref, nil // the tag is chosen at resolve time
+	default:
+		ref = ref.WithDefaultTag()
 	}
 	// Re-parse so a bad tag or digest is caught with the reference's own checks.
 	return pull.ParseReference(ref.String())
