@@ -131,7 +131,7 @@ func Mirror(ctx context.Context, src, dst Location, opts Options) (Result, error
 	if d.cleanup != nil {
 		defer d.cleanup()
 	}
-	if err := pull.Fetch(ctx, s.target, desc, d.target); err != nil {
+	if err := pull.Fetch(ctx, s.target, desc, d.target, pull.FetchOptions{}); err != nil {
 		return dstErr("copy", fmt.Errorf("from %s: %w", res.Source, err))
 	}
 	if tag != "" {

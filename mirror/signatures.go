@@ -91,7 +91,7 @@ func checkLegacyLayers(tag string, layers []ocispec.Descriptor) error {
 // fallback, and a layout lists in its index.
 func copySignatures(ctx context.Context, src oras.ReadOnlyTarget, dst oras.Target, subject ocispec.Descriptor, sigs signatures) (int, int, error) {
 	if sigs.legacy != nil {
-		if err := pull.Fetch(ctx, src, *sigs.legacy, dst); err != nil {
+		if err := pull.Fetch(ctx, src, *sigs.legacy, dst, pull.FetchOptions{}); err != nil {
 			return 0, 0, fmt.Errorf("signature manifest %s: %w", sigs.legacy.Digest, err)
 		}
 		if err := tagLegacy(ctx, dst, subject.Digest, *sigs.legacy, sigs.legacyLayers); err != nil {
@@ -99,7 +99,7 @@ func copySignatures(ctx context.Context, src oras.ReadOnlyTarget, dst oras.Targe
 		}
 	}
 	for _, m := range sigs.bundles {
-		if err := pull.Fetch(ctx, src, m, dst); err != nil {
+		if err := pull.Fetch(ctx, src, m, dst, pull.FetchOptions{}); err != nil {
 			return 0, 0, fmt.Errorf("bundle referrer %s: %w", m.Digest, err)
 		}
 	}

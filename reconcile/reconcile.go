@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/registry"
 
 	"github.com/sealift-dev/sealift/cache"
 	"github.com/sealift-dev/sealift/deploy"
@@ -51,6 +50,9 @@ const (
 	ReasonSourceUnavailable  = "SourceUnavailable"
 	ReasonInvalidSpec        = "InvalidSpec"
 	ReasonHealthCheckFailed  = "HealthCheckFailed"
+	// ReasonRollbackRefused: the tag or range would move the Sync back (or a
+	// mirror alone would move a tag); pin spec.source.ref.digest to roll back.
+	ReasonRollbackRefused = "RollbackRefused"
 )
 
 // Reconciler walks one Sync through the pipeline. Its zero value is not
@@ -60,8 +62,10 @@ type Reconciler struct {
 	Cache *cache.Cache
 	// RestConfig reaches the API server that objects are applied to.
 	RestConfig *rest.Config
-	// Remote carries credentials shared by every Sync (the CLI's flags);
-	// plain HTTP is taken from each Sync's spec.
+	// Remote carries credentials shared by every Sync (the CLI's flags).
+	// Static credentials go to the canonical registry of each Sync only
+	// (unless Remote binds them to a host); plain HTTP is taken from each
+	// source's own insecure flag in the spec.
 	Remote pull.RemoteOptions
 }
 
@@ -71,6 +75,16 @@ type Result struct {
 	Repository string `json:"repository"`
 	// Digest applied (or attempted, on failure).
 	Digest string `json:"digest"`
+	// Tag is the tag resolved (a semver range's pick); empty for a digest.
+	Tag string `json:"tag,omitempty"`
+	// ResolvedBy is the repository that said which digest the tag or range
+	// means (or that had the digest).
+	ResolvedBy string `json:"resolvedBy,omitempty"`
+	// ResolvedAtMirror is true when a mirror chose the digest because the
+	// canonical registry did not answer: air-gapped, or the canonical
+	// registry is down. A mirror can serve a stale revision; it cannot move
+	// a tag away from the last applied digest or a range below it.
+	ResolvedAtMirror bool `json:"resolvedAtMirror,omitempty"`
 	// Verdict of the signature check.
 	Verdict verify.Verdict `json:"verdict"`
 	// VerdictCached is true when the verdict came from the cache.
@@ -87,6 +101,9 @@ type Result struct {
 	Inventory []string `json:"inventory,omitempty"`
 	// Changes is the apply change set.
 	Changes []deploy.Change `json:"changes"`
+
+	// selector is what the Sync asked for, recorded with the revision.
+	selector string
 }
 
 // Reconcile resolves, verifies, fetches, renders and applies s once, and
@@ -135,6 +152,8 @@ func (r *Reconciler) reconcile(ctx context.Context, s *Sync) (Result, string, er
 		Sync:       s.Key(),
 		Repository: res.Repository,
 		Manifest:   desc,
+		Selector:   res.selector,
+		Tag:        res.Tag,
 		Verdict:    cacheVerdict(res, policyHash),
 		Inventory:  inventory,
 		AppliedAt:  time.Now().UTC(),
@@ -212,9 +231,8 @@ func (r *Reconciler) drift(ctx context.Context, s *Sync, desc ocispec.Descriptor
 // digest into the cache.
 func (r *Reconciler) fetchVerified(ctx context.Context, s *Sync) (Result, ocispec.Descriptor, string, string, error) {
 	var (
-		res        Result
-		desc       ocispec.Descriptor
-		resolvedBy string
+		res  Result
+		desc ocispec.Descriptor
 	)
 	if err := s.supported(); err != nil {
 		return res, desc, "", ReasonInvalidSpec, err
@@ -228,26 +246,40 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *Sync) (Result, ocispe
 		return res, desc, "", ReasonInvalidSpec, err
 	}
 	res.Repository = ref.Repo()
+	res.selector = s.selector(ref)
 
-	opts := r.Remote
-	opts.PlainHTTP = s.Spec.Source.Insecure
+	opts := r.Remote.BindCredentials(ref.Registry)
 	sources, err := s.sources(opts)
 	if err != nil {
 		return res, desc, "", ReasonInvalidSpec, err
 	}
-	if s.Spec.Source.Ref.Semver != "" {
-		tag, err := resolveSemver(ctx, sources, s.Spec.Source.Ref.Semver, s.Spec.Source.Ref.SemverFilter)
-		if err != nil {
-			return res, desc, "", ReasonSourceUnavailable, err
-		}
-		ref.Tag = tag
-	}
-	desc, resolvedBy, err = pull.ResolveFrom(ctx, sources, ref)
+	last, hasLast, err := r.Cache.LastApplied(ctx, s.Key())
 	if err != nil {
-		return res, desc, "", ReasonSourceUnavailable, fmt.Errorf("resolve %s: %w", ref, err)
+		return res, desc, "", ReasonArtifactFailed, err
 	}
-	res.Digest = desc.Digest.String()
-	repo := sourceNamed(sources, resolvedBy)
+	sameSelector := hasLast && last.Selector == res.selector
+	sel := s.Spec.Source.Ref
+	ropts := pull.ResolveOptions{Semver: sel.Semver, SemverFilter: sel.SemverFilter}
+	if sel.Semver != "" && sameSelector {
+		ropts.Floor = last.Tag
+	}
+	resolved, err := pull.ResolveFrom(ctx, sources, ref, ropts)
+	if err != nil {
+		reason := ReasonSourceUnavailable
+		if errors.Is(err, errdef.ErrRollback) {
+			reason = ReasonRollbackRefused
+		}
+		return res, desc, "", reason, fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	desc = resolved.Descriptor
+	res.Digest, res.Tag = desc.Digest.String(), resolved.Tag
+	res.ResolvedBy, res.ResolvedAtMirror = resolved.Source, resolved.AtMirror
+	if resolved.AtMirror && sameSelector && sel.Semver == "" && last.Manifest.Digest != desc.Digest {
+		return res, desc, "", ReasonRollbackRefused, fmt.Errorf(
+			"resolve %s: the canonical registry did not answer, and mirror %s says the tag means %s, not %s applied before; a mirror alone cannot move a tag (wait for the canonical registry, or pin spec.source.ref.digest): %w",
+			ref, resolved.Source, desc.Digest, last.Manifest.Digest, errdef.ErrRollback)
+	}
+	repo := sourceNamed(sources, resolved.Source)
 
 	// Trust first: an artifact whose signatures fail the policy is never
 	// fetched, so its content cannot reach the cache or the API server.
@@ -280,7 +312,7 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *Sync) (Result, ocispe
 		}
 	}
 
-	res.ServedBy, err = pull.FetchFrom(ctx, sources, desc, r.Cache)
+	res.ServedBy, err = pull.FetchFrom(ctx, sources, desc, r.Cache, pull.FetchOptions{})
 	if err != nil {
 		reason := ReasonSourceUnavailable
 		if errdef.IsTerminal(err) {
@@ -550,15 +582,26 @@ func (s *Sync) reference() (pull.Reference, error) {
 	return pull.ParseReference(ref.String())
 }
 
-// sources lists where the artifact may be read: the mirrors in order, then
-// the canonical repository.
-func (s *Sync) sources(opts pull.RemoteOptions) ([]pull.Source, error) {
-	repos := make([]string, 0, len(s.Spec.Source.Mirrors)+1)
-	for _, m := range s.Spec.Source.Mirrors {
-		repos = append(repos, m.URL)
+// selector is what s asks for at ref's repository, as recorded with each
+// applied revision: a later resolution is compared with the last one only
+// when it asks for the same thing.
+func (s *Sync) selector(ref pull.Reference) string {
+	if r := s.Spec.Source.Ref; r.Semver != "" {
+		return fmt.Sprintf("%s semver %q filter %q", ref.Repo(), r.Semver, r.SemverFilter)
 	}
-	repos = append(repos, s.Spec.Source.URL)
-	sources, err := pull.NewSources(repos, opts)
+	return ref.String()
+}
+
+// sources lists where the artifact may be read: the mirrors in order, each
+// over plain HTTP only when its own insecure flag says so, then the
+// canonical repository.
+func (s *Sync) sources(opts pull.RemoteOptions) ([]pull.Source, error) {
+	mirrors := make([]pull.Endpoint, len(s.Spec.Source.Mirrors))
+	for i, m := range s.Spec.Source.Mirrors {
+		mirrors[i] = pull.Endpoint{URL: m.URL, PlainHTTP: m.Insecure}
+	}
+	canonical := pull.Endpoint{URL: s.Spec.Source.URL, PlainHTTP: s.Spec.Source.Insecure}
+	sources, err := pull.NewSources(canonical, mirrors, opts)
 	if err != nil {
 		return nil, fmt.Errorf("spec.source: %w", err)
 	}
@@ -572,28 +615,6 @@ func sourceNamed(sources []pull.Source, name string) oras.ReadOnlyTarget {
 		}
 	}
 	return sources[len(sources)-1].Target
-}
-
-// resolveSemver picks the highest tag matching constraint from the first
-// source that can list its tags; unreachable sources are skipped.
-func resolveSemver(ctx context.Context, sources []pull.Source, constraint, filter string) (string, error) {
-	var failures []error
-	for _, src := range sources {
-		lister, ok := src.Target.(registry.TagLister)
-		if !ok {
-			continue
-		}
-		tag, err := pull.ResolveSemver(ctx, lister, constraint, filter)
-		if err == nil {
-			return tag, nil
-		}
-		err = fmt.Errorf("semver %q at %s: %w", constraint, src.Name, err)
-		if errdef.IsTerminal(err) {
-			return "", err
-		}
-		failures = append(failures, err)
-	}
-	return "", errors.Join(failures...)
 }
 
 // policy builds the verification policy; with mode enforce, a Sync without
@@ -649,7 +670,10 @@ func (s *Sync) policy() (verify.Policy, error) {
 const maxTrustedRootBytes = 4 << 20
 
 // signatureRepository returns the repository holding the signatures when
-// the Sync names one apart from the artifact's, else nil.
+// the Sync names one apart from the artifact's, else nil. It is reached over
+// plain HTTP only when it is on the canonical registry and that is insecure,
+// and gets the canonical registry's static credentials only when it is on
+// that registry (opts are bound to it).
 func (r *Reconciler) signatureRepository(s *Sync, artifact pull.Reference, opts pull.RemoteOptions) (oras.ReadOnlyTarget, error) {
 	if s.Spec.Verify.SignatureRepository == "" {
 		return nil, nil
@@ -659,5 +683,5 @@ func (r *Reconciler) signatureRepository(s *Sync, artifact pull.Reference, opts 
 		return nil, fmt.Errorf("spec.verify.signatureRepository: %w", err)
 	}
 	ref.Tag, ref.Digest = artifact.Tag, artifact.Digest
-	return pull.NewRepository(ref, opts)
+	return pull.NewRepository(ref, opts.WithPlainHTTP(s.Spec.Source.Insecure && ref.Registry == artifact.Registry))
 }

@@ -74,9 +74,13 @@ type Source struct {
 	// URL is the canonical repository, oci://host/path.
 	URL string `json:"url"`
 	Ref Ref    `json:"ref,omitempty"`
-	// Mirrors are tried in order before URL; same digest or nothing.
+	// Mirrors serve content by digest, tried in order before URL; same
+	// digest or nothing. Tags and semver ranges are resolved at URL while it
+	// answers.
 	Mirrors []Mirror `json:"mirrors,omitempty"`
-	// Insecure uses plain HTTP (loopback, tests).
+	// Insecure uses plain HTTP for URL (loopback, tests); mirrors and the
+	// signature repository on other registries keep HTTPS unless they say
+	// otherwise.
 	Insecure      bool                  `json:"insecure,omitempty"`
 	SecretRef     *LocalObjectReference `json:"secretRef,omitempty"`
 	CertSecretRef *LocalObjectReference `json:"certSecretRef,omitempty"`
@@ -94,6 +98,8 @@ type Ref struct {
 // Mirror is an alternative repository for the same artifact.
 type Mirror struct {
 	URL string `json:"url"`
+	// Insecure uses plain HTTP for this mirror only.
+	Insecure bool `json:"insecure,omitempty"`
 }
 
 // LocalObjectReference names an object in the Sync's namespace.
