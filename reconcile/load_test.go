@@ -61,6 +61,27 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
+// TestParseAcceptsSourceForms: the revision is named once, by the url or
+// by spec.source.ref, or not at all (latest).
+func TestParseAcceptsSourceForms(t *testing.T) {
+	const head = "apiVersion: sealift.dev/v1alpha1\nkind: Sync\nmetadata: {name: x}\n"
+	for name, source := range map[string]string{
+		"bare url":            "{url: 'oci://r/x'}",
+		"bare url and tag":    "{url: 'oci://r/x', ref: {tag: '1.0'}}",
+		"bare url and semver": "{url: 'oci://r/x', ref: {semver: '^1', semverFilter: '^1'}}",
+		"bare url and digest": "{url: 'oci://r/x', ref: {digest: 'sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'}}",
+		"url with tag":        "{url: 'oci://r/x:latest'}",
+		"url with digest":     "{url: 'oci://r/x@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'}",
+		"insecure mirror":     "{url: 'oci://r/x', mirrors: [{url: 'oci://m/x', insecure: true}]}",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := reconcile.Parse([]byte(head + "spec: {source: " + source + "}\n")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 func TestParseAcceptsTrailingSeparatorAndComments(t *testing.T) {
 	doc := "# a sync\n---\napiVersion: sealift.dev/v1alpha1\nkind: Sync\nmetadata: {name: x}\nspec: {source: {url: oci://r/x}}\n---\n# end\n"
 	s, err := reconcile.Parse([]byte(doc))

@@ -511,10 +511,14 @@ func (r *Reconciler) setStatus(s *Sync, res Result, reason string, err error) {
 		if len(s.Status.History) > maxHistory {
 			s.Status.History = s.Status.History[:maxHistory]
 		}
+		msg := fmt.Sprintf("applied %s (%d objects)", res.Digest, len(entries))
+		if res.ResolvedAtMirror {
+			msg += fmt.Sprintf("; resolved at mirror %s because the canonical registry did not answer", res.ResolvedBy)
+		}
 		meta.RemoveStatusCondition(&s.Status.Conditions, ConditionStalled)
 		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
 			Type: ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonApplied,
-			Message: fmt.Sprintf("applied %s (%d objects)", res.Digest, len(entries)), LastTransitionTime: now,
+			Message: msg, LastTransitionTime: now,
 		})
 		return
 	}

@@ -67,7 +67,9 @@ func (o *signatureRepoOptions) repository(remote *remoteOptions, artifact *orasr
 	if o.repo == "" {
 		return artifact, nil
 	}
-	return remote.repository(o.ref)
+	// --creds were given for the artifact's registry; a signature
+	// repository elsewhere gets its own docker-config entry.
+	return remote.repositoryWith(o.ref, remote.pullOptions().BindCredentials(artifact.Reference.Registry))
 }
 
 func newSignCmd() *cobra.Command {
