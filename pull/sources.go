@@ -100,7 +100,8 @@ type Resolved struct {
 //
 // A tag or semver range is resolved at the canonical source first: when it
 // answers, its answer (including "not found", and a refusal to go below
-// opts.Floor) is final. Only when it cannot be reached are the mirrors asked,
+// opts.Floor) is final. Only when it cannot be reached (or refuses access, or
+// fails with a server error) are the mirrors asked,
 // in order, and the result says so (AtMirror). A digest means the same
 // everywhere, so it is resolved at the sources in their order, mirrors
 // first. A source that lacks the reference or cannot be reached is skipped;
