@@ -33,9 +33,15 @@ type Revision struct {
 	Sync       string             `json:"sync"` // namespace/name
 	Repository string             `json:"repository"`
 	Manifest   ocispec.Descriptor `json:"manifest"`
-	Verdict    Verdict            `json:"verdict"`
-	Inventory  []string           `json:"inventory,omitempty"` // object ids
-	AppliedAt  time.Time          `json:"appliedAt"`
+	// Selector is what the sync asked for when this revision was resolved
+	// (its repository and tag, semver range or digest); Tag is the tag it
+	// resolved (a semver range's pick). Reconcile compares them with the
+	// next resolution to refuse going back. Empty in older records.
+	Selector  string    `json:"selector,omitempty"`
+	Tag       string    `json:"tag,omitempty"`
+	Verdict   Verdict   `json:"verdict"`
+	Inventory []string  `json:"inventory,omitempty"` // object ids
+	AppliedAt time.Time `json:"appliedAt"`
 }
 
 // Artifact is one manifest the cache knows, as `sealift cache ls` shows it.

@@ -43,7 +43,7 @@ func checkLegacyLayers(tag string, layers []ocispec.Descriptor) error {
 // found wanting are left behind.
 func copySignatures(ctx context.Context, src oras.ReadOnlyTarget, dst oras.Target, subject ocispec.Descriptor, sigs verify.Signatures) (legacy, referrers int, err error) {
 	if sigs.LegacyManifest != nil {
-		if err := pull.Fetch(ctx, src, *sigs.LegacyManifest, dst); err != nil {
+		if err := pull.Fetch(ctx, src, *sigs.LegacyManifest, dst, pull.FetchOptions{}); err != nil {
 			return 0, 0, fmt.Errorf("signature manifest %s: %w", sigs.LegacyManifest.Digest, err)
 		}
 		if err := tagLegacy(ctx, dst, subject.Digest, *sigs.LegacyManifest, sigs.Legacy); err != nil {
@@ -54,7 +54,7 @@ func copySignatures(ctx context.Context, src oras.ReadOnlyTarget, dst oras.Targe
 		if !r.Valid() {
 			continue
 		}
-		if err := pull.Fetch(ctx, src, r.Manifest, dst); err != nil {
+		if err := pull.Fetch(ctx, src, r.Manifest, dst, pull.FetchOptions{}); err != nil {
 			return 0, 0, fmt.Errorf("bundle referrer %s: %w", r.Manifest.Digest, err)
 		}
 		referrers++

@@ -63,9 +63,6 @@ func ParseLocation(s string) (Location, error) {
 		if err != nil {
 			return Location{}, err
 		}
-		if !explicitTag(strings.TrimPrefix(s, SchemeRegistry)) {
-			ref.Tag = ""
-		}
 		return Location{Kind: KindRegistry, Ref: ref, Tag: ref.Tag, Digest: ref.Digest}, nil
 	case strings.HasPrefix(s, SchemeLayout):
 		return parsePath(KindLayout, strings.TrimPrefix(s, SchemeLayout), invalid)
@@ -74,14 +71,6 @@ func ParseLocation(s string) (Location, error) {
 	}
 	return invalid("want %sHOST/REPO[:TAG|@DIGEST], %sDIR[:TAG|@DIGEST] or %sFILE[:TAG|@DIGEST]",
 		SchemeRegistry, SchemeLayout, SchemeTar)
-}
-
-// explicitTag reports whether a registry reference without its scheme
-// names a tag: a ':' in its last path segment, before any '@'.
-func explicitTag(ref string) bool {
-	name, _, _ := strings.Cut(ref, "@")
-	_, path, _ := strings.Cut(name, "/")
-	return strings.Contains(path[strings.LastIndex(path, "/")+1:], ":")
 }
 
 // parsePath parses "PATH[:TAG][@DIGEST]".

@@ -140,7 +140,7 @@ func Mirror(ctx context.Context, src, dst Location, opts Options) (Result, error
 	// Content and signatures first, checked where they landed, and only
 	// then the tag: a failure on the way leaves the destination without a
 	// tag that names an artifact whose signatures are missing there.
-	if err := pull.Fetch(ctx, s.target, desc, d.target); err != nil {
+	if err := pull.Fetch(ctx, s.target, desc, d.target, pull.FetchOptions{}); err != nil {
 		return dstErr("copy", fmt.Errorf("from %s: %w", res.Source, err))
 	}
 	if res.Signatures, res.Referrers, err = copySignatures(ctx, s.target, d.target, desc, sigs); err != nil {
@@ -266,10 +266,10 @@ var signatureTag = regexp.MustCompile(`^(sha256|sha384|sha512)-[0-9a-f]+(\.[a-z]
 // tag.
 func resolveSource(ctx context.Context, src oras.ReadOnlyTarget, loc Location) (string, ocispec.Descriptor, error) {
 	ref := pull.Reference{Tag: loc.Tag, Digest: loc.Digest}
-	if ref.Tag == "" && ref.Digest == "" {
+	if ref.IsBare() {
 		switch loc.Kind {
 		case KindRegistry:
-			ref.Tag = pull.DefaultTag
+			ref = ref.WithDefaultTag()
 		default:
 			tag, err := onlyTag(ctx, src)
 			if err != nil {
@@ -333,7 +333,7 @@ func onlyTag(ctx context.Context, src oras.ReadOnlyTarget) (string, error) {
 // errdef.ErrSizeMismatch; a missing one errdef.ErrNotFound. Nothing is
 // kept: the bytes are read and dropped.
 func CheckContent(ctx context.Context, target oras.ReadOnlyTarget, loc Location, desc ocispec.Descriptor) error {
-	if err := pull.Fetch(ctx, target, desc, discard{}); err != nil {
+	if err := pull.Fetch(ctx, target, desc, discard{}, pull.FetchOptions{}); err != nil {
 		return &Error{Op: "check", Location: loc.String(), Err: err}
 	}
 	return nil

@@ -72,7 +72,7 @@ func benchPull(b *testing.B, src string, total int64) {
 			b.Fatal(err)
 		}
 		store := memory.New()
-		if err := pull.Fetch(ctx, repo, desc, store); err != nil {
+		if err := pull.Fetch(ctx, repo, desc, store, pull.FetchOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		if err := render.Extract(ctx, store, desc, filepath.Join(out, fmt.Sprint(i)), render.ExtractOptions{}); err != nil {

@@ -4,7 +4,9 @@
 // exactly that digest's graph into a local target (the cache, or memory),
 // optionally from the first of several mirrors that serves it (ResolveFrom,
 // FetchFrom), and reads an artifact's manifest and blobs checked
-// (ReadArtifact, OpenBlob) for the render package, which extracts them.
+// (ReadArtifact, OpenBlob) for the render package, which extracts them. A Reference
+// can say "no tag" (a bare repository); commands that read that as latest
+// apply it with WithDefaultTag.
 //
 // Pull owns references, auth (docker config, credential helpers, static
 // credentials), TLS (system roots plus a CA bundle, client certificates;
@@ -23,9 +25,28 @@
 // to MaxTags tags. A mirror that lacks a digest or cannot be reached is
 // skipped; one that serves different bytes for it stops the pull.
 //
+// Mirrors are trusted for content by digest only. Tags and semver ranges are
+// resolved at the canonical repository while it answers, because a mirror
+// could otherwise map them to an older signed release (a rollback) or never
+// advance them (a freeze); when only mirrors answer, ResolveFrom says so
+// (Resolved.AtMirror), and a semver range is refused with errdef.ErrRollback
+// below the floor the caller gives (the version it last applied). A plain
+// tag cannot be ordered, so refusing a mirror that moves it is the caller's
+// job. Reaching an air-gapped cluster's mirrors therefore waits for the
+// canonical registry to fail first (refused at once, or after the dial
+// timeout). Static credentials go to the one registry they were given for
+// (NewSources binds them to the canonical one); every other registry gets
+// its docker-config entry. Plain HTTP is chosen per endpoint, never for a
+// whole source list. TLS material (CA, client certificate) is shared by every
+// HTTPS endpoint.
+//
 // Every blob is read through a reader that checks its descriptor's size and
 // digest as it streams and rejects trailing data. Manifests and indexes are
 // capped at limits.MaxManifestBytes, layers at limits.MaxLayerBytes, the
 // layers or children of one manifest at limits.MaxLayers, and an index may not
-// hold another index.
+// hold another index. One fetch copies at most limits.MaxFetchBytes in all
+// (FetchOptions.MaxBytes overrides it): the sum is checked from the
+// descriptors as each manifest is read, before its blobs are requested, and
+// again on the bytes as they stream, so an index of many large manifests
+// cannot fill the cache disk before extraction's caps apply.
 package pull

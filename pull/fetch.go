@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -18,14 +19,23 @@ import (
 // round trips, few enough to stay polite to a registry.
 const fetchConcurrency = 3
 
+// FetchOptions tune Fetch. The zero value applies the default limits.
+type FetchOptions struct {
+	// MaxBytes caps the bytes one fetch copies, all blobs of the graph
+	// together; 0 means limits.MaxFetchBytes.
+	MaxBytes int64
+}
+
 // Fetch copies the graph desc roots (a manifest with its config and layers,
 // or an index with its manifests and theirs) from src into dst, then tags dst
 // with the digest string so dst can resolve it. Subjects a manifest refers to
 // are not followed. Every blob is verified against its descriptor while it
-// streams; manifests, layer sizes and layer counts are capped (see the package
-// limits), and an index may not hold another index. Content dst already has is
-// not fetched again.
-func Fetch(ctx context.Context, src oras.ReadOnlyTarget, desc ocispec.Descriptor, dst oras.Target) error {
+// streams; manifests, layer sizes, layer counts and the whole graph's bytes
+// (opts.MaxBytes) are capped (see the package limits), and an index may not
+// hold another index. The total is checked from the descriptors as each
+// manifest is read, before its blobs are downloaded, and again on the bytes
+// as they stream. Content dst already has is not fetched again.
+func Fetch(ctx context.Context, src oras.ReadOnlyTarget, desc ocispec.Descriptor, dst oras.Target, opts FetchOptions) error {
 	fail := func(err error) error {
 		return &Error{Op: "fetch", Ref: desc.Digest.String(), Err: err}
 	}
@@ -35,20 +45,69 @@ func Fetch(ctx context.Context, src oras.ReadOnlyTarget, desc ocispec.Descriptor
 	if kindOf(desc.MediaType) == kindOther {
 		return fail(fmt.Errorf("%w: %q is not a manifest or index", errdef.ErrUnsupportedMediaType, desc.MediaType))
 	}
-	w := &graphWalker{underIndex: map[digest.Digest]bool{}}
-	opts := oras.CopyGraphOptions{
+	if err := checkBlobSize(desc); err != nil {
+		return fail(err)
+	}
+	b := newByteBudget(opts.MaxBytes)
+	if err := b.announce(desc); err != nil {
+		return fail(err)
+	}
+	w := &graphWalker{underIndex: map[digest.Digest]bool{}, budget: b}
+	copyOpts := oras.CopyGraphOptions{
 		Concurrency:      fetchConcurrency,
 		MaxMetadataBytes: limits.MaxManifestBytes,
 		FindSuccessors:   w.successors,
 	}
-	if err := checkBlobSize(desc); err != nil {
-		return fail(err)
-	}
-	if err := oras.CopyGraph(ctx, verifiedStorage{src}, dst, desc, opts); err != nil {
+	if err := oras.CopyGraph(ctx, verifiedStorage{src, b}, dst, desc, copyOpts); err != nil {
 		return fail(classify(err))
 	}
 	if err := dst.Tag(ctx, desc, desc.Digest.String()); err != nil {
 		return fail(fmt.Errorf("tag destination: %w", err))
+	}
+	return nil
+}
+
+// byteBudget is the total-bytes cap of one fetch: descriptors are counted
+// (once per digest) when a manifest announces them, and the bytes read are
+// counted as they stream, so neither a graph that adds up to too much nor a
+// reader that yields more than its descriptors promised gets past it.
+type byteBudget struct {
+	limit int64
+	read  atomic.Int64
+
+	mu        sync.Mutex
+	announced int64
+	seen      map[digest.Digest]bool
+}
+
+func newByteBudget(limit int64) *byteBudget {
+	if limit <= 0 {
+		limit = limits.MaxFetchBytes
+	}
+	return &byteBudget{limit: limit, seen: map[digest.Digest]bool{}}
+}
+
+// announce counts descriptors about to be fetched.
+func (b *byteBudget) announce(descs ...ocispec.Descriptor) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, d := range descs {
+		if b.seen[d.Digest] {
+			continue
+		}
+		b.seen[d.Digest] = true
+		b.announced += d.Size
+		if b.announced > b.limit {
+			return fmt.Errorf("%w: the artifact's blobs add up to more than %d bytes (at %s)", errdef.ErrSizeExceedsLimit, b.limit, d.Digest)
+		}
+	}
+	return nil
+}
+
+// consume counts n bytes read.
+func (b *byteBudget) consume(n int) error {
+	if b.read.Add(int64(n)) > b.limit {
+		return fmt.Errorf("%w: more than %d bytes read in one fetch", errdef.ErrSizeExceedsLimit, b.limit)
 	}
 	return nil
 }
@@ -70,6 +129,7 @@ func checkBlobSize(d ocispec.Descriptor) error {
 type graphWalker struct {
 	mu         sync.Mutex
 	underIndex map[digest.Digest]bool
+	budget     *byteBudget
 }
 
 func (w *graphWalker) successors(ctx context.Context, fetcher content.Fetcher, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
@@ -93,6 +153,9 @@ func (w *graphWalker) successors(ctx context.Context, fetcher content.Fetcher, d
 			}
 			next = append(next, l)
 		}
+		if err := w.budget.announce(next...); err != nil {
+			return nil, err
+		}
 		return next, nil
 	}
 	w.mu.Lock()
@@ -108,6 +171,9 @@ func (w *graphWalker) successors(ctx context.Context, fetcher content.Fetcher, d
 			return nil, err
 		}
 		w.underIndex[m.Digest] = true
+	}
+	if err := w.budget.announce(doc.Manifests...); err != nil {
+		return nil, err
 	}
 	return doc.Manifests, nil
 }

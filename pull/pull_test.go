@@ -70,7 +70,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 
 	store := memory.New()
 	for i := range 2 { // the second fetch finds everything in place
-		if err := pull.Fetch(ctx, repo, pushed, store); err != nil {
+		if err := pull.Fetch(ctx, repo, pushed, store, pull.FetchOptions{}); err != nil {
 			t.Fatalf("fetch %d: %v", i, err)
 		}
 	}
@@ -173,7 +173,7 @@ func TestFetchGraphs(t *testing.T) {
 		ms := b.add(ocispec.MediaTypeImageManifest, data)
 		idx := b.index(t, m, ms)
 		dst := memory.New()
-		if err := pull.Fetch(ctx, b, idx, dst); err != nil {
+		if err := pull.Fetch(ctx, b, idx, dst, pull.FetchOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		for _, d := range []ocispec.Descriptor{idx, m, ms, l} {
@@ -250,7 +250,7 @@ func TestFetchRejects(t *testing.T) {
 			b := blobs{}
 			root := tc.build(t, b)
 			dst := memory.New()
-			err := pull.Fetch(ctx, b, root, dst)
+			err := pull.Fetch(ctx, b, root, dst, pull.FetchOptions{})
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}

@@ -13,7 +13,9 @@ import (
 // Scheme is the optional prefix of an artifact reference.
 const Scheme = "oci://"
 
-// DefaultTag is the tag used when a reference names neither tag nor digest.
+// DefaultTag is the tag a command may choose for a reference that names
+// neither tag nor digest (WithDefaultTag). ParseReference never fills it in,
+// so "no tag written" stays distinguishable from ":latest".
 const DefaultTag = "latest"
 
 // Reference names an artifact in a registry.
@@ -22,15 +24,17 @@ type Reference struct {
 	Registry string
 	// Repository is the repository path, without the host.
 	Repository string
-	// Tag is the tag; it may be set together with Digest, in which case the
-	// digest wins when resolving.
+	// Tag is the tag, or empty when none was written; it may be set together
+	// with Digest, in which case the digest wins when resolving.
 	Tag string
 	// Digest is "algorithm:hex", or empty.
 	Digest string
 }
 
-// ParseReference parses "[oci://]host/repo[:tag][@digest]". A reference with
-// neither tag nor digest gets DefaultTag. Errors wrap
+// ParseReference parses "[oci://]host/repo[:tag][@digest]". The forms are
+// host/repo (a bare repository: Tag and Digest empty), host/repo:tag,
+// host/repo@digest and host/repo:tag@digest; nothing is defaulted, so a
+// caller that needs a tag applies one with WithDefaultTag. Errors wrap
 // errdef.ErrInvalidReference and name the input.
 func ParseReference(s string) (Reference, error) {
 	invalid := func(format string, args ...any) (Reference, error) {
@@ -72,16 +76,26 @@ func ParseReference(s string) (Reference, error) {
 			return invalid("bad tag %q", ref.Tag)
 		}
 	}
-	if ref.Tag == "" && ref.Digest == "" {
-		ref.Tag = DefaultTag
-	}
 	return ref, nil
+}
+
+// IsBare reports whether r names a repository only: no tag, no digest.
+func (r Reference) IsBare() bool { return r.Tag == "" && r.Digest == "" }
+
+// WithDefaultTag returns r, with DefaultTag when it names neither tag nor
+// digest: for commands that read "host/repo" as "host/repo:latest".
+func (r Reference) WithDefaultTag() Reference {
+	if r.IsBare() {
+		r.Tag = DefaultTag
+	}
+	return r
 }
 
 // Repo returns host/repository.
 func (r Reference) Repo() string { return r.Registry + "/" + r.Repository }
 
-// String returns host/repo:tag, host/repo@digest or host/repo:tag@digest.
+// String returns host/repo, host/repo:tag, host/repo@digest or
+// host/repo:tag@digest.
 func (r Reference) String() string {
 	s := r.Repo()
 	if r.Tag != "" {
@@ -94,7 +108,7 @@ func (r Reference) String() string {
 }
 
 // Reference returns what to resolve in the repository: the digest when set,
-// otherwise the tag.
+// otherwise the tag; empty for a bare repository.
 func (r Reference) Reference() string {
 	if r.Digest != "" {
 		return r.Digest

@@ -12,20 +12,48 @@ import (
 
 const testDigest = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
+// TestParseReference covers the four forms, oras-go style: a bare
+// repository keeps an empty tag (nothing is defaulted), and WithDefaultTag
+// is where "latest" comes in.
 func TestParseReference(t *testing.T) {
-	tests := []struct {
-		in   string
-		want pull.Reference
-		str  string
+	tests := map[string]struct {
+		in          string
+		want        pull.Reference
+		str         string
+		bare        bool
+		defaultedTo string // Tag after WithDefaultTag
 	}{
-		{"oci://registry.example.com/team/app:1.4.2", pull.Reference{"registry.example.com", "team/app", "1.4.2", ""}, "registry.example.com/team/app:1.4.2"},
-		{"127.0.0.1:5000/app", pull.Reference{"127.0.0.1:5000", "app", "latest", ""}, "127.0.0.1:5000/app:latest"},
-		{"oci://localhost:5000/a/b/c@" + testDigest, pull.Reference{"localhost:5000", "a/b/c", "", testDigest}, "localhost:5000/a/b/c@" + testDigest},
-		{"host.io/app:v1@" + testDigest, pull.Reference{"host.io", "app", "v1", testDigest}, "host.io/app:v1@" + testDigest},
-		{"[::1]:5000/app:v1", pull.Reference{"[::1]:5000", "app", "v1", ""}, "[::1]:5000/app:v1"},
+		"bare repository": {
+			in: "127.0.0.1:5000/app", want: pull.Reference{"127.0.0.1:5000", "app", "", ""},
+			str: "127.0.0.1:5000/app", bare: true, defaultedTo: pull.DefaultTag,
+		},
+		"bare repository with scheme and path": {
+			in: "oci://registry.example.com/team/app", want: pull.Reference{"registry.example.com", "team/app", "", ""},
+			str: "registry.example.com/team/app", bare: true, defaultedTo: pull.DefaultTag,
+		},
+		"tag": {
+			in: "oci://registry.example.com/team/app:1.4.2", want: pull.Reference{"registry.example.com", "team/app", "1.4.2", ""},
+			str: "registry.example.com/team/app:1.4.2", defaultedTo: "1.4.2",
+		},
+		"latest written out": {
+			in: "host.io/app:latest", want: pull.Reference{"host.io", "app", "latest", ""},
+			str: "host.io/app:latest", defaultedTo: "latest",
+		},
+		"digest": {
+			in: "oci://localhost:5000/a/b/c@" + testDigest, want: pull.Reference{"localhost:5000", "a/b/c", "", testDigest},
+			str: "localhost:5000/a/b/c@" + testDigest, defaultedTo: "",
+		},
+		"tag and digest": {
+			in: "host.io/app:v1@" + testDigest, want: pull.Reference{"host.io", "app", "v1", testDigest},
+			str: "host.io/app:v1@" + testDigest, defaultedTo: "v1",
+		},
+		"IPv6 host": {
+			in: "[::1]:5000/app:v1", want: pull.Reference{"[::1]:5000", "app", "v1", ""},
+			str: "[::1]:5000/app:v1", defaultedTo: "v1",
+		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
 			got, err := pull.ParseReference(tc.in)
 			if err != nil {
 				t.Fatal(err)
@@ -38,6 +66,12 @@ func TestParseReference(t *testing.T) {
 			}
 			if got.Repo() != tc.want.Registry+"/"+tc.want.Repository {
 				t.Errorf("Repo() = %q", got.Repo())
+			}
+			if got.IsBare() != tc.bare {
+				t.Errorf("IsBare() = %v, want %v", got.IsBare(), tc.bare)
+			}
+			if d := got.WithDefaultTag(); d.Tag != tc.defaultedTo || d.Digest != tc.want.Digest {
+				t.Errorf("WithDefaultTag() = %+v, want tag %q", d, tc.defaultedTo)
 			}
 		})
 	}
@@ -88,8 +122,9 @@ func FuzzParseReference(f *testing.F) {
 			}
 			return
 		}
-		if ref.Tag == "" && ref.Digest == "" {
-			t.Fatalf("%q parsed with neither tag nor digest", s)
+		_, path, _ := strings.Cut(strings.TrimPrefix(s, pull.Scheme), "/")
+		if ref.IsBare() == strings.ContainsAny(path, ":@") {
+			t.Fatalf("%q parsed as %+v: bare %v", s, ref, ref.IsBare())
 		}
 		again, err := pull.ParseReference(ref.String())
 		if err != nil {

@@ -38,9 +38,14 @@ type RemoteOptions struct {
 	// PlainHTTP talks HTTP instead of HTTPS (loopback registries, tests). It
 	// cannot be combined with the TLS options below.
 	PlainHTTP bool
-	// Username and Password are static credentials; when either is set the
-	// docker config is not consulted.
+	// Username and Password are static credentials for CredentialsHost
+	// only; every other host is answered from the docker config.
 	Username, Password string
+	// CredentialsHost is the registry (host[:port]) Username and Password
+	// were given for. Empty binds them to the registry of the repository
+	// NewRepository builds; NewSources binds them to the canonical
+	// repository's registry, so mirrors and other registries never see them.
+	CredentialsHost string
 	// RegistryConfig is the path of a docker config.json. Empty means
 	// $DOCKER_CONFIG/config.json or ~/.docker/config.json, when they exist.
 	RegistryConfig string
@@ -110,10 +115,38 @@ func NewRepository(ref Reference, opts RemoteOptions) (*remote.Repository, error
 	return repo, nil
 }
 
-// credentialFunc picks static credentials, or a docker config store.
+// WithPlainHTTP returns o for one repository reached over plain HTTP or
+// not: its TLS material is dropped where there is no TLS.
+func (o RemoteOptions) WithPlainHTTP(plain bool) RemoteOptions {
+	o.PlainHTTP = plain
+	if plain {
+		o.CAFile, o.CertFile, o.KeyFile = "", "", ""
+		o.CAData, o.CertData, o.KeyData = nil, nil, nil
+	}
+	return o
+}
+
+// BindCredentials returns o with its static credentials bound to host,
+// unless they are bound already. Call it with the registry the credentials
+// were given for before building repositories on other registries.
+func (o RemoteOptions) BindCredentials(host string) RemoteOptions {
+	if o.CredentialsHost == "" {
+		o.CredentialsHost = host
+	}
+	return o
+}
+
+// credentialFunc answers registry's challenges: with the static credentials
+// when they were given for it, else from the docker config store.
 func credentialFunc(registry string, opts RemoteOptions) (auth.CredentialFunc, error) {
 	if opts.Username != "" || opts.Password != "" {
-		return auth.StaticCredential(registry, auth.Credential{Username: opts.Username, Password: opts.Password}), nil
+		host := opts.CredentialsHost
+		if host == "" {
+			host = registry
+		}
+		if host == registry {
+			return auth.StaticCredential(host, auth.Credential{Username: opts.Username, Password: opts.Password}), nil
+		}
 	}
 	path := opts.RegistryConfig
 	if path != "" {

@@ -49,7 +49,7 @@ func pullWith(ref pull.Reference, opts pull.RemoteOptions) error {
 	if err != nil {
 		return err
 	}
-	return pull.Fetch(ctx, repo, desc, memory.New())
+	return pull.Fetch(ctx, repo, desc, memory.New(), pull.FetchOptions{})
 }
 
 func TestRemoteAuth(t *testing.T) {

@@ -21,10 +21,13 @@ const MaxTags = 100_000
 // errStopListing ends a tag listing early; it never escapes ResolveSemver.
 var errStopListing = errors.New("stop listing")
 
-// semverMatcher is a parsed constraint and tag filter.
+// semverMatcher is a parsed constraint and tag filter, and the lowest
+// version it may pick.
 type semverMatcher struct {
+	source     string // the constraint as written
 	constraint *semver.Constraints
 	filter     *regexp.Regexp
+	floor      *semver.Version
 }
 
 func newSemverMatcher(constraint, filter string) (*semverMatcher, error) {
@@ -35,13 +38,26 @@ func newSemverMatcher(constraint, filter string) (*semverMatcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: semver constraint %q: %v", errdef.ErrInvalidReference, constraint, err)
 	}
-	m := &semverMatcher{constraint: c}
+	m := &semverMatcher{source: constraint, constraint: c}
 	if filter != "" {
 		if m.filter, err = regexp.Compile(filter); err != nil {
 			return nil, fmt.Errorf("%w: tag filter %q: %v", errdef.ErrInvalidReference, filter, err)
 		}
 	}
 	return m, nil
+}
+
+// setFloor makes m refuse picks older than floor ("" for none).
+func (m *semverMatcher) setFloor(floor string) error {
+	if floor == "" {
+		return nil
+	}
+	v, err := semver.NewVersion(floor)
+	if err != nil {
+		return fmt.Errorf("%w: floor version %q: %v", errdef.ErrInvalidReference, floor, err)
+	}
+	m.floor = v
+	return nil
 }
 
 // ValidateSemver checks a constraint and tag filter without contacting a
@@ -64,12 +80,19 @@ func ValidateSemver(constraint, filter string) error {
 // other tag. Errors wrap errdef.ErrInvalidReference for a bad constraint or
 // filter and errdef.ErrNotFound when no tag matches.
 func ResolveSemver(ctx context.Context, tags registry.TagLister, constraint, filter string) (string, error) {
-	fail := func(err error) (string, error) {
-		return "", &Error{Op: "resolve", Ref: "semver " + constraint, Err: err}
-	}
 	m, err := newSemverMatcher(constraint, filter)
 	if err != nil {
-		return fail(err)
+		return "", &Error{Op: "resolve", Ref: "semver " + constraint, Err: err}
+	}
+	return m.resolve(ctx, tags)
+}
+
+// resolve lists tags and returns the best one, as ResolveSemver describes;
+// with a floor, a best tag older than the floor is refused with
+// errdef.ErrRollback.
+func (m *semverMatcher) resolve(ctx context.Context, tags registry.TagLister) (string, error) {
+	fail := func(err error) (string, error) {
+		return "", &Error{Op: "resolve", Ref: "semver " + m.source, Err: err}
 	}
 	var (
 		best    *semver.Version
@@ -77,7 +100,7 @@ func ResolveSemver(ctx context.Context, tags registry.TagLister, constraint, fil
 		seen    int
 		tooMany bool
 	)
-	err = tags.Tags(ctx, "", func(page []string) error {
+	err := tags.Tags(ctx, "", func(page []string) error {
 		for _, tag := range page {
 			seen++
 			if seen > MaxTags {
@@ -100,11 +123,13 @@ func ResolveSemver(ctx context.Context, tags registry.TagLister, constraint, fil
 	case err != nil:
 		return fail(classify(fmt.Errorf("list tags: %w", err)))
 	case best == nil:
-		msg := fmt.Sprintf("no tag satisfies %q among %d tags", constraint, seen)
-		if filter != "" {
-			msg += fmt.Sprintf(" (only tags matching %q count)", filter)
+		msg := fmt.Sprintf("no tag satisfies %q among %d tags", m.source, seen)
+		if m.filter != nil {
+			msg += fmt.Sprintf(" (only tags matching %q count)", m.filter)
 		}
 		return fail(fmt.Errorf("%w: %s", errdef.ErrNotFound, msg))
+	case m.floor != nil && best.LessThan(m.floor):
+		return fail(fmt.Errorf("%w: the highest tag satisfying %q is %s, older than %s applied before", errdef.ErrRollback, m.source, bestTag, m.floor.Original()))
 	}
 	return bestTag, nil
 }

@@ -13,9 +13,20 @@
 //
 // Signatures are checked before any content is fetched, so an unsigned
 // artifact's layers never enter the cache; what is applied is always read
-// back from the cache by the verified digest. Sources are the mirrors in
-// order, then the canonical URL; a tag resolved at a mirror is trusted only
-// through the signature on the digest it names. With drift: detect, a
+// back from the cache by the verified digest. Content is fetched from the
+// mirrors in order, then the canonical URL; tags and semver ranges are
+// resolved at the canonical URL while it answers, and the Result says when a
+// mirror had to (ResolvedAtMirror). A range never moves below the version
+// last applied for it, and a mirror alone never moves a tag away from the
+// digest last applied for it: both are refused with errdef.ErrRollback
+// (reason RollbackRefused) until the canonical registry answers; pinning
+// spec.source.ref.digest is the explicit rollback. Revisions recorded before
+// the selector was kept are not compared. The url names the revision
+// (":tag", "@digest") or spec.source.ref does, not both; neither means
+// latest. Plain HTTP is per source (spec.source.insecure for the url, each
+// mirror's own insecure); a signature repository is plain HTTP only on the
+// url's registry when that is insecure. Credentials given to the engine go
+// to the url's registry only. With drift: detect, a
 // revision already applied is diffed, not re-applied; a new revision is
 // applied. Secrets (registry credentials, keys and trust roots by
 // secretRef) are read by the in-cluster controller; `sync --once` takes

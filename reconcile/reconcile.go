@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/registry"
 
 	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/cache"
@@ -38,8 +37,10 @@ type Reconciler struct {
 	Cache *cache.Cache
 	// RestConfig reaches the API server that objects are applied to.
 	RestConfig *rest.Config
-	// Remote carries credentials shared by every Sync (the CLI's flags);
-	// plain HTTP is taken from each Sync's spec.
+	// Remote carries credentials shared by every Sync (the CLI's flags).
+	// Static credentials go to the canonical registry of each Sync only
+	// (unless Remote binds them to a host); plain HTTP is taken from each
+	// source's own insecure flag in the spec.
 	Remote pull.RemoteOptions
 
 	mu sync.Mutex
@@ -82,6 +83,16 @@ type Result struct {
 	// Suspended is true when the Sync has spec.suspend set: nothing was
 	// resolved, verified or applied, and the status was left as it was.
 	Suspended bool `json:"suspended,omitempty"`
+	// Tag is the tag resolved (a semver range's pick); empty for a digest.
+	Tag string `json:"tag,omitempty"`
+	// ResolvedBy is the repository that said which digest the tag or range
+	// means (or that had the digest).
+	ResolvedBy string `json:"resolvedBy,omitempty"`
+	// ResolvedAtMirror is true when a mirror chose the digest because the
+	// canonical registry did not answer: air-gapped, or the canonical
+	// registry is down. A mirror can serve a stale revision; it cannot move
+	// a tag away from the last applied digest or a range below it.
+	ResolvedAtMirror bool `json:"resolvedAtMirror,omitempty"`
 	// Verdict of the signature check.
 	Verdict verify.Verdict `json:"verdict"`
 	// VerdictCached is true when the verdict came from the cache.
@@ -105,6 +116,8 @@ type Result struct {
 	// verdictTime is when a cached verdict was made, kept when it is
 	// recorded again so that reusing it never makes it younger.
 	verdictTime time.Time
+	// selector is what the Sync asked for, recorded with the revision.
+	selector string
 }
 
 // Reconcile resolves, verifies, fetches, renders and applies s once, and
@@ -188,6 +201,8 @@ func (r *Reconciler) reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, 
 		Sync:       s.Key(),
 		Repository: res.Repository,
 		Manifest:   desc,
+		Selector:   res.selector,
+		Tag:        res.Tag,
 		Verdict:    cacheVerdict(res, policyHash),
 		Inventory:  inventory,
 		AppliedAt:  time.Now().UTC(),
@@ -270,9 +285,8 @@ func (r *Reconciler) drift(ctx context.Context, s *sealiftv1.Sync, desc ocispec.
 // digest into the cache.
 func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Result, ocispec.Descriptor, string, string, error) {
 	var (
-		res        Result
-		desc       ocispec.Descriptor
-		resolvedBy string
+		res  Result
+		desc ocispec.Descriptor
 	)
 	if err := supported(s); err != nil {
 		return res, desc, "", sealiftv1.ReasonInvalidSpec, err
@@ -286,30 +300,44 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Resu
 		return res, desc, "", sealiftv1.ReasonInvalidSpec, err
 	}
 	res.Repository = ref.Repo()
+	res.selector = selector(s, ref)
 
-	opts := r.Remote
-	opts.PlainHTTP = s.Spec.Source.Insecure
+	opts := r.Remote.BindCredentials(ref.Registry)
 	sources, err := sources(s, opts)
 	if err != nil {
 		return res, desc, "", sealiftv1.ReasonInvalidSpec, err
 	}
-	if r := sourceRef(s); r.Semver != "" {
-		tag, err := resolveSemver(ctx, sources, r.Semver, r.SemverFilter)
-		if err != nil {
-			return res, desc, "", sealiftv1.ReasonSourceUnavailable, err
-		}
-		ref.Tag = tag
-	}
-	desc, resolvedBy, err = pull.ResolveFrom(ctx, sources, ref)
+	last, hasLast, err := r.Cache.LastApplied(ctx, s.Key())
 	if err != nil {
-		return res, desc, "", sealiftv1.ReasonSourceUnavailable, fmt.Errorf("resolve %s: %w", ref, err)
+		return res, desc, "", sealiftv1.ReasonArtifactFailed, err
 	}
-	res.Digest = desc.Digest.String()
+	sameSelector := hasLast && last.Selector == res.selector
+	sel := sourceRef(s)
+	ropts := pull.ResolveOptions{Semver: sel.Semver, SemverFilter: sel.SemverFilter}
+	if sel.Semver != "" && sameSelector {
+		ropts.Floor = last.Tag
+	}
+	resolved, err := pull.ResolveFrom(ctx, sources, ref, ropts)
+	if err != nil {
+		reason := sealiftv1.ReasonSourceUnavailable
+		if errors.Is(err, errdef.ErrRollback) {
+			reason = sealiftv1.ReasonRollbackRefused
+		}
+		return res, desc, "", reason, fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	desc = resolved.Descriptor
+	res.Digest, res.Tag = desc.Digest.String(), resolved.Tag
 	res.Revision = res.Digest
-	if ref.Tag != "" {
-		res.Revision = ref.Tag + "@" + res.Digest
+	if resolved.Tag != "" {
+		res.Revision = resolved.Tag + "@" + res.Digest
 	}
-	repo := sourceNamed(sources, resolvedBy)
+	res.ResolvedBy, res.ResolvedAtMirror = resolved.Source, resolved.AtMirror
+	if resolved.AtMirror && sameSelector && sel.Semver == "" && last.Manifest.Digest != desc.Digest {
+		return res, desc, "", sealiftv1.ReasonRollbackRefused, fmt.Errorf(
+			"resolve %s: the canonical registry did not answer, and mirror %s says the tag means %s, not %s applied before; a mirror alone cannot move a tag (wait for the canonical registry, or pin spec.source.ref.digest): %w",
+			ref, resolved.Source, desc.Digest, last.Manifest.Digest, errdef.ErrRollback)
+	}
+	repo := sourceNamed(sources, resolved.Source)
 
 	// Trust first: an artifact whose signatures fail the policy is never
 	// fetched, so its content cannot reach the cache or the API server.
@@ -351,7 +379,7 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Resu
 		}
 	}
 
-	res.ServedBy, err = pull.FetchFrom(ctx, sources, desc, r.Cache)
+	res.ServedBy, err = pull.FetchFrom(ctx, sources, desc, r.Cache, pull.FetchOptions{})
 	if err != nil {
 		reason := sealiftv1.ReasonSourceUnavailable
 		if errdef.IsTerminal(err) {
@@ -604,10 +632,14 @@ func (r *Reconciler) setStatus(s *sealiftv1.Sync, res Result, reason string, err
 		if len(s.Status.History) > maxHistory {
 			s.Status.History = s.Status.History[:maxHistory]
 		}
+		msg := fmt.Sprintf("applied %s (%d objects)", res.Digest, len(entries))
+		if res.ResolvedAtMirror {
+			msg += fmt.Sprintf("; resolved at mirror %s because the canonical registry did not answer", res.ResolvedBy)
+		}
 		meta.RemoveStatusCondition(&s.Status.Conditions, sealiftv1.ConditionStalled)
 		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
 			Type: sealiftv1.ConditionReady, Status: metav1.ConditionTrue, Reason: sealiftv1.ReasonApplied,
-			Message: fmt.Sprintf("applied %s (%d objects)", res.Digest, len(entries)), LastTransitionTime: now,
+			Message: msg, LastTransitionTime: now,
 		})
 		return
 	}
@@ -657,26 +689,30 @@ func supported(s *sealiftv1.Sync) error {
 	return nil
 }
 
-// reference builds the pull reference from the source URL and ref.
+// reference builds the pull reference from the source URL and ref. The
+// revision is named once: by the URL (":tag" or "@digest") or by
+// spec.source.ref, never both. A Sync that names none reads DefaultTag.
 func reference(s *sealiftv1.Sync) (pull.Reference, error) {
 	ref, err := pull.ParseReference(s.Spec.Source.URL)
 	if err != nil {
 		return ref, fmt.Errorf("spec.source.url: %w", err)
 	}
-	if ref.Tag != "" && ref.Tag != "latest" || ref.Digest != "" {
-		if sourceRef(s) != (sealiftv1.Ref{}) {
-			return ref, fmt.Errorf("spec.source.url %q carries a tag or digest and spec.source.ref is set too; use one: %w", s.Spec.Source.URL, errdef.ErrInvalidReference)
+	sel := sourceRef(s)
+	if !ref.IsBare() {
+		if sel != (sealiftv1.Ref{}) {
+			return ref, fmt.Errorf("spec.source.url %q names a tag or digest and spec.source.ref selects a revision too; keep one of them: %w", s.Spec.Source.URL, errdef.ErrInvalidReference)
 		}
 		return ref, nil
 	}
-	switch r := sourceRef(s); {
-	case r.Digest != "":
-		ref.Tag = ""
-		ref.Digest = r.Digest
-	case r.Tag != "":
-		ref.Tag = r.Tag
-	case r.Semver != "":
+	switch {
+	case sel.Digest != "":
+		ref.Digest = sel.Digest
+	case sel.Tag != "":
+		ref.Tag = sel.Tag
+	case sel.Semver != "":
 		return ref, nil // the tag is chosen at resolve time
+	default:
+		ref = ref.WithDefaultTag()
 	}
 	// Re-parse so a bad tag or digest is caught with the reference's own checks.
 	return pull.ParseReference(ref.String())
@@ -690,15 +726,26 @@ func sourceRef(s *sealiftv1.Sync) sealiftv1.Ref {
 	return *s.Spec.Source.Ref
 }
 
-// sources lists where the artifact may be read: the mirrors in order, then
-// the canonical repository.
-func sources(s *sealiftv1.Sync, opts pull.RemoteOptions) ([]pull.Source, error) {
-	repos := make([]string, 0, len(s.Spec.Source.Mirrors)+1)
-	for _, m := range s.Spec.Source.Mirrors {
-		repos = append(repos, m.URL)
+// selector is what s asks for at ref's repository, as recorded with each
+// applied revision: a later resolution is compared with the last one only
+// when it asks for the same thing.
+func selector(s *sealiftv1.Sync, ref pull.Reference) string {
+	if r := sourceRef(s); r.Semver != "" {
+		return fmt.Sprintf("%s semver %q filter %q", ref.Repo(), r.Semver, r.SemverFilter)
 	}
-	repos = append(repos, s.Spec.Source.URL)
-	sources, err := pull.NewSources(repos, opts)
+	return ref.String()
+}
+
+// sources lists where the artifact may be read: the mirrors in order, each
+// over plain HTTP only when its own insecure flag says so, then the
+// canonical repository.
+func sources(s *sealiftv1.Sync, opts pull.RemoteOptions) ([]pull.Source, error) {
+	mirrors := make([]pull.Endpoint, len(s.Spec.Source.Mirrors))
+	for i, m := range s.Spec.Source.Mirrors {
+		mirrors[i] = pull.Endpoint{URL: m.URL, PlainHTTP: m.Insecure}
+	}
+	canonical := pull.Endpoint{URL: s.Spec.Source.URL, PlainHTTP: s.Spec.Source.Insecure}
+	sources, err := pull.NewSources(canonical, mirrors, opts)
 	if err != nil {
 		return nil, fmt.Errorf("spec.source: %w", err)
 	}
@@ -712,28 +759,6 @@ func sourceNamed(sources []pull.Source, name string) oras.ReadOnlyTarget {
 		}
 	}
 	return sources[len(sources)-1].Target
-}
-
-// resolveSemver picks the highest tag matching constraint from the first
-// source that can list its tags; unreachable sources are skipped.
-func resolveSemver(ctx context.Context, sources []pull.Source, constraint, filter string) (string, error) {
-	var failures []error
-	for _, src := range sources {
-		lister, ok := src.Target.(registry.TagLister)
-		if !ok {
-			continue
-		}
-		tag, err := pull.ResolveSemver(ctx, lister, constraint, filter)
-		if err == nil {
-			return tag, nil
-		}
-		err = fmt.Errorf("semver %q at %s: %w", constraint, src.Name, err)
-		if errdef.IsTerminal(err) {
-			return "", err
-		}
-		failures = append(failures, err)
-	}
-	return "", errors.Join(failures...)
 }
 
 // policy builds the verification policy; with mode enforce, a Sync without
@@ -796,7 +821,10 @@ const auditWithoutKeys = "not checked: spec.verify is in audit mode and lists no
 const maxTrustedRootBytes = 4 << 20
 
 // signatureRepository returns the repository holding the signatures when
-// the Sync names one apart from the artifact's, else nil.
+// the Sync names one apart from the artifact's, else nil. It is reached over
+// plain HTTP only when it is on the canonical registry and that is insecure,
+// and gets the canonical registry's static credentials only when it is on
+// that registry (opts are bound to it).
 func (r *Reconciler) signatureRepository(s *sealiftv1.Sync, artifact pull.Reference, opts pull.RemoteOptions) (oras.ReadOnlyTarget, error) {
 	if s.Spec.Verify.SignatureRepository == "" {
 		return nil, nil
@@ -806,5 +834,5 @@ func (r *Reconciler) signatureRepository(s *sealiftv1.Sync, artifact pull.Refere
 		return nil, fmt.Errorf("spec.verify.signatureRepository: %w", err)
 	}
 	ref.Tag, ref.Digest = artifact.Tag, artifact.Digest
-	return pull.NewRepository(ref, opts)
+	return pull.NewRepository(ref, opts.WithPlainHTTP(s.Spec.Source.Insecure && ref.Registry == artifact.Registry))
 }

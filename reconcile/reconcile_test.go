@@ -424,10 +424,19 @@ func TestReconcileMirrorsAndSemver(t *testing.T) {
 	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("mirrored", "oci://"+canonical.Repo("apps/mirrored"), "", key)
 	s.Spec.Source.Ref = &sealiftv1.Ref{Semver: ">=1.0.0 <2.0.0"}
-	s.Spec.Source.Mirrors = []sealiftv1.Mirror{{URL: "oci://" + empty.Repo("apps/mirrored")}, {URL: "oci://" + mirror.Repo("apps/mirrored")}}
+	s.Spec.Source.Mirrors = []sealiftv1.Mirror{
+		{URL: "oci://" + empty.Repo("apps/mirrored"), Insecure: true},
+		{URL: "oci://" + mirror.Repo("apps/mirrored"), Insecure: true},
+	}
 	res, err := r.Reconcile(ctx, s)
 	if err != nil {
 		t.Fatalf("reconcile through the mirror: %v", err)
+	}
+	if !res.ResolvedAtMirror || res.ResolvedBy != mirror.Repo("apps/mirrored") || res.Tag != "1.2.0" {
+		t.Errorf("result %+v: want 1.2.0 resolved at the mirror, and said so", res)
+	}
+	if ready := meta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionReady); ready == nil || !strings.Contains(ready.Message, "resolved at mirror") {
+		t.Errorf("Ready condition %+v does not say the mirror resolved the range", ready)
 	}
 	if res.Digest != digests["1.2.0"].Digest.String() {
 		t.Errorf("applied %s, want 1.2.0's digest %s", res.Digest, digests["1.2.0"].Digest)
@@ -444,6 +453,81 @@ func TestReconcileMirrorsAndSemver(t *testing.T) {
 	mirror.Close()
 	if _, err := r.Reconcile(ctx, s); err == nil || errdef.IsTerminal(err) {
 		t.Errorf("every source down: err = %v, want a transient error", err)
+	}
+}
+
+// TestAttackMirrorMovesAppliedTag: with the canonical registry out of
+// reach, a mirror that points the Sync's tag at another signed digest (an
+// older release) is refused; pinning the digest is the explicit way back.
+func TestAttackMirrorMovesAppliedTag(t *testing.T) {
+	ctx := context.Background()
+	canonical := registrytest.Start(t)
+	mirror := registrytest.Start(t)
+	key := newKeyPair(t)
+	current := app(t, "tag-rollback", "current")
+	applied := publish(t, canonical, "apps/tagged", "stable", current, key)
+	publish(t, mirror, "apps/tagged", "stable", current, key)
+
+	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	s := newSync("tag-rollback", "oci://"+canonical.Repo("apps/tagged"), "stable", key)
+	s.Spec.Source.Mirrors = []sealiftv1.Mirror{{URL: "oci://" + mirror.Repo("apps/tagged"), Insecure: true}}
+	res, err := r.Reconcile(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Digest != applied.Digest.String() || res.ResolvedAtMirror || res.ResolvedBy != canonical.Repo("apps/tagged") {
+		t.Fatalf("first reconcile %+v: want the canonical registry's answer", res)
+	}
+
+	// The mirror's operator re-points the tag at an older signed release.
+	older := publish(t, mirror, "apps/tagged", "stable", app(t, "tag-rollback", "older"), key)
+	canonical.Close()
+	_, err = r.Reconcile(ctx, s)
+	if !errors.Is(err, errdef.ErrRollback) {
+		t.Fatalf("mirror moved the tag: err = %v, want ErrRollback", err)
+	}
+	if ready := meta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionReady); ready == nil || ready.Reason != sealiftv1.ReasonRollbackRefused {
+		t.Errorf("Ready condition %+v, want reason %s", ready, sealiftv1.ReasonRollbackRefused)
+	}
+	cm, err := clientset(t).CoreV1().ConfigMaps("tag-rollback").Get(ctx, "app-config", metav1.GetOptions{})
+	if err != nil || cm.Data["message"] != "current" {
+		t.Fatalf("configmap %v %v, want the current release kept", cm, err)
+	}
+
+	// An explicit rollback: pin the older digest.
+	s.Spec.Source.Ref = &sealiftv1.Ref{Digest: older.Digest.String()}
+	if res, err := r.Reconcile(ctx, s); err != nil || res.Digest != older.Digest.String() {
+		t.Fatalf("pinned rollback: %+v, %v", res, err)
+	}
+}
+
+// TestAttackMirrorRollsBackSemverSync: a mirror holding only older releases
+// of a range cannot take the Sync below the version it last applied.
+func TestAttackMirrorRollsBackSemverSync(t *testing.T) {
+	ctx := context.Background()
+	canonical := registrytest.Start(t)
+	stale := registrytest.Start(t)
+	key := newKeyPair(t)
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		publish(t, canonical, "apps/ranged", v, app(t, "semver-rollback", "version "+v), key)
+	}
+	publish(t, stale, "apps/ranged", "1.0.0", app(t, "semver-rollback", "version 1.0.0"), key)
+
+	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	s := newSync("semver-rollback", "oci://"+canonical.Repo("apps/ranged"), "", key)
+	s.Spec.Source.Ref = &sealiftv1.Ref{Semver: "^1"}
+	s.Spec.Source.Mirrors = []sealiftv1.Mirror{{URL: "oci://" + stale.Repo("apps/ranged"), Insecure: true}}
+	res, err := r.Reconcile(ctx, s)
+	if err != nil || res.Tag != "1.1.0" || res.ResolvedAtMirror {
+		t.Fatalf("canonical up: %+v, %v; want 1.1.0 from the canonical registry", res, err)
+	}
+	canonical.Close()
+	if _, err := r.Reconcile(ctx, s); !errors.Is(err, errdef.ErrRollback) {
+		t.Fatalf("stale mirror alone: err = %v, want ErrRollback", err)
+	}
+	cm, err := clientset(t).CoreV1().ConfigMaps("semver-rollback").Get(ctx, "app-config", metav1.GetOptions{})
+	if err != nil || cm.Data["message"] != "version 1.1.0" {
+		t.Fatalf("configmap %v %v, want 1.1.0 kept", cm, err)
 	}
 }
 

@@ -97,6 +97,9 @@ func (s *Sync) Validate() error {
 		if err := r.validate(); err != nil {
 			return bad("spec.source.ref", "%v", err)
 		}
+		if urlNamesRevision(spec.Source.URL) {
+			return bad("spec.source.url", "%q names a tag or digest and spec.source.ref selects a revision too; keep one of them", spec.Source.URL)
+		}
 	}
 	for i, m := range spec.Source.Mirrors {
 		if !validURL(m.URL) {
@@ -231,4 +234,12 @@ func stripComments(doc []byte) []byte {
 		}
 	}
 	return out
+}
+
+// urlNamesRevision reports whether an oci:// URL carries a tag (":tag") or a
+// digest ("@sha256:...") after its repository path; a port belongs to the
+// host, before the first "/".
+func urlNamesRevision(u string) bool {
+	_, path, ok := strings.Cut(strings.TrimPrefix(u, urlScheme), "/")
+	return ok && strings.ContainsAny(path, ":@")
 }

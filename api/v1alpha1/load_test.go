@@ -124,20 +124,23 @@ func TestParseRejects(t *testing.T) {
 		doc  string
 		want string
 	}{
-		"wrong kind":        {"apiVersion: sealift.dev/v1alpha1\nkind: Other\nmetadata: {name: x}\nspec: {source: {url: oci://r/x}}\n", "expected apiVersion"},
-		"no name":           {"apiVersion: sealift.dev/v1alpha1\nkind: Sync\nspec: {source: {url: oci://r/x}}\n", "metadata.name"},
-		"no scheme":         {head + "spec: {source: {url: r/x}}\n", "spec.source.url"},
-		"two refs":          {head + "spec: {source: {url: oci://r/x, ref: {tag: a, digest: 'sha256:00'}}}\n", "spec.source.ref"},
-		"empty ref":         {head + "spec: {source: {url: oci://r/x, ref: {}}}\n", "spec.source.ref"},
-		"unknown field":     {head + "spec: {source: {url: oci://r/x}, prunee: true}\n", "prunee"},
-		"bad mode":          {head + "spec: {source: {url: oci://r/x}, verify: {mode: maybe}}\n", "spec.verify.mode"},
-		"key with two ways": {head + "spec: {source: {url: oci://r/x}, verify: {keys: [{path: a, pem: b}]}}\n", "spec.verify.keys[0]"},
-		"bad drift":         {head + "spec: {source: {url: oci://r/x}, drift: fix}\n", "spec.drift"},
-		"bad adopt":         {head + "spec: {source: {url: oci://r/x}, adopt: always}\n", "spec.adopt"},
-		"bad prune budget":  {head + "spec: {source: {url: oci://r/x}, pruneBudget: {maxPercent: 150}}\n", "spec.pruneBudget"},
-		"bad duration":      {head + "spec: {source: {url: oci://r/x}, interval: soon}\n", "decode"},
-		"two documents":     {head + "spec: {source: {url: oci://r/x}}\n---\n" + head + "spec: {source: {url: oci://r/y}}\n", "found 2"},
-		"not yaml":          {"{{{", "decode"},
+		"wrong kind":             {"apiVersion: sealift.dev/v1alpha1\nkind: Other\nmetadata: {name: x}\nspec: {source: {url: oci://r/x}}\n", "expected apiVersion"},
+		"no name":                {"apiVersion: sealift.dev/v1alpha1\nkind: Sync\nspec: {source: {url: oci://r/x}}\n", "metadata.name"},
+		"no scheme":              {head + "spec: {source: {url: r/x}}\n", "spec.source.url"},
+		"two refs":               {head + "spec: {source: {url: oci://r/x, ref: {tag: a, digest: 'sha256:00'}}}\n", "spec.source.ref"},
+		"empty ref":              {head + "spec: {source: {url: oci://r/x, ref: {}}}\n", "spec.source.ref"},
+		"url tag and ref tag":    {head + "spec: {source: {url: 'oci://r/x:latest', ref: {tag: '1.0'}}}\n", "names a tag or digest and spec.source.ref"},
+		"url tag and semver":     {head + "spec: {source: {url: 'oci://r:5000/x:1.0', ref: {semver: '^1'}}}\n", "names a tag or digest and spec.source.ref"},
+		"url digest and ref tag": {head + "spec: {source: {url: 'oci://r/x@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', ref: {tag: '1.0'}}}\n", "names a tag or digest and spec.source.ref"},
+		"unknown field":          {head + "spec: {source: {url: oci://r/x}, prunee: true}\n", "prunee"},
+		"bad mode":               {head + "spec: {source: {url: oci://r/x}, verify: {mode: maybe}}\n", "spec.verify.mode"},
+		"key with two ways":      {head + "spec: {source: {url: oci://r/x}, verify: {keys: [{path: a, pem: b}]}}\n", "spec.verify.keys[0]"},
+		"bad drift":              {head + "spec: {source: {url: oci://r/x}, drift: fix}\n", "spec.drift"},
+		"bad adopt":              {head + "spec: {source: {url: oci://r/x}, adopt: always}\n", "spec.adopt"},
+		"bad prune budget":       {head + "spec: {source: {url: oci://r/x}, pruneBudget: {maxPercent: 150}}\n", "spec.pruneBudget"},
+		"bad duration":           {head + "spec: {source: {url: oci://r/x}, interval: soon}\n", "decode"},
+		"two documents":          {head + "spec: {source: {url: oci://r/x}}\n---\n" + head + "spec: {source: {url: oci://r/y}}\n", "found 2"},
+		"not yaml":               {"{{{", "decode"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -249,4 +252,26 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseAcceptsSourceForms: the revision is named once, by the url or by
+// spec.source.ref, or not at all (latest); a registry port is not a tag.
+func TestParseAcceptsSourceForms(t *testing.T) {
+	const head = "apiVersion: sealift.dev/v1alpha1\nkind: Sync\nmetadata: {name: x}\n"
+	for name, source := range map[string]string{
+		"bare url":            "{url: 'oci://r/x'}",
+		"bare url and tag":    "{url: 'oci://r/x', ref: {tag: '1.0'}}",
+		"port and tag":        "{url: 'oci://r:5000/x', ref: {tag: '1.0'}}",
+		"bare url and semver": "{url: 'oci://r/x', ref: {semver: '^1', semverFilter: '^1'}}",
+		"bare url and digest": "{url: 'oci://r/x', ref: {digest: 'sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'}}",
+		"url with tag":        "{url: 'oci://r/x:latest'}",
+		"url with digest":     "{url: 'oci://r/x@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'}",
+		"insecure mirror":     "{url: 'oci://r/x', mirrors: [{url: 'oci://m/x', insecure: true}]}",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := sealiftv1.Parse([]byte(head + "spec: {source: " + source + "}\n")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }

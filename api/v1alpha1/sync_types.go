@@ -20,6 +20,9 @@ const (
 	ReasonSourceUnavailable  = "SourceUnavailable"
 	ReasonInvalidSpec        = "InvalidSpec"
 	ReasonHealthCheckFailed  = "HealthCheckFailed"
+	// ReasonRollbackRefused: the tag or range would move the Sync back (or a
+	// mirror alone would move a tag); pin spec.source.ref.digest to roll back.
+	ReasonRollbackRefused = "RollbackRefused"
 )
 
 // DriftMode says what a reconcile does when the cluster differs from the

@@ -89,6 +89,7 @@ func runPull(cmd *cobra.Command, target string, o *pullOptions) error {
 		}
 		ref.Tag = tag
 	}
+	ref = ref.WithDefaultTag()
 	desc, err := pull.Resolve(ctx, repo, ref)
 	if err != nil {
 		if errors.Is(err, errdef.ErrUnauthorized) {
@@ -128,7 +129,7 @@ func (o *pullOptions) validateSemver(target string, ref pull.Reference) error {
 		}
 		return nil
 	}
-	if ref.Digest != "" || hasExplicitTag(target) {
+	if !ref.IsBare() {
 		return withHint(fmt.Errorf("--semver picks the tag; %q already names one", target), "drop the :tag or @digest from the reference")
 	}
 	if err := pull.ValidateSemver(o.semver, o.semverFilter); err != nil {

@@ -136,7 +136,7 @@ func TestProgress(t *testing.T) {
 
 	var out bytes.Buffer
 	p := newProgress(&out, "pulling")
-	if err := pull.Fetch(ctx, p.track(repo), desc, memory.New()); err != nil {
+	if err := pull.Fetch(ctx, p.track(repo), desc, memory.New(), pull.FetchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	p.finish()

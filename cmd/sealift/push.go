@@ -145,7 +145,7 @@ func runPush(cmd *cobra.Command, dir, target string, o *pushOptions) error {
 	if err != nil {
 		return withHint(err, "use oci://host/repository:tag")
 	}
-	if ref.Digest != "" || !hasExplicitTag(target) {
+	if ref.Digest != "" || ref.Tag == "" {
 		return withHint(fmt.Errorf("push needs a tag, got %q", target), "use oci://host/repository:tag")
 	}
 	for _, tag := range o.tags {
@@ -216,14 +216,6 @@ func packHint(err error) error {
 		return withHint(err, "fix the kustomization or manifests; sealift builds with plugins off and local resources only")
 	}
 	return withHint(err, "check the directory, --ignore patterns and --kustomize")
-}
-
-// hasExplicitTag reports whether target names a tag itself, rather than
-// getting the default one.
-func hasExplicitTag(target string) bool {
-	_, path, _ := strings.Cut(strings.TrimPrefix(target, pull.Scheme), "/")
-	repoTag, _, _ := strings.Cut(path, "@")
-	return strings.Contains(repoTag, ":")
 }
 
 // signPushed signs the pushed digest in the format and repository asked for.

@@ -27,7 +27,7 @@ type remoteOptions struct {
 
 func (o *remoteOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Insecure, "insecure", false, "use plain HTTP to reach the registry (loopback and test registries)")
-	fs.StringVar(&o.Creds, "creds", "", "registry credentials as USER:PASSWORD (default: the docker config and its credential helpers)")
+	fs.StringVar(&o.Creds, "creds", "", "credentials as USER:PASSWORD for the registry named on the command line (or a Sync's url) only; other registries use the docker config (default: the docker config and its credential helpers)")
 	fs.StringVar(&o.RegistryConfig, "registry-config", "", "path of a docker config.json holding registry credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)")
 	fs.StringVar(&o.CAFile, "ca-file", "", "PEM bundle of certificate authorities to trust besides the system roots")
 	fs.StringVar(&o.CertFile, "cert-file", "", "PEM client certificate for registries that require one (with --key-file)")
@@ -68,7 +68,13 @@ func (o *remoteOptions) pullOptions() pull.RemoteOptions {
 
 // repository returns a client for ref's repository with these options.
 func (o *remoteOptions) repository(ref pull.Reference) (*remote.Repository, error) {
-	repo, err := pull.NewRepository(ref, o.pullOptions())
+	return o.repositoryWith(ref, o.pullOptions())
+}
+
+// repositoryWith returns a client for ref's repository with opts, derived
+// from these options.
+func (o *remoteOptions) repositoryWith(ref pull.Reference, opts pull.RemoteOptions) (*remote.Repository, error) {
+	repo, err := pull.NewRepository(ref, opts)
 	if err != nil {
 		return nil, withHint(err, "check --creds, --registry-config, --ca-file, --cert-file and --key-file")
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -54,10 +53,8 @@ func (o *signatureRepoOptions) validate() error {
 	if o.repo == "" {
 		return nil
 	}
-	s := strings.TrimPrefix(o.repo, pull.Scheme)
-	ref, err := pull.ParseReference(s)
-	_, path, _ := strings.Cut(s, "/")
-	if err != nil || strings.ContainsAny(path, ":@") {
+	ref, err := pull.ParseReference(o.repo)
+	if err != nil || !ref.IsBare() {
 		return withHint(fmt.Errorf("--signature-repository %q is not a repository", o.repo), "use host/path, without a tag or digest")
 	}
 	o.ref = ref
@@ -70,7 +67,9 @@ func (o *signatureRepoOptions) repository(remote *remoteOptions, artifact *orasr
 	if o.repo == "" {
 		return artifact, nil
 	}
-	return remote.repository(o.ref)
+	// --creds were given for the artifact's registry; a signature
+	// repository elsewhere gets its own docker-config entry.
+	return remote.repositoryWith(o.ref, remote.pullOptions().BindCredentials(artifact.Reference.Registry))
 }
 
 func newSignCmd() *cobra.Command {
@@ -142,6 +141,7 @@ func (o *signOptions) run(cmd *cobra.Command, arg string) error {
 	if err != nil {
 		return withHint(err, "use oci://host/repository@sha256:<digest> or oci://host/repository:tag")
 	}
+	ref = ref.WithDefaultTag()
 	signer, err := loadSigner(o.key)
 	if err != nil {
 		return err

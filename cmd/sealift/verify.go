@@ -232,7 +232,7 @@ func parseVerifyTarget(arg string) (pull.Reference, *mirror.Location, error) {
 	if err != nil {
 		return pull.Reference{}, nil, withHint(err, "use oci://host/repository:tag, oci://host/repository@sha256:<digest>, oci-layout:DIR or tar:FILE")
 	}
-	return ref, nil, nil
+	return ref.WithDefaultTag(), nil, nil
 }
 
 // maxTrustedRootBytes caps a trusted_root.json read from disk: the public

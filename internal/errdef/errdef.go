@@ -41,6 +41,12 @@ var (
 	// access (403). Not terminal: fixing a secret or a grant needs no change
 	// to the spec or the source.
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrRollback: resolving a tag or semver range would move a sync to an
+	// older revision than the one it last applied, or a mirror alone would
+	// move a tag. Not terminal: the canonical registry answering again, or a
+	// lagging mirror catching up, clears it; pinning a digest is the explicit
+	// way to roll back.
+	ErrRollback = errors.New("refused to move back to an older revision")
 	// ErrLogEntryMismatch: a transparency-log entry is about another
 	// signature, certificate or payload than the one it is attached to. It
 	// wraps ErrSignatureInvalid, so it is terminal.

@@ -9,6 +9,11 @@ const (
 	// MaxLayerBytes caps one compressed content layer (256 MiB: rendered
 	// manifests are kilobytes; anything near this is hostile or a mistake).
 	MaxLayerBytes int64 = 256 << 20
+	// MaxFetchBytes caps the bytes one fetch copies, every manifest, config
+	// and layer of the graph together (1 GiB: one layer may be
+	// MaxLayerBytes, but an index of many manifests of many layers could
+	// otherwise fill the cache disk before extraction's caps apply).
+	MaxFetchBytes int64 = 1 << 30
 	// MaxExtractBytes caps the total bytes written when extracting an
 	// artifact, stopping gzip bombs while they inflate (1 GiB).
 	MaxExtractBytes int64 = 1 << 30

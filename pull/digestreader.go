@@ -13,9 +13,10 @@ import (
 // streams: it never yields more than desc.Size bytes, and at the end it
 // reports a short body, trailing data or a digest mismatch instead of io.EOF.
 type verifiedReader struct {
-	rc  io.ReadCloser
-	vr  *content.VerifyReader
-	err error
+	rc     io.ReadCloser
+	vr     *content.VerifyReader
+	budget *byteBudget // nil: no total cap
+	err    error
 }
 
 func newVerifiedReader(rc io.ReadCloser, desc ocispec.Descriptor) *verifiedReader {
@@ -27,6 +28,12 @@ func (r *verifiedReader) Read(p []byte) (int, error) {
 		return 0, r.err
 	}
 	n, err := r.vr.Read(p)
+	if r.budget != nil {
+		if berr := r.budget.consume(n); berr != nil {
+			r.err = berr
+			return n, berr
+		}
+	}
 	if errors.Is(err, io.EOF) {
 		if verr := r.vr.Verify(); verr != nil {
 			err = classify(verr)
@@ -48,9 +55,11 @@ func (r *verifiedReader) finish() error {
 func (r *verifiedReader) Close() error { return r.rc.Close() }
 
 // verifiedStorage wraps a source so every blob fetched through it is checked
-// while it streams, whatever the destination does.
+// while it streams, whatever the destination does, and counted against the
+// fetch's byte budget (when set).
 type verifiedStorage struct {
 	content.ReadOnlyStorage
+	budget *byteBudget
 }
 
 func (s verifiedStorage) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
@@ -58,5 +67,7 @@ func (s verifiedStorage) Fetch(ctx context.Context, desc ocispec.Descriptor) (io
 	if err != nil {
 		return nil, err
 	}
-	return newVerifiedReader(rc, desc), nil
+	r := newVerifiedReader(rc, desc)
+	r.budget = s.budget
+	return r, nil
 }

@@ -53,16 +53,12 @@ func TestMirrors(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			repos := make([]string, len(tc.repos))
-			for i, r := range tc.repos {
-				repos[i] = repo(r)
-			}
-			sources, err := pull.NewSources(repos, plain)
+			sources, err := newSources(tc.repos...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			store := memory.New()
-			served, err := pull.FetchFrom(ctx, sources, desc, store)
+			served, err := pull.FetchFrom(ctx, sources, desc, store, pull.FetchOptions{})
 			if tc.wantServed != nil {
 				if err != nil {
 					t.Fatal(err)
@@ -95,27 +91,37 @@ func TestMirrors(t *testing.T) {
 	}
 
 	t.Run("resolve", func(t *testing.T) {
-		sources, err := pull.NewSources([]string{repo(down), repo(empty), repo(primary)}, plain)
+		sources, err := newSources(down, empty, primary)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, from, err := pull.ResolveFrom(ctx, sources, ref)
-		if err != nil || got.Digest != desc.Digest || from != repo(primary) {
-			t.Fatalf("ResolveFrom = %v from %q, %v", got.Digest, from, err)
+		got, err := pull.ResolveFrom(ctx, sources, ref, pull.ResolveOptions{})
+		if err != nil || got.Descriptor.Digest != desc.Digest || got.Source != repo(primary) || got.AtMirror || got.Tag != ref.Tag {
+			t.Fatalf("ResolveFrom = %+v, %v", got, err)
 		}
 		byDigest := pull.Reference{Digest: desc.Digest.String()}
-		if _, from, err := pull.ResolveFrom(ctx, sources[:2], byDigest); !strings.Contains(fmt.Sprint(err), repo(empty)) || from != "" {
-			t.Errorf("ResolveFrom without the content = %q, %v", from, err)
+		if got, err := pull.ResolveFrom(ctx, sources[:2], byDigest, pull.ResolveOptions{}); !strings.Contains(fmt.Sprint(err), repo(empty)) || got.Source != "" {
+			t.Errorf("ResolveFrom without the content = %+v, %v", got, err)
 		}
 	})
 	t.Run("no sources", func(t *testing.T) {
-		if _, err := pull.NewSources(nil, plain); err == nil {
-			t.Error("NewSources(nil) succeeded")
+		if _, err := pull.NewSources(pull.Endpoint{}, nil, plain); !errors.Is(err, errdef.ErrInvalidReference) {
+			t.Errorf("NewSources without a canonical repository: err = %v", err)
 		}
-		if _, err := pull.FetchFrom(ctx, nil, desc, memory.New()); err == nil {
+		if _, err := pull.FetchFrom(ctx, nil, desc, memory.New(), pull.FetchOptions{}); err == nil {
 			t.Error("FetchFrom(nil) succeeded")
 		}
 	})
+}
+
+// newSources lists repos' team/app over plain HTTP, the last one canonical.
+func newSources(repos ...*registrytest.Registry) ([]pull.Source, error) {
+	mirrors := make([]pull.Endpoint, len(repos)-1)
+	for i, r := range repos[:len(repos)-1] {
+		mirrors[i] = pull.Endpoint{URL: r.Repo("team/app"), PlainHTTP: true}
+	}
+	canonical := pull.Endpoint{URL: repos[len(repos)-1].Repo("team/app"), PlainHTTP: true}
+	return pull.NewSources(canonical, mirrors, pull.RemoteOptions{})
 }
 
 // packTo pushes the same artifact as pushTo, untagged.
@@ -133,17 +139,22 @@ func packTo(t *testing.T, reg *registrytest.Registry, opts pull.RemoteOptions) {
 
 func ExampleFetchFrom() {
 	ctx := context.Background()
-	// Mirrors first, the primary last: the first that has the digest wins.
-	sources, err := pull.NewSources([]string{
-		"oci://mirror.example.com/team/app",
-		"oci://registry.example.com/team/app",
-	}, pull.RemoteOptions{})
+	// Mirrors first, the canonical repository last: the first that has the
+	// digest serves it. Tags are resolved at the canonical one.
+	sources, err := pull.NewSources(
+		pull.Endpoint{URL: "oci://registry.example.com/team/app"},
+		[]pull.Endpoint{{URL: "oci://mirror.example.com/team/app"}},
+		pull.RemoteOptions{})
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(len(sources), sources[0].Name)
-	// With a descriptor from ResolveFrom (or Resolve at the primary):
-	//   served, err := pull.FetchFrom(ctx, sources, desc, store)
+	for _, s := range sources {
+		fmt.Println(s.Name, s.Canonical)
+	}
+	// With a descriptor from ResolveFrom:
+	//   served, err := pull.FetchFrom(ctx, sources, desc, store, pull.FetchOptions{})
 	_ = ctx
-	// Output: 2 mirror.example.com/team/app
+	// Output:
+	// mirror.example.com/team/app false
+	// registry.example.com/team/app true
 }
