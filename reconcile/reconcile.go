@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -23,7 +22,6 @@ import (
 	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
-	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/internal/limits"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/render"
@@ -770,25 +768,21 @@ func policy(s *sealiftv1.Sync) (verify.Policy, error) {
 	}
 	for i, k := range s.Spec.Verify.Keys {
 		var (
-			pemBytes []byte
-			err      error
+			pub crypto.PublicKey
+			err error
 		)
 		switch {
 		case k.Path != "":
-			pemBytes, err = os.ReadFile(k.Path)
+			pub, err = cosignfmt.LoadPublicKeyFile(k.Path)
 		case k.PEM != "":
-			pemBytes = []byte(k.PEM)
+			pub, err = cosignfmt.LoadPublicKey([]byte(k.PEM))
 		default:
-			err = errors.New("secretRef keys are read by the in-cluster controller; use path or pem with --once")
+			err = fmt.Errorf("secretRef keys are read by the in-cluster controller; use path or pem with --once: %w", errdef.ErrInvalidObject)
 		}
 		if err != nil {
 			return p, fmt.Errorf("spec.verify.keys[%d]: %w", i, err)
 		}
-		pub, err := cosignfmt.LoadPublicKey(pemBytes)
-		if err != nil {
-			return p, fmt.Errorf("spec.verify.keys[%d]: %w", i, err)
-		}
-		p.Keys = append(p.Keys, crypto.PublicKey(pub))
+		p.Keys = append(p.Keys, pub)
 	}
 	for _, id := range s.Spec.Verify.Identities {
 		p.Identities = append(p.Identities, verify.Identity(id))
@@ -798,7 +792,7 @@ func policy(s *sealiftv1.Sync) (verify.Policy, error) {
 		if tr.Path == "" {
 			return p, fmt.Errorf("spec.verify.trustedRoot: secretRef is read by the in-cluster controller; use path with --once: %w", errdef.ErrInvalidObject)
 		}
-		data, err := fsutil.ReadFile(tr.Path, maxTrustedRootBytes)
+		data, err := cosignfmt.LoadTrustedRootFile(tr.Path)
 		if err != nil {
 			return p, fmt.Errorf("spec.verify.trustedRoot: %w", err)
 		}
@@ -816,9 +810,6 @@ func policy(s *sealiftv1.Sync) (verify.Policy, error) {
 // auditWithoutKeys is the verdict reason of a Sync in audit mode that lists
 // no keys or identities.
 const auditWithoutKeys = "not checked: spec.verify is in audit mode and lists no keys or identities"
-
-// maxTrustedRootBytes caps a trusted_root.json; real ones are tens of kilobytes.
-const maxTrustedRootBytes = 4 << 20
 
 // signatureRepository returns the repository holding the signatures when
 // the Sync names one apart from the artifact's, else nil. It is reached over

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2"
 
+	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
-	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/mirror"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/verify"
@@ -235,17 +235,13 @@ func parseVerifyTarget(arg string) (pull.Reference, *mirror.Location, error) {
 	return ref.WithDefaultTag(), nil, nil
 }
 
-// maxTrustedRootBytes caps a trusted_root.json read from disk: the public
-// good instance's is about 10 KiB.
-const maxTrustedRootBytes = 1 << 20
-
 func readTrustedRoot(path string) ([]byte, error) {
-	b, err := fsutil.ReadFile(path, maxTrustedRootBytes)
-	if errors.Is(err, errdef.ErrSizeExceedsLimit) {
-		return nil, fmt.Errorf("%w: trusted root: %w", errdef.ErrPolicyViolation, err)
+	b, err := cosignfmt.LoadTrustedRootFile(path)
+	if err != nil && !errors.Is(err, errdef.ErrSizeExceedsLimit) {
+		return nil, withHint(err, "pass --trusted-root trusted_root.json")
 	}
 	if err != nil {
-		return nil, withHint(fmt.Errorf("read trusted root: %w", err), "pass --trusted-root trusted_root.json")
+		return nil, err
 	}
 	return b, nil
 }

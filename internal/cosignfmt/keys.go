@@ -19,6 +19,7 @@ import (
 
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/fsutil"
+	"github.com/sealift-dev/sealift/internal/limits"
 )
 
 const (
@@ -109,6 +110,9 @@ func LoadPrivateKey(pemBytes, password []byte) (crypto.Signer, error) {
 // "RSA PUBLIC KEY"). A malformed or weak key is an error wrapping
 // errdef.ErrInvalidKey.
 func LoadPublicKey(pemBytes []byte) (crypto.PublicKey, error) {
+	if int64(len(pemBytes)) > limits.MaxKeyFileBytes {
+		return nil, fmt.Errorf("%w: public key of %d bytes: %w (limit %d)", errdef.ErrInvalidKey, len(pemBytes), errdef.ErrSizeExceedsLimit, limits.MaxKeyFileBytes)
+	}
 	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pemBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: parse public key: %v", errdef.ErrInvalidKey, err)
@@ -146,12 +150,8 @@ func LoadPrivateKeyFile(path string, password []byte) (crypto.Signer, error) {
 	return s, nil
 }
 
-// maxKeyFileBytes caps a key file read from disk: PEM keys are a few
-// kilobytes even for RSA-4096.
-const maxKeyFileBytes = 64 << 10
-
 func readKeyFile(path string) ([]byte, error) {
-	b, err := fsutil.ReadFile(path, maxKeyFileBytes)
+	b, err := fsutil.ReadFile(path, limits.MaxKeyFileBytes)
 	if errors.Is(err, errdef.ErrSizeExceedsLimit) {
 		return nil, fmt.Errorf("%w: key file: %w", errdef.ErrInvalidKey, err)
 	}
@@ -170,4 +170,29 @@ func Fingerprint(pub crypto.PublicKey) string {
 	}
 	sum := sha256.Sum256(der)
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// LoadTrustedRootFile reads a trusted_root.json from disk, capped at
+// limits.MaxTrustedRootBytes (a larger file wraps errdef.ErrPolicyViolation
+// and errdef.ErrSizeExceedsLimit). It is the one reader of trust roots, for
+// the CLI's --trusted-root and a Sync's spec.verify.trustedRoot.path alike;
+// the content is parsed by the verifier.
+func LoadTrustedRootFile(path string) ([]byte, error) {
+	b, err := fsutil.ReadFile(path, limits.MaxTrustedRootBytes)
+	if errors.Is(err, errdef.ErrSizeExceedsLimit) {
+		return nil, fmt.Errorf("%w: trusted root %s: %w", errdef.ErrPolicyViolation, path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read trusted root: %w", err)
+	}
+	return b, nil
+}
+
+// CheckTrustedRootSize refuses a trusted root read from elsewhere than a
+// file (a Secret) that is larger than limits.MaxTrustedRootBytes.
+func CheckTrustedRootSize(b []byte) error {
+	if int64(len(b)) > limits.MaxTrustedRootBytes {
+		return fmt.Errorf("%w: trusted root of %d bytes: %w (limit %d)", errdef.ErrPolicyViolation, len(b), errdef.ErrSizeExceedsLimit, limits.MaxTrustedRootBytes)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package cosignfmt
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -11,6 +12,8 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +23,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/internal/limits"
 )
 
 const testPassword = "correct horse"
@@ -242,4 +246,35 @@ func FuzzLoadPublicKey(f *testing.F) {
 			t.Fatalf("accepted key has no fingerprint")
 		}
 	})
+}
+
+// TestTrustInputsShareOneCap: a key (from a file or inline) and a trusted
+// root are read under the named limits, whatever the caller.
+func TestTrustInputsShareOneCap(t *testing.T) {
+	dir := t.TempDir()
+	big := func(name string, n int64) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, bytes.Repeat([]byte("A"), int(n)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	keyPath := big("key.pub", limits.MaxKeyFileBytes+1)
+	if _, err := LoadPublicKeyFile(keyPath); !errors.Is(err, errdef.ErrSizeExceedsLimit) || !errors.Is(err, errdef.ErrInvalidKey) {
+		t.Errorf("oversized key file: err = %v, want ErrInvalidKey and ErrSizeExceedsLimit", err)
+	}
+	if _, err := LoadPublicKey(bytes.Repeat([]byte("A"), int(limits.MaxKeyFileBytes+1))); !errors.Is(err, errdef.ErrSizeExceedsLimit) {
+		t.Errorf("oversized inline key: err = %v, want ErrSizeExceedsLimit", err)
+	}
+	rootPath := big("trusted_root.json", limits.MaxTrustedRootBytes+1)
+	if _, err := LoadTrustedRootFile(rootPath); !errors.Is(err, errdef.ErrSizeExceedsLimit) || !errors.Is(err, errdef.ErrPolicyViolation) {
+		t.Errorf("oversized trusted root: err = %v, want ErrPolicyViolation and ErrSizeExceedsLimit", err)
+	}
+	if err := CheckTrustedRootSize(make([]byte, limits.MaxTrustedRootBytes+1)); !errors.Is(err, errdef.ErrSizeExceedsLimit) {
+		t.Errorf("oversized trusted root from a Secret: err = %v, want ErrSizeExceedsLimit", err)
+	}
+	okRoot := big("small.json", 100)
+	if b, err := LoadTrustedRootFile(okRoot); err != nil || len(b) != 100 {
+		t.Errorf("small trusted root: %d bytes, %v", len(b), err)
+	}
 }

@@ -1,4 +1,5 @@
 // Package limits names the hard limits sealift applies to untrusted input.
-// Each is a default; callers may lower or raise it through the option that
-// carries it, never disable it.
+// Each is a default; where an option carries it (its comment names the
+// option, or says that none does), callers may lower or raise it, never
+// disable it.
 package limits

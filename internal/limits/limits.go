@@ -44,6 +44,15 @@ const (
 	// MaxKustomizeBuildTime caps one kustomize build (a large build takes
 	// seconds; past this the build is abandoned and reported).
 	MaxKustomizeBuildTime = 2 * time.Minute
+	// MaxKeyFileBytes caps one public or private key, read from a file, a
+	// Sync's inline PEM or a Secret (PEM keys are a few hundred bytes; no
+	// option overrides it).
+	MaxKeyFileBytes int64 = 64 << 10
+	// MaxTrustedRootBytes caps one trusted_root.json, from a file or a
+	// Secret (the public-good instance's is about 10 KiB; a private one with
+	// several authorities and logs stays far below this; no option
+	// overrides it).
+	MaxTrustedRootBytes int64 = 1 << 20
 	// MaxDiscoveryBytes caps the API discovery documents read from the API
 	// server in one load, all together (a cluster with hundreds of CRDs
 	// serves a few MiB; the cap keeps the decoded form far from exhausting a
