@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"crypto"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry"
 
 	"github.com/sealift-dev/sealift/cache"
@@ -24,6 +26,7 @@ import (
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/fsutil"
+	"github.com/sealift-dev/sealift/internal/limits"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/verify"
 )
@@ -71,6 +74,12 @@ type Result struct {
 	Repository string `json:"repository"`
 	// Digest applied (or attempted, on failure).
 	Digest string `json:"digest"`
+	// Tag the reference resolved through (a semver range's choice
+	// included); empty when the Sync names a digest.
+	Tag string `json:"tag,omitempty"`
+	// Annotations of the artifact's manifest (org.opencontainers.image.created,
+	// .revision, .source, ...), once it is in the cache.
+	Annotations map[string]string `json:"annotations,omitempty"`
 	// Verdict of the signature check.
 	Verdict verify.Verdict `json:"verdict"`
 	// VerdictCached is true when the verdict came from the cache.
@@ -143,6 +152,25 @@ func (r *Reconciler) reconcile(ctx context.Context, s *Sync) (Result, string, er
 		return res, ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
 	}
 	return res, ReasonApplied, nil
+}
+
+// annotations reads the annotations of the cached manifest desc (re-checked
+// on read); they are informational, so a manifest that cannot be read has none.
+func (r *Reconciler) annotations(ctx context.Context, desc ocispec.Descriptor) map[string]string {
+	if desc.Size > limits.MaxManifestBytes {
+		return nil
+	}
+	data, err := content.FetchAll(ctx, r.Cache, desc)
+	if err != nil {
+		return nil
+	}
+	var m struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if json.Unmarshal(data, &m) != nil {
+		return nil
+	}
+	return m.Annotations
 }
 
 // cacheVerdict is res's verdict as the cache keeps it.
@@ -247,6 +275,7 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *Sync) (Result, ocispe
 		return res, desc, "", ReasonSourceUnavailable, fmt.Errorf("resolve %s: %w", ref, err)
 	}
 	res.Digest = desc.Digest.String()
+	res.Tag = ref.Tag
 	repo := sourceNamed(sources, resolvedBy)
 
 	// Trust first: an artifact whose signatures fail the policy is never
@@ -288,6 +317,7 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *Sync) (Result, ocispe
 		}
 		return res, desc, "", reason, fmt.Errorf("fetch %s@%s: %w", res.Repository, res.Digest, err)
 	}
+	res.Annotations = r.annotations(ctx, desc)
 	return res, desc, policyHash, "", nil
 }
 
@@ -302,6 +332,7 @@ func (r *Reconciler) reconcileOffline(ctx context.Context, s *Sync) (Result, str
 	}
 	res.Repository = rev.Repository
 	res.Digest = rev.Manifest.Digest.String()
+	res.Annotations = r.annotations(ctx, rev.Manifest)
 	res.Verdict = verify.Verdict{Digest: rev.Verdict.Digest, Verified: rev.Verdict.Verified, Signers: rev.Verdict.Signers, Reason: rev.Verdict.Reason}
 	res.VerdictCached = true
 	if s.enforce() && !rev.Verdict.Verified {

@@ -25,6 +25,13 @@ type Sync struct {
 	Status SyncStatus `json:"status,omitempty"`
 }
 
+// SyncList is a list of Syncs.
+type SyncList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Sync `json:"items"`
+}
+
 // SyncSpec is the desired state of a Sync.
 type SyncSpec struct {
 	Source Source `json:"source"`
@@ -56,6 +63,12 @@ type SyncSpec struct {
 	Suspend bool `json:"suspend,omitempty"`
 	// ServiceAccountName to impersonate when applying.
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// DependsOn names Syncs in this namespace that must be Ready before
+	// this one is reconciled (controller only).
+	DependsOn []LocalObjectReference `json:"dependsOn,omitempty"`
+	// RetryInterval caps the back-off between retries after a transient
+	// failure (controller only; default: the interval).
+	RetryInterval *metav1.Duration `json:"retryInterval,omitempty"`
 }
 
 // PruneBudget is the safety rail of prune.
@@ -145,6 +158,14 @@ type SyncStatus struct {
 	VerifiedBy          []string           `json:"verifiedBy,omitempty"`
 	Inventory           *InventoryStatus   `json:"inventory,omitempty"`
 	History             []HistoryEntry     `json:"history,omitempty"`
+	// LastAppliedRevision is the tag (when there is one) and digest last
+	// applied, tag@sha256:....
+	LastAppliedRevision string `json:"lastAppliedRevision,omitempty"`
+	// LastHandledReconcileAt is the value of the reconcile-requested-at
+	// annotation the controller last acted on.
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+	// ServedBy is the repository the last applied content was fetched from.
+	ServedBy string `json:"servedBy,omitempty"`
 }
 
 // InventoryStatus summarises what a Sync applied.
