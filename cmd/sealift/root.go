@@ -27,6 +27,7 @@ func newRootCmd() *cobra.Command {
 		newRegistryCmd(),
 		newDiffCmd(),
 		newMirrorCmd(),
+		newControllerCmd(),
 	)
 	return cmd
 }
