@@ -506,7 +506,11 @@ func (r *Reconciler) setStatus(s *Sync, res Result, reason string, err error) {
 		s.Status.VerifiedBy = res.Verdict.Signers
 		entries := res.Inventory
 		s.Status.Inventory = &InventoryStatus{Count: len(entries), Entries: entries}
-		s.Status.History = append([]HistoryEntry{{Digest: res.Digest, AppliedAt: now}}, s.Status.History...)
+		// A revision re-applied (each interval of the controller) is not a
+		// new entry.
+		if len(s.Status.History) == 0 || s.Status.History[0].Digest != res.Digest {
+			s.Status.History = append([]HistoryEntry{{Digest: res.Digest, AppliedAt: now}}, s.Status.History...)
+		}
 		if len(s.Status.History) > maxHistory {
 			s.Status.History = s.Status.History[:maxHistory]
 		}

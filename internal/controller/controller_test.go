@@ -400,6 +400,9 @@ func TestControllerAppliesAndFollowsTheTag(t *testing.T) {
 	if got := count(events(t, ns, "follow"), reconcile.ReasonApplied); got != 1 {
 		t.Errorf("%d Applied events after unchanged reconciles, want 1", got)
 	}
+	if h := getSync(t, ns, "follow").Status.History; len(h) != 1 {
+		t.Errorf("history after unchanged reconciles %+v, want one entry", h)
+	}
 
 	v2 := publish(t, reg, "apps/follow", "stable", app(t, appNS, "two"), created.Add(30*time.Second), key)
 	s = waitReady(t, ns, "follow", v2.Digest.String())
@@ -409,8 +412,8 @@ func TestControllerAppliesAndFollowsTheTag(t *testing.T) {
 	if msg, _ := configMessage(t, appNS); msg != "two" {
 		t.Errorf("app-config message %q, want two", msg)
 	}
-	if len(s.Status.History) < 2 || s.Status.History[0].Digest != v2.Digest.String() {
-		t.Errorf("history %+v, want %s first", s.Status.History, v2.Digest)
+	if len(s.Status.History) != 2 || s.Status.History[0].Digest != v2.Digest.String() {
+		t.Errorf("history %+v, want %s then %s", s.Status.History, v2.Digest, v1.Digest)
 	}
 	eventually(t, 10*time.Second, "a second Applied event", func() (bool, string) {
 		got := events(t, ns, "follow")
