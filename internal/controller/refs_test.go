@@ -10,8 +10,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/registrytest"
@@ -213,4 +215,31 @@ func TestControllerLeaderElection(t *testing.T) {
 		t.Errorf("the new leader did not open its cache: %v", err)
 	}
 	_ = standby
+}
+
+// TestControllerDeletesABrokenSync: a Sync the controller refuses (a key
+// path, here) is stalled with the reason, and can still be deleted.
+func TestControllerDeletesABrokenSync(t *testing.T) {
+	ctx := context.Background()
+	c := setup(t)
+	const ns = "ctl-broken"
+	createNamespace(t, ns)
+	startController(t, ns)
+	s := newSync(ns, "broken", "oci://127.0.0.1:1/apps/broken", "1.0.0", time.Hour)
+	s.Spec.Verify.Keys = []reconcile.Key{{Path: "/var/run/secrets/kubernetes.io/serviceaccount/token"}}
+	if err := c.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "Stalled", func() (bool, string) {
+		s = getSync(t, ns, "broken")
+		stalled := apimeta.FindStatusCondition(s.Status.Conditions, reconcile.ConditionStalled)
+		return stalled != nil && stalled.Reason == reconcile.ReasonInvalidSpec, fmt.Sprintf("%+v", s.Status)
+	})
+	if err := c.Delete(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the Sync gone", func() (bool, string) {
+		err := c.Get(ctx, client.ObjectKeyFromObject(s), &reconcile.Sync{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
 }

@@ -231,22 +231,27 @@ func (r *SyncReconciler) finalize(ctx context.Context, s *reconcile.Sync) error 
 		if err != nil {
 			return err
 		}
+		// Pruning needs only what the Sync applied as (owner, service
+		// account), not its source or keys: a Sync whose spec went bad can
+		// still be deleted.
+		work := s.DeepCopy()
+		if work.Spec.ServiceAccountName == "" {
+			work.Spec.ServiceAccountName = r.DefaultServiceAccount
+		}
 		engine := r.Engine
 		engine.Cache = c
-		p, err := r.prepare(ctx, s, engine)
-		if err != nil {
-			release()
-			return fmt.Errorf("finalize %s: %w", s.Key(), err)
-		}
-		res, err := p.engine.Finalize(ctx, p.sync)
-		p.cleanup()
+		res, err := engine.Finalize(ctx, work)
 		release()
-		if err != nil {
-			r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonPruneFailed, eventFinalize, "%s", err.Error())
+		switch {
+		case err != nil && !errdef.IsTerminal(err):
+			r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonPruneFailed, eventFinalize, "%s (retrying)", err.Error())
 			return err
-		}
-		if n := countAction(res.Changes, deploy.ActionDeleted); n > 0 {
-			r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, ReasonPruned, eventFinalize, "Sync deleted: pruned %d objects", n)
+		case err != nil:
+			// Retrying cannot help (an inventory record another Sync owns,
+			// say): report it and let the Sync go.
+			r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonPruneFailed, eventFinalize, "%s (not retried; the objects are left in place)", err.Error())
+		case countAction(res.Changes, deploy.ActionDeleted) > 0:
+			r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, ReasonPruned, eventFinalize, "Sync deleted: pruned %d objects", countAction(res.Changes, deploy.ActionDeleted))
 		}
 	}
 	patch := client.MergeFromWithOptions(s.DeepCopy(), client.MergeFromWithOptimisticLock{})
