@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -256,7 +257,7 @@ func NewManager(o Options, log logr.Logger) (manager.Manager, error) {
 	}
 	mgr, err := manager.New(cfg, mopts)
 	if err != nil {
-		return nil, fmt.Errorf("controller: %w", err)
+		return nil, setupError(err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
@@ -296,9 +297,17 @@ func NewManager(o Options, log logr.Logger) (manager.Manager, error) {
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: concurrent, RateLimiter: r.limiter}).
 		Complete(r)
 	if err != nil {
-		return nil, fmt.Errorf("controller: %w", err)
+		return nil, setupError(err)
 	}
 	return mgr, nil
+}
+
+// setupError says what to do when the cluster does not serve Syncs.
+func setupError(err error) error {
+	if apimeta.IsNoMatchError(err) || strings.Contains(err.Error(), "no matches for "+GroupVersion.String()) {
+		return fmt.Errorf("controller: the API server does not serve %s Sync: install the CRD (config/crd/sealift.dev_syncs.yaml) first: %w", GroupVersion, err)
+	}
+	return fmt.Errorf("controller: %w", err)
 }
 
 func orDefault(v, def string) string {

@@ -243,3 +243,23 @@ func TestControllerDeletesABrokenSync(t *testing.T) {
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 }
+
+// TestKubeconfigDiscovery: the cluster is found as kubectl finds it, the
+// flag first, then $KUBECONFIG.
+func TestKubeconfigDiscovery(t *testing.T) {
+	elsewhere := filepath.Join(t.TempDir(), "kubeconfig")
+	other := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://elsewhere.invalid:6443\"}}]\n" +
+		"contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\ncurrent-context: c\n"
+	if err := os.WriteFile(elsewhere, []byte(other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", env.Kubeconfig)
+	cfg, err := (&Options{}).restConfig()
+	if err != nil || cfg.Host != env.Config.Host {
+		t.Fatalf("from $KUBECONFIG: host %v, err %v; want %s", cfg, err, env.Config.Host)
+	}
+	cfg, err = (&Options{Kubeconfig: elsewhere}).restConfig()
+	if err != nil || cfg.Host != "https://elsewhere.invalid:6443" {
+		t.Fatalf("--kubeconfig over $KUBECONFIG: %v, err %v", cfg, err)
+	}
+}
