@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -254,12 +255,18 @@ func TestKubeconfigDiscovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("KUBECONFIG", env.Kubeconfig)
-	cfg, err := (&Options{}).restConfig()
-	if err != nil || cfg.Host != env.Config.Host {
-		t.Fatalf("from $KUBECONFIG: host %v, err %v; want %s", cfg, err, env.Config.Host)
+	host := func(o Options) string {
+		t.Helper()
+		cfg, err := o.restConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSuffix(cfg.Host, "/")
 	}
-	cfg, err = (&Options{Kubeconfig: elsewhere}).restConfig()
-	if err != nil || cfg.Host != "https://elsewhere.invalid:6443" {
-		t.Fatalf("--kubeconfig over $KUBECONFIG: %v, err %v", cfg, err)
+	if got, want := host(Options{}), strings.TrimSuffix(env.Config.Host, "/"); got != want {
+		t.Errorf("from $KUBECONFIG: host %s, want %s", got, want)
+	}
+	if got := host(Options{Kubeconfig: elsewhere}); got != "https://elsewhere.invalid:6443" {
+		t.Errorf("--kubeconfig over $KUBECONFIG: host %s", got)
 	}
 }
