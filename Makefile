@@ -17,10 +17,11 @@ CONTROLLER_GEN_ARGS = object paths=./api/... crd:crdVersions=v1 paths=./api/...
 
 all: build
 
-## build: the sealift and sealift-registry binaries in bin/
+## build: the sealift, sealift-registry and sealift-controller binaries in bin/
 build:
 	$(GO) build -o $(BIN)/sealift ./cmd/sealift
 	$(GO) build -o $(BIN)/sealift-registry ./cmd/sealift-registry
+	$(GO) build -o $(BIN)/sealift-controller ./cmd/sealift-controller
 
 ## tools: kube-apiserver, kube-controller-manager and etcd built from their Go modules into bin/k8s (cached)
 tools:
@@ -95,4 +96,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BIN)/sealift $(BIN)/demo
+	rm -rf $(BIN)/sealift $(BIN)/sealift-registry $(BIN)/sealift-controller $(BIN)/demo

@@ -7,7 +7,9 @@
 //
 // It is the only package that knows the whole pipeline; every stage it calls
 // knows only its own job. The same Reconcile runs once from the CLI
-// (`sealift sync --once`) and, later, in the controller's loop.
+// (`sealift sync --once`) and in the controller's loop (internal/controller,
+// which adds no stage of its own); Finalize undoes what a deleted Sync
+// applied, unless its spec.prune is false.
 //
 // # Limits and caveats
 //

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"crypto"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
 
 	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/cache"
@@ -41,31 +43,49 @@ type Reconciler struct {
 	// source's own insecure flag in the spec.
 	Remote pull.RemoteOptions
 
-	mu sync.Mutex
-	// managers holds one apply manager per service account ("" for none),
-	// so reconciles share its HTTP client and discovery.
+	// Managers shares long-lived apply managers (one HTTP client and
+	// discovery per service account) between reconciles and between copies
+	// of the Reconciler; nil builds a manager per call.
+	Managers *ManagerCache
+}
+
+// ManagerCache holds one apply manager per service account ("" for none),
+// so reconciles share its HTTP client and discovery. It is safe for
+// concurrent use; the zero value is ready.
+type ManagerCache struct {
+	mu       sync.Mutex
 	managers map[string]*deploy.Manager
 }
 
+func (c *ManagerCache) get(cfg *rest.Config, serviceAccount string) (*deploy.Manager, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.managers[serviceAccount]; ok {
+		return m, nil
+	}
+	m, err := deploy.NewManager(cfg, deploy.ManagerOptions{ServiceAccount: serviceAccount})
+	if err != nil {
+		return nil, err
+	}
+	if c.managers == nil {
+		c.managers = map[string]*deploy.Manager{}
+	}
+	c.managers[serviceAccount] = m
+	return m, nil
+}
+
 // manager returns the apply manager for s: the long-lived one for its
-// service account, with s's apply options.
+// service account when the Reconciler shares Managers, with s's apply
+// options.
 func (r *Reconciler) manager(s *sealiftv1.Sync) (*deploy.Manager, error) {
 	opts := ManagerOptions(s)
-	r.mu.Lock()
-	base, ok := r.managers[opts.ServiceAccount]
-	if !ok {
-		var err error
-		base, err = deploy.NewManager(r.RestConfig, deploy.ManagerOptions{ServiceAccount: opts.ServiceAccount})
-		if err != nil {
-			r.mu.Unlock()
-			return nil, err
-		}
-		if r.managers == nil {
-			r.managers = map[string]*deploy.Manager{}
-		}
-		r.managers[opts.ServiceAccount] = base
+	if r.Managers == nil {
+		return deploy.NewManager(r.RestConfig, opts)
 	}
-	r.mu.Unlock()
+	base, err := r.Managers.get(r.RestConfig, opts.ServiceAccount)
+	if err != nil {
+		return nil, err
+	}
 	return base.With(opts.ApplyOptions)
 }
 
@@ -91,6 +111,9 @@ type Result struct {
 	// registry is down. A mirror can serve a stale revision; it cannot move
 	// a tag away from the last applied digest or a range below it.
 	ResolvedAtMirror bool `json:"resolvedAtMirror,omitempty"`
+	// Annotations of the artifact's manifest (org.opencontainers.image.created,
+	// .revision, .source, ...), once it is in the cache.
+	Annotations map[string]string `json:"annotations,omitempty"`
 	// Verdict of the signature check.
 	Verdict verify.Verdict `json:"verdict"`
 	// VerdictCached is true when the verdict came from the cache.
@@ -209,6 +232,25 @@ func (r *Reconciler) reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, 
 		return res, sealiftv1.ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
 	}
 	return res, sealiftv1.ReasonApplied, nil
+}
+
+// annotations reads the annotations of the cached manifest desc (re-checked
+// on read); they are informational, so a manifest that cannot be read has none.
+func (r *Reconciler) annotations(ctx context.Context, desc ocispec.Descriptor) map[string]string {
+	if desc.Size > limits.MaxManifestBytes {
+		return nil
+	}
+	data, err := content.FetchAll(ctx, r.Cache, desc)
+	if err != nil {
+		return nil
+	}
+	var m struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if json.Unmarshal(data, &m) != nil {
+		return nil
+	}
+	return m.Annotations
 }
 
 // cacheVerdict is res's verdict as the cache keeps it.
@@ -385,6 +427,7 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Resu
 		}
 		return res, desc, "", reason, fmt.Errorf("fetch %s@%s: %w", res.Repository, res.Digest, err)
 	}
+	res.Annotations = r.annotations(ctx, desc)
 	return res, desc, policyHash, "", nil
 }
 
@@ -400,6 +443,7 @@ func (r *Reconciler) reconcileOffline(ctx context.Context, s *sealiftv1.Sync) (R
 	res.Repository = rev.Repository
 	res.Digest = rev.Manifest.Digest.String()
 	res.Revision = res.Digest
+	res.Annotations = r.annotations(ctx, rev.Manifest)
 	res.Verdict = verify.Verdict{Digest: rev.Verdict.Digest, Verified: rev.Verdict.Verified, Signers: rev.Verdict.Signers, Reason: rev.Verdict.Reason}
 	res.VerdictCached = true
 	if reason, err := r.cachedRevisionAllowed(ctx, s, rev); err != nil {
@@ -625,8 +669,12 @@ func (r *Reconciler) setStatus(s *sealiftv1.Sync, res Result, reason string, err
 		s.Status.VerifiedBy = res.Verdict.Signers
 		entries := res.Inventory
 		s.Status.Inventory = &sealiftv1.InventoryStatus{Count: len(entries), Entries: entries}
-		entry := sealiftv1.HistoryEntry{Digest: res.Digest, Revision: res.Revision, Signers: res.Verdict.Signers, AppliedAt: now}
-		s.Status.History = append([]sealiftv1.HistoryEntry{entry}, s.Status.History...)
+		// A revision re-applied (each interval of the controller) is not a
+		// new entry.
+		if len(s.Status.History) == 0 || s.Status.History[0].Digest != res.Digest {
+			entry := sealiftv1.HistoryEntry{Digest: res.Digest, Revision: res.Revision, Signers: res.Verdict.Signers, AppliedAt: now}
+			s.Status.History = append([]sealiftv1.HistoryEntry{entry}, s.Status.History...)
+		}
 		if len(s.Status.History) > maxHistory {
 			s.Status.History = s.Status.History[:maxHistory]
 		}

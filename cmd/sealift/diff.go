@@ -117,7 +117,7 @@ func (o *diffOptions) planArtifact(cmd *cobra.Command, s *sealiftv1.Sync, restCf
 		return err
 	}
 	defer c.Close()
-	r := &reconcile.Reconciler{Cache: c, RestConfig: restCfg, Remote: o.remote.pullOptions()}
+	r := &reconcile.Reconciler{Cache: c, RestConfig: restCfg, Remote: o.remote.pullOptions(), Managers: &reconcile.ManagerCache{}}
 	res, diffs, err := r.Plan(cmd.Context(), s)
 	if err != nil {
 		return withHint(err, "%s", syncHint(err))

@@ -46,7 +46,7 @@ The server is the sealift-registry binary, found beside sealift or on PATH
 			if o.root == "" {
 				return withHint(errors.New("--root is required"), "pass --root DIR, the directory that holds the registry's content")
 			}
-			bin, err := findRegistryBinary()
+			bin, err := findCompanion(registryBinary)
 			if err != nil {
 				return err
 			}
@@ -75,14 +75,15 @@ func runInPlace(cmd *cobra.Command, bin string, argv []string) error {
 	child := exec.CommandContext(cmd.Context(), bin, argv[1:]...)
 	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := child.Run(); err != nil {
-		return fmt.Errorf("%s: %w", registryBinary, err)
+		return fmt.Errorf("%s: %w", filepath.Base(bin), err)
 	}
 	return nil
 }
 
-// findRegistryBinary looks beside the running sealift first, then on PATH.
-func findRegistryBinary() (string, error) {
-	name := registryBinary
+// findCompanion finds one of sealift's companion binaries (the registry,
+// the controller) beside the running sealift first, then on PATH.
+func findCompanion(binary string) (string, error) {
+	name := binary
 	if runtime.GOOS == "windows" {
 		name += ".exe"
 	}
@@ -95,6 +96,6 @@ func findRegistryBinary() (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	return "", withHint(fmt.Errorf("%s not found beside sealift or on PATH", registryBinary),
-		"build it with `make build` (bin/"+registryBinary+") or `go install ./cmd/"+registryBinary+"`, and put it beside sealift")
+	return "", withHint(fmt.Errorf("%s not found beside sealift or on PATH", binary),
+		"build it with `make build` (bin/%[1]s) or `go install ./cmd/%[1]s`, and put it beside sealift", binary)
 }

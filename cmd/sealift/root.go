@@ -29,6 +29,7 @@ func newRootCmd() *cobra.Command {
 		newRegistryCmd(),
 		newDiffCmd(),
 		newMirrorCmd(),
+		newControllerCmd(),
 	)
 	return cmd
 }

@@ -67,7 +67,7 @@ notes on stderr that it ignores them.`,
 			}
 			defer c.Close()
 
-			r := &reconcile.Reconciler{Cache: c, RestConfig: restCfg, Remote: o.remote.pullOptions()}
+			r := &reconcile.Reconciler{Cache: c, RestConfig: restCfg, Remote: o.remote.pullOptions(), Managers: &reconcile.ManagerCache{}}
 			var res reconcile.Result
 			if o.offline {
 				res, err = r.ReconcileOffline(cmd.Context(), s)
