@@ -90,6 +90,12 @@ func (s *Sync) Validate() error {
 		return bad("metadata.name", "required")
 	}
 	spec := &s.Spec
+	if spec.Prune && s.Namespace == "" {
+		// The namespace is the Sync's identity for its ownership labels, its
+		// inventory and its cached revisions: two Sync files with the same
+		// name and no namespace would otherwise prune each other's objects.
+		return bad("metadata.namespace", "required when spec.prune is true, so that the Sync's identity (ownership labels, inventory, cached revision) is explicit")
+	}
 	if !validURL(spec.Source.URL) {
 		return bad("spec.source.url", "must start with %s and name a repository, got %q", urlScheme, spec.Source.URL)
 	}
