@@ -23,7 +23,7 @@ import (
 	oraserrdef "oras.land/oras-go/v2/errdef"
 
 	"github.com/sealift-dev/sealift/cache"
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 )
 
 func TestCopyRoundTrip(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 	"oras.land/oras-go/v2/content/memory"
 
 	"github.com/sealift-dev/sealift/cache"
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 )
 
 func TestCommitBatch(t *testing.T) {

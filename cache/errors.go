@@ -6,7 +6,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	oraserrdef "oras.land/oras-go/v2/errdef"
 
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 )
 
 // BlobError is a failure to read or write one blob: it names the operation

@@ -10,7 +10,7 @@ import (
 	"oras.land/oras-go/v2/content"
 
 	"github.com/sealift-dev/sealift/cache"
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 )
 
 // FuzzFetchDamagedBlob damages a cached blob file in arbitrary ways and

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/sealift-dev/sealift/cache"
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 )
 
 const lockProbeEnv = "SEALIFT_CACHE_LOCK_PROBE"

@@ -17,7 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"oras.land/oras-go/v2/content"
 
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/internal/limits"
 )
 

@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/sealift-dev/sealift/deploy"
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 )
 
 func diffActions(diffs []deploy.ObjectDiff) map[string]deploy.DiffAction {

@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sealift-dev/sealift/deploy"
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 )
 
 func TestImpersonationIsLimitedByRBAC(t *testing.T) {

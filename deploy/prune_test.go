@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/sealift-dev/sealift/deploy"
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 )
 
 func TestParseObjectRef(t *testing.T) {

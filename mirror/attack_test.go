@@ -17,8 +17,8 @@ import (
 	"oras.land/oras-go/v2/content/oci"
 	oraserr "oras.land/oras-go/v2/errdef"
 
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
-	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/registrytest"
 	"github.com/sealift-dev/sealift/verify"
 )

@@ -10,8 +10,8 @@ import (
 	"oras.land/oras-go/v2"
 	oraserr "oras.land/oras-go/v2/errdef"
 
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
-	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/internal/limits"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/verify"

@@ -7,7 +7,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/internal/limits"
 )
 

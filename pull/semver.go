@@ -9,7 +9,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"oras.land/oras-go/v2/registry"
 
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 )
 
 // MaxTags caps the tags ResolveSemver reads from one repository: far more

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/render"
 )
 

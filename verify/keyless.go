@@ -16,8 +16,8 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/tlog"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
-	"github.com/sealift-dev/sealift/internal/errdef"
 )
 
 // Identity is a keyless signer: who the short-lived certificate in a

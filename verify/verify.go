@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2"
 
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
-	"github.com/sealift-dev/sealift/internal/errdef"
 )
 
 // Verdict is the outcome of checking one digest against a policy.

@@ -13,7 +13,7 @@ import (
 	"oras.land/oras-go/v2"
 
 	"github.com/sealift-dev/sealift/cache"
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 )
 
 // fillCache caches two artifacts: app (applied by ns/a) and loose (only

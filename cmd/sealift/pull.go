@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	orasremote "oras.land/oras-go/v2/registry/remote"
 
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/render"
 	"github.com/sealift-dev/sealift/verify"

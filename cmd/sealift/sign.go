@@ -13,8 +13,8 @@ import (
 	"oras.land/oras-go/v2"
 	orasremote "oras.land/oras-go/v2/registry/remote"
 
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
-	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/pull"
 )
 

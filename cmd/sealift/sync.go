@@ -9,7 +9,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/reconcile"
 )
 

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2"
 
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
-	"github.com/sealift-dev/sealift/internal/errdef"
 	"github.com/sealift-dev/sealift/mirror"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/verify"

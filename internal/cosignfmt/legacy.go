@@ -21,7 +21,7 @@ import (
 	"oras.land/oras-go/v2/content"
 	oraserr "oras.land/oras-go/v2/errdef"
 
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/internal/limits"
 )
 

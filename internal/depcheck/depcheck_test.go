@@ -59,6 +59,8 @@ var rules = []struct {
 		forbid: []string{controllerRuntime + "/pkg/manager", controllerRuntime + "/pkg/controller", controllerRuntime + "/pkg/reconcile"}},
 	{pkgs: module + "/api", why: "the API types import no pipeline package and no sigstore",
 		forbid: append([]string{sigstore}, stages...)},
+	{pkgs: module + "/errdef", why: "the sentinels are a leaf every package may import",
+		forbid: append([]string{module + "/internal", module + "/api"}, stages...)},
 	{pkgs: module + "/internal", except: join(testHelpers, []string{module + "/internal/depcheck", module + "/internal/controller"}),
 		why: "shared small pieces sit below every stage", forbid: stages},
 	{pkgs: module + "/", except: testHelpers, why: "only tests link the test fixtures", forbid: testHelpers},

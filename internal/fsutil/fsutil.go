@@ -5,7 +5,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/sealift-dev/sealift/internal/errdef"
+	"github.com/sealift-dev/sealift/errdef"
 )
 
 // ReadLimited reads r to its end, refusing more than limit bytes with an

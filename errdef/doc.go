@@ -6,4 +6,8 @@
 // stop and are reported until the spec or the source changes; transient ones
 // (a registry that cannot be reached, an API server timeout) are retried with
 // backoff. IsTerminal tells them apart.
+//
+// The package is public because the public packages' error contract names
+// its sentinels: a Go user of pull, verify or deploy tests their errors with
+// errors.Is(err, errdef.ErrNoSignature) and friends.
 package errdef
