@@ -64,8 +64,8 @@ var rules = []struct {
 	{pkgs: module + "/internal", except: join(testHelpers, []string{module + "/internal/depcheck", module + "/internal/controller"}),
 		why: "shared small pieces sit below every stage", forbid: stages},
 	{pkgs: module + "/", except: testHelpers, why: "only tests link the test fixtures", forbid: testHelpers},
-	{pkgs: module + "/cmd/sealift", why: "the CLI starts lean; the registry server is its own binary",
-		forbid: []string{registryServer}},
+	{pkgs: module + "/cmd/sealift", why: "the CLI starts lean; the registry server and the controller are binaries of their own",
+		forbid: []string{registryServer, controllerRuntime + "/pkg/manager", "github.com/prometheus/client_golang", module + "/internal/controller"}},
 }
 
 func TestImportRules(t *testing.T) {
