@@ -121,6 +121,10 @@ type Result struct {
 	// Drifted lists the objects whose live state differs from the applied
 	// revision, with drift: detect (nothing is re-applied then).
 	Drifted []string `json:"drifted,omitempty"`
+	// DriftChecked is true when drift: detect compared the cluster with
+	// the applied revision instead of applying it (Drifted lists what
+	// differs, possibly nothing).
+	DriftChecked bool `json:"driftChecked,omitempty"`
 	// ServedBy is the repository (a mirror or the canonical one) the
 	// content was fetched from; empty when it came from the cache alone.
 	ServedBy string `json:"servedBy,omitempty"`
@@ -203,13 +207,20 @@ func (r *Reconciler) reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, 
 		return res, reason, err
 	}
 	if s.Spec.Drift == sealiftv1.DriftDetect {
-		if last, ok, err := r.Cache.LastApplied(ctx, s.Key()); err == nil && ok && last.Manifest.Digest == desc.Digest {
+		last, ok, err := r.Cache.LastApplied(ctx, s.Key())
+		if err != nil {
+			// Not knowing what was applied must not fall through to an
+			// apply that would overwrite the hand edits detect mode keeps.
+			return res, sealiftv1.ReasonArtifactFailed, fmt.Errorf("drift: detect: read the last applied revision: %w", err)
+		}
+		if ok && last.Manifest.Digest == desc.Digest {
 			// Nothing new to apply: report how the cluster differs from the
 			// applied revision, and leave it as it is.
 			res.Drifted, reason, err = r.drift(ctx, s, desc)
 			if err != nil {
 				return res, reason, err
 			}
+			res.DriftChecked = true
 			return res, sealiftv1.ReasonApplied, nil
 		}
 	}
@@ -640,7 +651,7 @@ func (r *Reconciler) setStatus(s *sealiftv1.Sync, res Result, reason string, err
 		s.Status.LastAttemptedDigest = res.Digest
 	}
 	meta.RemoveStatusCondition(&s.Status.Conditions, sealiftv1.ConditionReconciling)
-	if err == nil && res.Drifted != nil {
+	if err == nil && res.DriftChecked {
 		msg := fmt.Sprintf("%s is applied; no drift", res.Digest)
 		if len(res.Drifted) > 0 {
 			msg = fmt.Sprintf("%s is applied; %d objects drifted (drift: detect, not corrected): %s", res.Digest, len(res.Drifted), strings.Join(res.Drifted, ", "))

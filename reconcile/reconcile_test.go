@@ -642,7 +642,7 @@ func TestReconcileDriftAndPlan(t *testing.T) {
 	if err != nil {
 		t.Fatalf("detect: %v", err)
 	}
-	if !slices.Equal(res.Drifted, []string{"ConfigMap/drift-app/app-config"}) || len(res.Changes) != 0 {
+	if !res.DriftChecked || !slices.Equal(res.Drifted, []string{"ConfigMap/drift-app/app-config"}) || len(res.Changes) != 0 {
 		t.Errorf("detect: drifted %v, changes %v; want only the edited ConfigMap reported", res.Drifted, res.Changes)
 	}
 	if got := message(); got != "edited by hand" {

@@ -113,7 +113,7 @@ func printSyncResult(cmd *cobra.Command, s *sealiftv1.Sync, res reconcile.Result
 		src = "cache (offline)"
 	}
 	verb := "applied"
-	if res.Drifted != nil {
+	if res.DriftChecked {
 		verb = "checked"
 	}
 	fmt.Fprintf(w, "sync %s: %s %s@%s from %s\n", s.Key(), verb, res.Repository, res.Digest, src)
@@ -125,7 +125,7 @@ func printSyncResult(cmd *cobra.Command, s *sealiftv1.Sync, res reconcile.Result
 	for _, c := range res.Changes {
 		fmt.Fprintf(w, "  %-10s %s\n", c.Action, c.Object)
 	}
-	if res.Drifted != nil {
+	if res.DriftChecked {
 		fmt.Fprintf(w, "drift (detect, not corrected): %d objects differ from the applied revision\n", len(res.Drifted))
 		for _, o := range res.Drifted {
 			fmt.Fprintf(w, "  drifted    %s\n", o)

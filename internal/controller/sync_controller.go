@@ -314,7 +314,7 @@ func (r *SyncReconciler) report(s, before *sealiftv1.Sync, res reconcile.Result,
 			signers = fmt.Sprint(res.Verdict.Signers)
 		}
 		verb := "applied"
-		if res.Drifted != nil {
+		if res.DriftChecked {
 			verb = "checked"
 		}
 		r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, sealiftv1.ReasonApplied, eventReconcile,
