@@ -330,7 +330,7 @@ func TestAttackFetchFillsDisk(t *testing.T) {
 func indexOf(t *testing.T, repo oras.Target, manifests ...ocispec.Descriptor) ocispec.Descriptor {
 	t.Helper()
 	b := blobs{}
-	d := b.index(t, manifests...)
+	d := b.Index(t, manifests...)
 	if err := repo.Push(context.Background(), d, bytes.NewReader(b[d.Digest])); err != nil {
 		t.Fatal(err)
 	}

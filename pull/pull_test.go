@@ -161,17 +161,17 @@ func TestFetchGraphs(t *testing.T) {
 	ctx := context.Background()
 	t.Run("index with its manifest, subject not followed", func(t *testing.T) {
 		b := blobs{}
-		l := b.add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1"))))
-		m := b.manifest(t, push.MediaTypeFluxConfig, l)
+		l := b.Add(pull.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1"))))
+		m := b.Manifest(t, push.MediaTypeFluxConfig, l)
 		// A referrer-style manifest whose subject is absent from the source.
 		absent := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, []byte(`{"absent":true}`))
 		withSubject := ocispec.Manifest{
 			Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-			Config: b.add(push.MediaTypeFluxConfig, []byte("{}")), Layers: []ocispec.Descriptor{l}, Subject: &absent,
+			Config: b.Add(push.MediaTypeFluxConfig, []byte("{}")), Layers: []ocispec.Descriptor{l}, Subject: &absent,
 		}
 		data, _ := json.Marshal(withSubject)
-		ms := b.add(ocispec.MediaTypeImageManifest, data)
-		idx := b.index(t, m, ms)
+		ms := b.Add(ocispec.MediaTypeImageManifest, data)
+		idx := b.Index(t, m, ms)
 		dst := memory.New()
 		if err := pull.Fetch(ctx, b, idx, dst, pull.FetchOptions{}); err != nil {
 			t.Fatal(err)
@@ -195,52 +195,52 @@ func TestFetchRejects(t *testing.T) {
 		absent  func(b blobs) []ocispec.Descriptor
 	}{
 		"too many layers": {wantErr: errdef.ErrSizeExceedsLimit, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l := b.add(pull.MediaTypeFluxContent, []byte("x"))
+			l := b.Add(pull.MediaTypeFluxContent, []byte("x"))
 			layers := make([]ocispec.Descriptor, limits.MaxLayers+1)
 			for i := range layers {
 				layers[i] = l
 			}
-			return b.manifest(t, push.MediaTypeFluxConfig, layers...)
+			return b.Manifest(t, push.MediaTypeFluxConfig, layers...)
 		}},
 		"layer over the cap": {wantErr: errdef.ErrSizeExceedsLimit, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l := b.add(pull.MediaTypeFluxContent, []byte("x"))
+			l := b.Add(pull.MediaTypeFluxContent, []byte("x"))
 			l.Size = limits.MaxLayerBytes + 1
-			return b.manifest(t, push.MediaTypeFluxConfig, l)
+			return b.Manifest(t, push.MediaTypeFluxConfig, l)
 		}},
 		"config over the metadata cap": {wantErr: errdef.ErrSizeExceedsLimit, build: func(t *testing.T, b blobs) ocispec.Descriptor {
 			m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
 				Config: ocispec.Descriptor{MediaType: push.MediaTypeFluxConfig, Digest: testDigest, Size: limits.MaxManifestBytes + 1},
 				Layers: []ocispec.Descriptor{}}
 			data, _ := json.Marshal(m)
-			return b.add(ocispec.MediaTypeImageManifest, data)
+			return b.Add(ocispec.MediaTypeImageManifest, data)
 		}},
 		"nested index": {wantErr: errdef.ErrUnsupportedMediaType, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			m := b.manifest(t, push.MediaTypeFluxConfig, b.add(pull.MediaTypeFluxContent, []byte("x")))
-			return b.index(t, b.index(t, m))
+			m := b.Manifest(t, push.MediaTypeFluxConfig, b.Add(pull.MediaTypeFluxContent, []byte("x")))
+			return b.Index(t, b.Index(t, m))
 		}},
 		"root is a blob": {wantErr: errdef.ErrUnsupportedMediaType, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			return b.add(pull.MediaTypeFluxContent, []byte("x"))
+			return b.Add(pull.MediaTypeFluxContent, []byte("x"))
 		}},
 		"tampered layer": {wantErr: errdef.ErrDigestMismatch,
 			build: func(t *testing.T, b blobs) ocispec.Descriptor {
-				l := b.add(pull.MediaTypeFluxContent, []byte("good"))
+				l := b.Add(pull.MediaTypeFluxContent, []byte("good"))
 				b[l.Digest] = []byte("evil")
-				return b.manifest(t, push.MediaTypeFluxConfig, l)
+				return b.Manifest(t, push.MediaTypeFluxConfig, l)
 			},
 		},
 		"layer longer than its descriptor": {wantErr: errdef.ErrSizeMismatch, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l := b.add(pull.MediaTypeFluxContent, []byte("good"))
+			l := b.Add(pull.MediaTypeFluxContent, []byte("good"))
 			b[l.Digest] = []byte("good and more")
-			return b.manifest(t, push.MediaTypeFluxConfig, l)
+			return b.Manifest(t, push.MediaTypeFluxConfig, l)
 		}},
 		"tampered manifest": {wantErr: errdef.ErrDigestMismatch, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			m := b.manifest(t, push.MediaTypeFluxConfig, b.add(pull.MediaTypeFluxContent, []byte("x")))
+			m := b.Manifest(t, push.MediaTypeFluxConfig, b.Add(pull.MediaTypeFluxContent, []byte("x")))
 			data := []byte(strings.Replace(string(b[m.Digest]), "schemaVersion", "schemaVersioN", 1))
 			b[m.Digest] = data
 			return m
 		}},
 		"media type confusion": {wantErr: errdef.ErrInvalidManifest, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			m := b.manifest(t, push.MediaTypeFluxConfig, b.add(pull.MediaTypeFluxContent, []byte("x")))
+			m := b.Manifest(t, push.MediaTypeFluxConfig, b.Add(pull.MediaTypeFluxContent, []byte("x")))
 			m.MediaType = ocispec.MediaTypeImageIndex
 			return m
 		}},

@@ -17,37 +17,6 @@ import (
 	"github.com/sealift-dev/sealift/render"
 )
 
-// readTree returns path → content for files and path+"/" → "" for
-// directories under root, failing on anything else.
-func readTree(t testing.TB, root string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || p == root {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		rel = filepath.ToSlash(rel)
-		switch {
-		case d.IsDir():
-			out[rel+"/"] = ""
-		case d.Type().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = string(data)
-		default:
-			t.Errorf("extracted %s has type %v", rel, d.Type())
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // assertNothingLeft fails if the destination or a temporary directory beside
 // it exists.
 func assertNothingLeft(t testing.TB, dest string) {
@@ -69,67 +38,67 @@ func TestExtractShapes(t *testing.T) {
 	}{
 		"flux layer": {
 			build: func(t *testing.T, b blobs) ocispec.Descriptor {
-				l := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, dir("."), dir("base"), reg("base/a.yaml", "a"), reg("b.yaml", "b"))))
-				return b.manifest(t, push.MediaTypeFluxConfig, l)
+				l := b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, dir("."), dir("base"), reg("base/a.yaml", "a"), reg("b.yaml", "b"))))
+				return b.Manifest(t, push.MediaTypeFluxConfig, l)
 			},
 			want: map[string]string{"base/": "", "base/a.yaml": "a", "b.yaml": "b"},
 		},
 		"plain tar without directory entries": {
 			build: func(t *testing.T, b blobs) ocispec.Descriptor {
-				l := b.add(ocispec.MediaTypeImageLayer, tarball(t, reg("./x/y/z.yaml", "z"), dir("x")))
-				return b.manifest(t, "application/vnd.oci.empty.v1+json", l)
+				l := b.Add(ocispec.MediaTypeImageLayer, tarball(t, reg("./x/y/z.yaml", "z"), dir("x")))
+				return b.Manifest(t, "application/vnd.oci.empty.v1+json", l)
 			},
 			want: map[string]string{"x/": "", "x/y/": "", "x/y/z.yaml": "z"},
 		},
 		"union of layers sharing directories": {
 			build: func(t *testing.T, b blobs) ocispec.Descriptor {
-				l1 := b.add(ocispec.MediaTypeImageLayerGzip, gz(t, tarball(t, dir("."), dir("apps"), reg("apps/a.yaml", "a"))))
-				l2 := b.add(ocispec.MediaTypeImageLayerGzip, gz(t, tarball(t, dir("."), dir("apps"), reg("apps/b.yaml", "b"))))
-				return b.manifest(t, "application/vnd.timoni.config.v1+json", l1, l2)
+				l1 := b.Add(ocispec.MediaTypeImageLayerGzip, gz(t, tarball(t, dir("."), dir("apps"), reg("apps/a.yaml", "a"))))
+				l2 := b.Add(ocispec.MediaTypeImageLayerGzip, gz(t, tarball(t, dir("."), dir("apps"), reg("apps/b.yaml", "b"))))
+				return b.Manifest(t, "application/vnd.timoni.config.v1+json", l1, l2)
 			},
 			want: map[string]string{"apps/": "", "apps/a.yaml": "a", "apps/b.yaml": "b"},
 		},
 		"helm chart with provenance": {
 			build: func(t *testing.T, b blobs) ocispec.Descriptor {
-				l := b.add(render.MediaTypeHelmChart, gz(t, tarball(t, reg("chart/Chart.yaml", "name: c"))))
-				p := b.add("application/vnd.cncf.helm.chart.provenance.v1.prov", []byte("sig"))
-				return b.manifest(t, "application/vnd.cncf.helm.config.v1+json", l, p)
+				l := b.Add(render.MediaTypeHelmChart, gz(t, tarball(t, reg("chart/Chart.yaml", "name: c"))))
+				p := b.Add("application/vnd.cncf.helm.chart.provenance.v1.prov", []byte("sig"))
+				return b.Manifest(t, "application/vnd.cncf.helm.config.v1+json", l, p)
 			},
 			want: map[string]string{"chart/": "", "chart/Chart.yaml": "name: c"},
 		},
 		"oras files": {
 			build: func(t *testing.T, b blobs) ocispec.Descriptor {
-				f1 := b.add(ocispec.MediaTypeImageLayer, []byte("kind: A\n")) // oras's default file media type
+				f1 := b.Add(ocispec.MediaTypeImageLayer, []byte("kind: A\n")) // oras's default file media type
 				f1.Annotations = map[string]string{ocispec.AnnotationTitle: "a.yaml"}
-				f2 := b.add("application/yaml", []byte("kind: B\n"))
+				f2 := b.Add("application/yaml", []byte("kind: B\n"))
 				f2.Annotations = map[string]string{ocispec.AnnotationTitle: "sub/b.yaml"}
-				return b.manifest(t, "application/vnd.oci.empty.v1+json", f1, f2)
+				return b.Manifest(t, "application/vnd.oci.empty.v1+json", f1, f2)
 			},
 			want: map[string]string{"a.yaml": "kind: A\n", "sub/": "", "sub/b.yaml": "kind: B\n"},
 		},
 		"oras directory": {
 			build: func(t *testing.T, b blobs) ocispec.Descriptor {
-				l := b.add(ocispec.MediaTypeImageLayerGzip, gz(t, tarball(t, dir("app/"), reg("app/a.yaml", "a"))))
+				l := b.Add(ocispec.MediaTypeImageLayerGzip, gz(t, tarball(t, dir("app/"), reg("app/a.yaml", "a"))))
 				l.Annotations = map[string]string{ocispec.AnnotationTitle: "app", "io.deis.oras.content.unpack": "true"}
-				return b.manifest(t, "application/vnd.oci.empty.v1+json", l)
+				return b.Manifest(t, "application/vnd.oci.empty.v1+json", l)
 			},
 			want: map[string]string{"app/": "", "app/a.yaml": "a"},
 		},
 		"titled tar+gzip is an archive": {
 			build: func(t *testing.T, b blobs) ocispec.Descriptor {
-				l := b.add(ocispec.MediaTypeImageLayerGzip, gz(t, tarball(t, reg("a.yaml", "a"))))
+				l := b.Add(ocispec.MediaTypeImageLayerGzip, gz(t, tarball(t, reg("a.yaml", "a"))))
 				l.Annotations = map[string]string{ocispec.AnnotationTitle: "manifests.tar.gz"}
-				return b.manifest(t, "application/vnd.oci.empty.v1+json", l)
+				return b.Manifest(t, "application/vnd.oci.empty.v1+json", l)
 			},
 			want: map[string]string{"a.yaml": "a"},
 		},
 		"index holding one artifact and an attestation": {
 			build: func(t *testing.T, b blobs) ocispec.Descriptor {
-				l := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "a"))))
-				m := b.manifest(t, push.MediaTypeFluxConfig, l)
-				att := b.manifest(t, "application/vnd.oci.image.config.v1+json")
+				l := b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "a"))))
+				m := b.Manifest(t, push.MediaTypeFluxConfig, l)
+				att := b.Manifest(t, "application/vnd.oci.image.config.v1+json")
 				att.Annotations = map[string]string{"vnd.docker.reference.type": "attestation-manifest"}
-				return b.index(t, m, att)
+				return b.Index(t, m, att)
 			},
 			want: map[string]string{"a.yaml": "a"},
 		},
@@ -159,7 +128,7 @@ func TestExtractRejects(t *testing.T) {
 	ctx := context.Background()
 	layer := func(files ...file) func(t *testing.T, b blobs) ocispec.Descriptor {
 		return func(t *testing.T, b blobs) ocispec.Descriptor {
-			return b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, gz(t, tarball(t, files...))))
+			return b.Manifest(t, push.MediaTypeFluxConfig, b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, files...))))
 		}
 	}
 	tests := map[string]struct {
@@ -174,11 +143,11 @@ func TestExtractRejects(t *testing.T) {
 		"dot dot that cleans": {build: layer(reg("a/../b", "x")), wantErr: errdef.ErrUnsafePath, naming: "a/../b"},
 		"backslash":           {build: layer(reg(`..\evil`, "x")), wantErr: errdef.ErrUnsafePath, naming: "evil"},
 		"volume":              {build: layer(reg("C:evil", "x")), wantErr: errdef.ErrUnsafePath, naming: "C:evil"},
-		"symlink":             {build: layer(file{name: "link", typ: tar.TypeSymlink, linkname: "/etc"}), wantErr: errdef.ErrUnsafePath, naming: "link"},
-		"symlink then write":  {build: layer(file{name: "d", typ: tar.TypeSymlink, linkname: "/tmp"}, reg("d/x", "x")), wantErr: errdef.ErrUnsafePath, naming: "d"},
-		"hard link":           {build: layer(reg("a", "x"), file{name: "b", typ: tar.TypeLink, linkname: "/etc/passwd"}), wantErr: errdef.ErrUnsafePath, naming: `"b"`},
-		"char device":         {build: layer(file{name: "null", typ: tar.TypeChar}), wantErr: errdef.ErrUnsafePath, naming: "null"},
-		"fifo":                {build: layer(file{name: "pipe", typ: tar.TypeFifo}), wantErr: errdef.ErrUnsafePath, naming: "pipe"},
+		"symlink":             {build: layer(file{Name: "link", Type: tar.TypeSymlink, Linkname: "/etc"}), wantErr: errdef.ErrUnsafePath, naming: "link"},
+		"symlink then write":  {build: layer(file{Name: "d", Type: tar.TypeSymlink, Linkname: "/tmp"}, reg("d/x", "x")), wantErr: errdef.ErrUnsafePath, naming: "d"},
+		"hard link":           {build: layer(reg("a", "x"), file{Name: "b", Type: tar.TypeLink, Linkname: "/etc/passwd"}), wantErr: errdef.ErrUnsafePath, naming: `"b"`},
+		"char device":         {build: layer(file{Name: "null", Type: tar.TypeChar}), wantErr: errdef.ErrUnsafePath, naming: "null"},
+		"fifo":                {build: layer(file{Name: "pipe", Type: tar.TypeFifo}), wantErr: errdef.ErrUnsafePath, naming: "pipe"},
 		"duplicate file":      {build: layer(reg("a.yaml", "1"), reg("a.yaml", "2")), wantErr: errdef.ErrUnsafePath, naming: "a.yaml"},
 		"duplicate dir":       {build: layer(dir("d"), dir("d")), wantErr: errdef.ErrUnsafePath, naming: `"d"`},
 		"dir over file":       {build: layer(reg("a", "1"), dir("a")), wantErr: errdef.ErrUnsafePath, naming: `"a"`},
@@ -187,75 +156,75 @@ func TestExtractRejects(t *testing.T) {
 		"too many bytes":      {build: layer(reg("a", "1234"), big("bomb", 2<<20)), opts: render.ExtractOptions{MaxBytes: 1 << 20}, wantErr: errdef.ErrSizeExceedsLimit, naming: "bomb"},
 		"too many entries":    {build: layer(dir("a"), dir("b"), dir("c")), opts: render.ExtractOptions{MaxFiles: 2}, wantErr: errdef.ErrSizeExceedsLimit},
 		"same file two layers": {wantErr: errdef.ErrUnsafePath, naming: "a.yaml", build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l1 := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "1"))))
-			l2 := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "2"))))
-			return b.manifest(t, push.MediaTypeFluxConfig, l1, l2)
+			l1 := b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "1"))))
+			l2 := b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "2"))))
+			return b.Manifest(t, push.MediaTypeFluxConfig, l1, l2)
 		}},
 		"bytes capped across layers": {opts: render.ExtractOptions{MaxBytes: 100}, wantErr: errdef.ErrSizeExceedsLimit, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l1 := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, big("a", 60))))
-			l2 := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, big("b", 60))))
-			return b.manifest(t, push.MediaTypeFluxConfig, l1, l2)
+			l1 := b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, big("a", 60))))
+			l2 := b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, big("b", 60))))
+			return b.Manifest(t, push.MediaTypeFluxConfig, l1, l2)
 		}},
 		"not gzip": {wantErr: errdef.ErrInvalidManifest, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			return b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, tarball(t, reg("a", "1"))))
+			return b.Manifest(t, push.MediaTypeFluxConfig, b.Add(render.MediaTypeFluxContent, tarball(t, reg("a", "1"))))
 		}},
 		"truncated archive": {wantErr: errdef.ErrInvalidManifest, build: func(t *testing.T, b blobs) ocispec.Descriptor {
 			data := gz(t, tarball(t, reg("a", strings.Repeat("x", 4096))))
-			return b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, data[:len(data)/2]))
+			return b.Manifest(t, push.MediaTypeFluxConfig, b.Add(render.MediaTypeFluxContent, data[:len(data)/2]))
 		}},
 		"layer digest mismatch": {wantErr: errdef.ErrDigestMismatch, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "good"))))
+			l := b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "good"))))
 			b[l.Digest] = gz(t, tarball(t, reg("a", "evil")))
-			return b.manifest(t, push.MediaTypeFluxConfig, l)
+			return b.Manifest(t, push.MediaTypeFluxConfig, l)
 		}},
 		"layer with trailing data": {wantErr: errdef.ErrSizeMismatch, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "good"))))
+			l := b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "good"))))
 			b[l.Digest] = append(b[l.Digest], make([]byte, 1024)...)
-			return b.manifest(t, push.MediaTypeFluxConfig, l)
+			return b.Manifest(t, push.MediaTypeFluxConfig, l)
 		}},
 		"manifest digest mismatch": {wantErr: errdef.ErrDigestMismatch, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			m := b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1")))))
+			m := b.Manifest(t, push.MediaTypeFluxConfig, b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1")))))
 			data := []byte(strings.Replace(string(b[m.Digest]), `"schemaVersion":2`, `"schemaVersion":2 `, 1))
 			b[m.Digest] = data[:m.Size]
 			return m
 		}},
 		"docker image layer": {wantErr: errdef.ErrUnsupportedMediaType, naming: "application/vnd.docker.image.rootfs.diff.tar.gzip", build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			return b.manifest(t, "application/vnd.docker.container.image.v1+json", b.add("application/vnd.docker.image.rootfs.diff.tar.gzip", []byte("x")))
+			return b.Manifest(t, "application/vnd.docker.container.image.v1+json", b.Add("application/vnd.docker.image.rootfs.diff.tar.gzip", []byte("x")))
 		}},
 		"content next to an unknown layer": {wantErr: errdef.ErrUnsupportedMediaType, naming: "application/x-secret", build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1"))))
-			return b.manifest(t, push.MediaTypeFluxConfig, l, b.add("application/x-secret", []byte("x")))
+			l := b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1"))))
+			return b.Manifest(t, push.MediaTypeFluxConfig, l, b.Add("application/x-secret", []byte("x")))
 		}},
 		"no layers": {wantErr: errdef.ErrUnsupportedMediaType, naming: "application/vnd.cncf.flux.config.v1+json", build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			return b.manifest(t, push.MediaTypeFluxConfig)
+			return b.Manifest(t, push.MediaTypeFluxConfig)
 		}},
 		"index of two manifests": {wantErr: errdef.ErrUnsupportedMediaType, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			m1 := b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1")))))
-			m2 := b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "2")))))
-			return b.index(t, m1, m2)
+			m1 := b.Manifest(t, push.MediaTypeFluxConfig, b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1")))))
+			m2 := b.Manifest(t, push.MediaTypeFluxConfig, b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "2")))))
+			return b.Index(t, m1, m2)
 		}},
 		"index of an index": {wantErr: errdef.ErrUnsupportedMediaType, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			m := b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1")))))
-			return b.index(t, b.index(t, m))
+			m := b.Manifest(t, push.MediaTypeFluxConfig, b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1")))))
+			return b.Index(t, b.Index(t, m))
 		}},
 		"config as root": {wantErr: errdef.ErrUnsupportedMediaType, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			return b.add(push.MediaTypeFluxConfig, []byte(`{"schemaVersion":2}`))
+			return b.Add(push.MediaTypeFluxConfig, []byte(`{"schemaVersion":2}`))
 		}},
 		"oras file traversal": {wantErr: errdef.ErrUnsafePath, naming: "../evil.yaml", build: titled("../evil.yaml", "x", 0)},
 		"oras file absolute":  {wantErr: errdef.ErrUnsafePath, naming: "/etc/cron.d/x", build: titled("/etc/cron.d/x", "x", 0)},
 		"oras file too big":   {wantErr: errdef.ErrSizeExceedsLimit, opts: render.ExtractOptions{MaxBytes: 4}, build: titled("a.yaml", "12345", 0)},
 		"oras file too long":  {wantErr: errdef.ErrSizeMismatch, build: titled("a.yaml", "12345", 3)},
 		"oras files colliding": {wantErr: errdef.ErrUnsafePath, naming: "a.yaml", build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			f1 := b.add("application/yaml", []byte("1"))
+			f1 := b.Add("application/yaml", []byte("1"))
 			f1.Annotations = map[string]string{ocispec.AnnotationTitle: "a.yaml"}
-			f2 := b.add("application/yaml", []byte("2"))
+			f2 := b.Add("application/yaml", []byte("2"))
 			f2.Annotations = map[string]string{ocispec.AnnotationTitle: "./a.yaml"}
-			return b.manifest(t, "application/vnd.oci.empty.v1+json", f1, f2)
+			return b.Manifest(t, "application/vnd.oci.empty.v1+json", f1, f2)
 		}},
 		"missing layer": {wantErr: errdef.ErrNotFound, build: func(t *testing.T, b blobs) ocispec.Descriptor {
-			l := b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1"))))
+			l := b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a", "1"))))
 			delete(b, l.Digest)
-			return b.manifest(t, push.MediaTypeFluxConfig, l)
+			return b.Manifest(t, push.MediaTypeFluxConfig, l)
 		}},
 	}
 	for name, tc := range tests {
@@ -283,19 +252,19 @@ func TestExtractRejects(t *testing.T) {
 // size overrides the descriptor's.
 func titled(name, body string, size int64) func(t *testing.T, b blobs) ocispec.Descriptor {
 	return func(t *testing.T, b blobs) ocispec.Descriptor {
-		l := b.add("application/yaml", []byte(body))
+		l := b.Add("application/yaml", []byte(body))
 		if size != 0 {
 			l.Size = size
 		}
 		l.Annotations = map[string]string{ocispec.AnnotationTitle: name}
-		return b.manifest(t, "application/vnd.oci.empty.v1+json", l)
+		return b.Manifest(t, "application/vnd.oci.empty.v1+json", l)
 	}
 }
 
 func TestExtractDestination(t *testing.T) {
 	ctx := context.Background()
 	b := blobs{}
-	desc := b.manifest(t, push.MediaTypeFluxConfig, b.add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "a")))))
+	desc := b.Manifest(t, push.MediaTypeFluxConfig, b.Add(render.MediaTypeFluxContent, gz(t, tarball(t, reg("a.yaml", "a")))))
 
 	t.Run("empty existing dir is replaced", func(t *testing.T) {
 		dest := t.TempDir()
@@ -336,7 +305,7 @@ func FuzzExtract(f *testing.F) {
 	f.Add(tarball(f, dir("."), reg("a.yaml", "a")), false)
 	f.Add(gz(f, tarball(f, dir("."), dir("d"), reg("d/b.yaml", "b"))), true)
 	f.Add(tarball(f, reg("../x", "x")), false)
-	f.Add(tarball(f, file{name: "l", typ: tar.TypeSymlink, linkname: "/"}), false)
+	f.Add(tarball(f, file{Name: "l", Type: tar.TypeSymlink, Linkname: "/"}), false)
 	f.Add(gz(f, tarball(f, reg("a", "1"), reg("a", "2"))), true)
 	f.Fuzz(func(t *testing.T, data []byte, gzipped bool) {
 		b := blobs{}
@@ -344,7 +313,7 @@ func FuzzExtract(f *testing.F) {
 		if gzipped {
 			mt = ocispec.MediaTypeImageLayerGzip
 		}
-		desc := b.manifest(t, push.MediaTypeFluxConfig, b.add(mt, data))
+		desc := b.Manifest(t, push.MediaTypeFluxConfig, b.Add(mt, data))
 		dest := filepath.Join(t.TempDir(), "out")
 		err := render.Extract(context.Background(), b, desc, dest, render.ExtractOptions{MaxBytes: 1 << 20, MaxFiles: 1000})
 		if err != nil {
