@@ -18,25 +18,14 @@ import (
 	"k8s.io/client-go/rest"
 
 	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
-	"github.com/sealift-dev/sealift/deploy"
-	"github.com/sealift-dev/sealift/render"
 )
 
 // installCRD applies the generated config/crd to the test API server and
 // waits until it is established.
 func installCRD(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
-	mgr, err := deploy.NewManager(env.Config, deploy.ManagerOptions{})
-	if err != nil {
+	if err := env.InstallCRDs("../config/crd"); err != nil {
 		t.Fatal(err)
-	}
-	crds, err := render.Render(ctx, "../config/crd", render.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mgr.ApplyAllStaged(ctx, crds); err != nil {
-		t.Fatalf("apply the generated CRD: %v", err)
 	}
 }
 

@@ -12,9 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/internal/kubetest"
-	"github.com/sealift-dev/sealift/render"
 )
 
 var env *kubetest.Env
@@ -24,17 +22,8 @@ func TestMain(m *testing.M) { os.Exit(kubetest.Run(m, &env)) }
 // installCRD installs the Sync CRD from config/crd.
 func installCRD(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
-	mgr, err := deploy.NewManager(env.Config, deploy.ManagerOptions{})
-	if err != nil {
+	if err := env.InstallCRDs("../../config/crd"); err != nil {
 		t.Fatal(err)
-	}
-	crds, err := render.Render(ctx, "../../config/crd", render.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mgr.ApplyAllStaged(ctx, crds); err != nil {
-		t.Fatalf("apply CRD: %v", err)
 	}
 }
 

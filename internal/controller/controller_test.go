@@ -33,7 +33,6 @@ import (
 	"github.com/sealift-dev/sealift/internal/kubetest"
 	"github.com/sealift-dev/sealift/internal/registrytest"
 	"github.com/sealift-dev/sealift/push"
-	"github.com/sealift-dev/sealift/render"
 )
 
 var env *kubetest.Env
@@ -50,19 +49,8 @@ var (
 func setup(t *testing.T) client.Client {
 	t.Helper()
 	setupOnce.Do(func() {
-		ctx := context.Background()
-		mgr, err := deploy.NewManager(env.Config, deploy.ManagerOptions{})
-		if err != nil {
+		if err := env.InstallCRDs("../../config/crd"); err != nil {
 			setupErr = err
-			return
-		}
-		crds, err := render.Render(ctx, "../../config/crd", render.Options{})
-		if err != nil {
-			setupErr = err
-			return
-		}
-		if _, err := mgr.ApplyAllStaged(ctx, crds); err != nil {
-			setupErr = fmt.Errorf("apply CRD: %w", err)
 			return
 		}
 		scheme, err := NewScheme()

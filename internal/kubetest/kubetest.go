@@ -242,3 +242,14 @@ func fuzzing() bool {
 	}
 	return false
 }
+
+// InstallCRDs applies the CustomResourceDefinitions held in the YAML files
+// of dirs (other documents are skipped) and waits until the API server
+// serves them.
+func (e *Env) InstallCRDs(dirs ...string) error {
+	_, err := envtest.InstallCRDs(e.Config, envtest.CRDInstallOptions{Paths: dirs, ErrorIfPathMissing: true})
+	if err != nil {
+		return fmt.Errorf("kubetest: install CRDs from %v: %w", dirs, err)
+	}
+	return nil
+}
