@@ -2,7 +2,6 @@ package reconcile_test
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"os"
@@ -27,7 +26,6 @@ import (
 	"github.com/sealift-dev/sealift/internal/kubetest"
 	"github.com/sealift-dev/sealift/internal/registrytest"
 	"github.com/sealift-dev/sealift/pull"
-	"github.com/sealift-dev/sealift/push"
 	"github.com/sealift-dev/sealift/reconcile"
 	"github.com/sealift-dev/sealift/render"
 )
@@ -36,25 +34,10 @@ var env *kubetest.Env
 
 func TestMain(m *testing.M) { os.Exit(kubetest.Run(m, &env)) }
 
-// keyPair is a cosign key pair for a test.
-type keyPair struct {
-	priv   crypto.Signer
-	pubPEM []byte
-}
+// keyPair and newKeyPair are the shared test key pairs.
+type keyPair = registrytest.KeyPair
 
-func newKeyPair(t *testing.T) keyPair {
-	t.Helper()
-	password := []byte("test-password")
-	privPEM, pubPEM, err := cosignfmt.GenerateKeyPair(password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := cosignfmt.LoadPrivateKey(privPEM, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keyPair{priv: signer, pubPEM: pubPEM}
-}
+var newKeyPair = registrytest.NewKeyPair
 
 // app writes a small app (Namespace, ConfigMap, Deployment, Service) whose
 // namespace is ns, so each test case touches its own objects.
@@ -104,18 +87,7 @@ spec:
 // publish pushes dir to repo:tag and signs the digest with each signer.
 func publish(t *testing.T, reg *registrytest.Registry, repoName, tag, dir string, signers ...keyPair) ocispec.Descriptor {
 	t.Helper()
-	ctx := context.Background()
-	ref, repo := reg.Repository(t, repoName, tag)
-	desc, err := push.Push(ctx, dir, repo, tag, push.Options{Source: "https://example.com/app", Revision: tag})
-	if err != nil {
-		t.Fatalf("push: %v", err)
-	}
-	for _, k := range signers {
-		if err := cosignfmt.SignLegacy(ctx, repo, desc, ref.Repo(), k.priv); err != nil {
-			t.Fatalf("sign: %v", err)
-		}
-	}
-	return desc
+	return reg.Publish(t, repoName, tag, dir, time.Time{}, signers...)
 }
 
 func newSync(name, url, tag string, keys ...keyPair) *sealiftv1.Sync {
@@ -127,7 +99,7 @@ func newSync(name, url, tag string, keys ...keyPair) *sealiftv1.Sync {
 	s.Spec.Source.Ref = &sealiftv1.Ref{Tag: tag}
 	s.Spec.Source.Insecure = true
 	for _, k := range keys {
-		s.Spec.Verify.Keys = append(s.Spec.Verify.Keys, sealiftv1.Key{PEM: string(k.pubPEM)})
+		s.Spec.Verify.Keys = append(s.Spec.Verify.Keys, sealiftv1.Key{PEM: string(k.PublicPEM)})
 	}
 	return s
 }
@@ -360,7 +332,7 @@ func TestReconcileSignatureRepository(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cosignfmt.SignLegacy(ctx, sigRepo, desc, reg.Repo("apps/sigrepo"), key.priv); err != nil {
+	if err := cosignfmt.SignLegacy(ctx, sigRepo, desc, reg.Repo("apps/sigrepo"), key.Signer); err != nil {
 		t.Fatal(err)
 	}
 

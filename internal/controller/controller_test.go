@@ -3,7 +3,6 @@ package controller
 import (
 	"bufio"
 	"context"
-	"crypto"
 	"fmt"
 	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"io"
@@ -29,10 +28,8 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/sealift-dev/sealift/deploy"
-	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/kubetest"
 	"github.com/sealift-dev/sealift/internal/registrytest"
-	"github.com/sealift-dev/sealift/push"
 )
 
 var env *kubetest.Env
@@ -130,25 +127,10 @@ func (r *running) stop() {
 	})
 }
 
-// keyPair is a cosign key pair for a test.
-type keyPair struct {
-	priv   crypto.Signer
-	pubPEM []byte
-}
+// keyPair and newKeyPair are the shared test key pairs.
+type keyPair = registrytest.KeyPair
 
-func newKeyPair(t *testing.T) keyPair {
-	t.Helper()
-	password := []byte("test-password")
-	privPEM, pubPEM, err := cosignfmt.GenerateKeyPair(password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := cosignfmt.LoadPrivateKey(privPEM, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keyPair{priv: signer, pubPEM: pubPEM}
-}
+var newKeyPair = registrytest.NewKeyPair
 
 // app writes a Namespace appNS and a ConfigMap app-config holding message;
 // extra adds one ConfigMap per name.
@@ -173,18 +155,7 @@ func app(t *testing.T, appNS, message string, extra ...string) string {
 // publish pushes dir to repo:tag, created at created, and signs the digest with each signer.
 func publish(t *testing.T, reg *registrytest.Registry, repoName, tag, dir string, created time.Time, signers ...keyPair) ocispec.Descriptor {
 	t.Helper()
-	ctx := context.Background()
-	ref, repo := reg.Repository(t, repoName, tag)
-	desc, err := push.Push(ctx, dir, repo, tag, push.Options{Source: "https://example.com/app", Revision: tag, Created: created})
-	if err != nil {
-		t.Fatalf("push: %v", err)
-	}
-	for _, k := range signers {
-		if err := cosignfmt.SignLegacy(ctx, repo, desc, ref.Repo(), k.priv); err != nil {
-			t.Fatalf("sign: %v", err)
-		}
-	}
-	return desc
+	return reg.Publish(t, repoName, tag, dir, created, signers...)
 }
 
 func createNamespace(t *testing.T, name string) {
@@ -203,7 +174,7 @@ func newSync(ns, name, url, tag string, every time.Duration, keys ...keyPair) *s
 	s.Spec.Prune = true
 	s.Spec.Interval = &metav1.Duration{Duration: every}
 	for _, k := range keys {
-		s.Spec.Verify.Keys = append(s.Spec.Verify.Keys, sealiftv1.Key{PEM: string(k.pubPEM)})
+		s.Spec.Verify.Keys = append(s.Spec.Verify.Keys, sealiftv1.Key{PEM: string(k.PublicPEM)})
 	}
 	return s
 }

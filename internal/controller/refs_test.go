@@ -141,7 +141,7 @@ func TestControllerKeyFromSecret(t *testing.T) {
 	if apimeta.IsStatusConditionTrue(s.Status.Conditions, sealiftv1.ConditionStalled) {
 		t.Error("a missing Secret stalled the Sync; creating the Secret must be enough")
 	}
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cosign-pub", Namespace: ns}, Data: map[string][]byte{"cosign.pub": key.pubPEM}}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cosign-pub", Namespace: ns}, Data: map[string][]byte{"cosign.pub": key.PublicPEM}}
 	if err := c.Create(ctx, sec); err != nil {
 		t.Fatal(err)
 	}
