@@ -24,6 +24,18 @@
 // artifact without the Sync changing. Status-only updates do not trigger
 // reconciles.
 //
+// # Drift
+//
+// An edit or deletion of an applied object reconciles its Sync about a
+// second later (driftDelay), so drift: correct puts it back and drift:
+// detect reports it (Ready message, a Drifted event when the set of
+// drifted objects changes) without waiting for the interval. The objects
+// are watched through a cache of their own that lists only objects with
+// sealift's ownership labels (and, with --watch-namespace, only those of
+// that namespace's Syncs), keeps metadata only and drops managed fields.
+// There is one watch per kind, started the first time a Sync's inventory
+// names it and kept for the controller's lifetime.
+//
 // # Limits and caveats
 //
 // In-cluster, a Sync may not name files: spec.verify.keys[].path and
@@ -36,6 +48,12 @@
 // --no-cross-namespace-refs a Sync whose targetNamespace is another
 // namespace is refused. Events are recorded when the state changes (a new
 // digest, readiness restored, objects changed or pruned, a new failure),
-// never for an unchanged reconcile. Metrics are labelled by the Sync's
+// never for an unchanged reconcile. The drift watches need list and watch
+// on every kind the Syncs apply; a kind the controller may not watch logs
+// errors and is corrected at the interval only. Status-only writes of
+// objects with a generation do not count as drift, and with
+// --watch-label-selector the drift cache still holds the objects of every
+// shard's Syncs (their events reach Syncs this controller does not serve
+// and are dropped). Metrics are labelled by the Sync's
 // namespace and name, whose series are dropped when the Sync is deleted.
 package controller

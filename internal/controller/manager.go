@@ -291,15 +291,19 @@ func NewManager(o Options, log logr.Logger) (manager.Manager, error) {
 	if err := mgr.Add(r.poller); err != nil {
 		return nil, err
 	}
-	err = builder.ControllerManagedBy(mgr).
+	if r.drift, err = newDriftWatches(mgr, o.WatchNamespace, log.WithName("drift")); err != nil {
+		return nil, err
+	}
+	ctrl, err := builder.ControllerManagedBy(mgr).
 		Named("sync").
 		For(&sealiftv1.Sync{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WatchesRawSource(source.Channel(r.poller.events, &handler.EnqueueRequestForObject{})).
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: concurrent, RateLimiter: r.limiter}).
-		Complete(r)
+		Build(r)
 	if err != nil {
 		return nil, setupError(err)
 	}
+	r.drift.setController(ctrl)
 	return mgr, nil
 }
 

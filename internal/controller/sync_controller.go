@@ -41,6 +41,9 @@ const (
 	ReasonDependencyNotReady = "DependencyNotReady"
 	ReasonPruned             = "Pruned"
 	ReasonPruneFailed        = "PruneFailed"
+	// ReasonDrifted: with drift: detect, applied objects differ from the
+	// applied revision (recorded when the set of drifted objects changes).
+	ReasonDrifted = "Drifted"
 
 	// eventAction is the action of every event (events.k8s.io needs one).
 	eventReconcile = "Reconcile"
@@ -66,6 +69,7 @@ type SyncReconciler struct {
 	cache   *sharedCache
 	limiter *retryLimiter
 	poller  *stalledPoller
+	drift   *driftWatches
 	metrics *metrics
 	now     func() time.Time
 }
@@ -150,6 +154,9 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrlreconcile.Reques
 		return ctrlreconcile.Result{}, errors.Join(err, perr)
 	}
 	r.report(&s, before, res, reason, err)
+	if s.Status.Inventory != nil {
+		r.drift.ensure(s.Status.Inventory.Entries)
+	}
 
 	key := req.NamespacedName
 	r.metrics.setReady(key, err == nil)
@@ -322,6 +329,14 @@ func (r *SyncReconciler) report(s, before *sealiftv1.Sync, res reconcile.Result,
 			verb, res.Repository, res.Digest, signers,
 			countAction(res.Changes, deploy.ActionCreated), countAction(res.Changes, deploy.ActionConfigured),
 			countAction(res.Changes, deploy.ActionRecreated), countAction(res.Changes, deploy.ActionUnchanged), len(res.Inventory))
+	}
+	if res.DriftChecked && len(res.Drifted) > 0 {
+		// Once per set of drifted objects, not at each look.
+		ready := apimeta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionReady)
+		old := apimeta.FindStatusCondition(before.Status.Conditions, sealiftv1.ConditionReady)
+		if ready != nil && (old == nil || old.Message != ready.Message) {
+			r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonDrifted, eventReconcile, "%s", ready.Message)
+		}
 	}
 	if n := countAction(res.Changes, deploy.ActionDeleted); n > 0 {
 		r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, ReasonPruned, eventReconcile, "pruned %d objects that left %s", n, res.Digest)
