@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -58,13 +60,7 @@ type restMapper struct {
 	kinds       map[schema.GroupKind][]kindMapping // preferred version first
 	unavailable map[string]string                  // group → an unavailable version's reason
 	loaded      bool
-	flight      *discoveryFlight // the load in progress, if any
-}
-
-// discoveryFlight is one load of discovery that concurrent callers share.
-type discoveryFlight struct {
-	done chan struct{}
-	err  error
+	flight      singleflight.Group // shares one load between concurrent callers
 }
 
 // kindMapping is one version of a kind as the server serves it.
@@ -155,49 +151,41 @@ func (r *restMapper) RESTMapping(ctx context.Context, gk schema.GroupKind, versi
 }
 
 // load returns the kinds, reading discovery when they are not loaded.
-// Concurrent callers share one load; each waits no longer than its ctx.
+// Concurrent callers share one load (singleflight); each waits no longer
+// than its ctx.
 func (r *restMapper) load(ctx context.Context) (map[schema.GroupKind][]kindMapping, map[string]string, error) {
 	r.mu.Lock()
 	if r.loaded {
 		defer r.mu.Unlock()
 		return r.kinds, r.unavailable, nil
 	}
-	f := r.flight
-	if f == nil {
-		f = &discoveryFlight{done: make(chan struct{})}
-		r.flight = f
-		go r.runFlight(f)
-	}
 	r.mu.Unlock()
+	// The load runs on its own deadline, detached from the caller that
+	// started it, so one impatient caller does not fail it for the others.
+	loadCtx := context.WithoutCancel(ctx)
+	ch := r.flight.DoChan("discovery", func() (any, error) {
+		ctx, cancel := context.WithTimeout(loadCtx, discoveryTimeout)
+		defer cancel()
+		d, err := r.discover(ctx, true)
+		if err != nil {
+			return nil, fmt.Errorf("deploy: discovery: %w", err)
+		}
+		r.mu.Lock()
+		r.kinds, r.unavailable, r.loaded = d.kinds, d.unavailable, true
+		r.mu.Unlock()
+		return nil, nil
+	})
 	select {
-	case <-f.done:
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, nil, res.Err
+		}
 	case <-ctx.Done():
 		return nil, nil, fmt.Errorf("deploy: discovery: %w", ctx.Err())
-	}
-	if f.err != nil {
-		return nil, nil, f.err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.kinds, r.unavailable, nil
-}
-
-// runFlight loads discovery for everyone waiting on f. It runs on its own
-// deadline, not a caller's, so one impatient caller does not fail the load
-// for the others.
-func (r *restMapper) runFlight(f *discoveryFlight) {
-	ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
-	defer cancel()
-	d, err := r.discover(ctx, true)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err != nil {
-		f.err = fmt.Errorf("deploy: discovery: %w", err)
-	} else {
-		r.kinds, r.unavailable, r.loaded = d.kinds, d.unavailable, true
-	}
-	r.flight = nil
-	close(f.done)
 }
 
 // discover reads the core group at /api and the named groups at /apis,
@@ -286,16 +274,16 @@ func (r *restMapper) addLegacy(ctx context.Context, d *discovered, root string, 
 		list *metav1.APIResourceList
 		err  error
 	}
+	// Each slot is written by its own request; a slot left zero (no list,
+	// no error) cannot happen once Wait returns.
 	results := make([]result, len(gvs))
 	var (
-		wg       sync.WaitGroup
+		g        errgroup.Group
 		budgetMu sync.Mutex
 	)
-	sem := make(chan struct{}, discoveryConcurrency)
+	g.SetLimit(discoveryConcurrency)
 	for i, gv := range gvs {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			p := path.Join(root, gv.group, gv.version)
 			body, _, err := r.get(ctx, p, false, nil)
 			if err == nil {
@@ -309,17 +297,18 @@ func (r *restMapper) addLegacy(ctx context.Context, d *discovered, root string, 
 			}
 			if err != nil {
 				results[i].err = err
-				return
+				return nil
 			}
 			var list metav1.APIResourceList
 			if err := json.Unmarshal(body, &list); err != nil {
 				results[i].err = fmt.Errorf("%s: malformed resource list: %w", p, err)
-				return
+				return nil
 			}
 			results[i].list = &list
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
