@@ -25,6 +25,7 @@ import (
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
 	"github.com/sealift-dev/sealift/internal/kubetest"
 	"github.com/sealift-dev/sealift/internal/registrytest"
+	"github.com/sealift-dev/sealift/internal/signtest"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/reconcile"
 	"github.com/sealift-dev/sealift/render"
@@ -35,9 +36,9 @@ var env *kubetest.Env
 func TestMain(m *testing.M) { os.Exit(kubetest.Run(m, &env)) }
 
 // keyPair and newKeyPair are the shared test key pairs.
-type keyPair = registrytest.KeyPair
+type keyPair = signtest.KeyPair
 
-var newKeyPair = registrytest.NewKeyPair
+var newKeyPair = signtest.NewKeyPair
 
 // app writes a small app (Namespace, ConfigMap, Deployment, Service) whose
 // namespace is ns, so each test case touches its own objects.
@@ -87,7 +88,7 @@ spec:
 // publish pushes dir to repo:tag and signs the digest with each signer.
 func publish(t *testing.T, reg *registrytest.Registry, repoName, tag, dir string, signers ...keyPair) ocispec.Descriptor {
 	t.Helper()
-	return reg.Publish(t, repoName, tag, dir, time.Time{}, signers...)
+	return signtest.Publish(t, reg, repoName, tag, dir, time.Time{}, signers...)
 }
 
 func newSync(name, url, tag string, keys ...keyPair) *sealiftv1.Sync {

@@ -30,6 +30,7 @@ import (
 	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/internal/kubetest"
 	"github.com/sealift-dev/sealift/internal/registrytest"
+	"github.com/sealift-dev/sealift/internal/signtest"
 )
 
 var env *kubetest.Env
@@ -128,9 +129,9 @@ func (r *running) stop() {
 }
 
 // keyPair and newKeyPair are the shared test key pairs.
-type keyPair = registrytest.KeyPair
+type keyPair = signtest.KeyPair
 
-var newKeyPair = registrytest.NewKeyPair
+var newKeyPair = signtest.NewKeyPair
 
 // app writes a Namespace appNS and a ConfigMap app-config holding message;
 // extra adds one ConfigMap per name.
@@ -155,7 +156,7 @@ func app(t *testing.T, appNS, message string, extra ...string) string {
 // publish pushes dir to repo:tag, created at created, and signs the digest with each signer.
 func publish(t *testing.T, reg *registrytest.Registry, repoName, tag, dir string, created time.Time, signers ...keyPair) ocispec.Descriptor {
 	t.Helper()
-	return reg.Publish(t, repoName, tag, dir, created, signers...)
+	return signtest.Publish(t, reg, repoName, tag, dir, created, signers...)
 }
 
 func createNamespace(t *testing.T, name string) {

@@ -18,7 +18,7 @@ var stages = []string{
 }
 
 // testHelpers are packages only tests may link.
-var testHelpers = []string{module + "/internal/registrytest", module + "/internal/kubetest", module + "/internal/contenttest"}
+var testHelpers = []string{module + "/internal/registrytest", module + "/internal/kubetest", module + "/internal/contenttest", module + "/internal/signtest"}
 
 const (
 	clientGo          = "k8s.io/client-go"

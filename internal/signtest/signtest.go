@@ -1,4 +1,7 @@
-package registrytest
+// Package signtest publishes signed artifacts for tests: a cosign key pair,
+// and a push to an in-process registry followed by a legacy-format
+// signature, as CI does. Only tests import it.
+package signtest
 
 import (
 	"context"
@@ -9,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/sealift-dev/sealift/internal/cosignfmt"
+	"github.com/sealift-dev/sealift/internal/registrytest"
 	"github.com/sealift-dev/sealift/push"
 )
 
@@ -34,10 +38,10 @@ func NewKeyPair(t testing.TB) KeyPair {
 	return KeyPair{Signer: signer, PublicPEM: pubPEM}
 }
 
-// Publish pushes dir to repoName:tag as CI would (created at created; the
-// zero time keeps push's default) and signs the digest with each signer in
-// cosign's legacy format.
-func (r *Registry) Publish(t testing.TB, repoName, tag, dir string, created time.Time, signers ...KeyPair) ocispec.Descriptor {
+// Publish pushes dir to repoName:tag at r as CI would (created at created;
+// the zero time keeps push's default) and signs the digest with each signer
+// in cosign's legacy format.
+func Publish(t testing.TB, r *registrytest.Registry, repoName, tag, dir string, created time.Time, signers ...KeyPair) ocispec.Descriptor {
 	t.Helper()
 	ctx := context.Background()
 	ref, repo := r.Repository(t, repoName, tag)
