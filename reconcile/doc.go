@@ -9,7 +9,10 @@
 // knows only its own job. The same Reconcile runs once from the CLI
 // (`sealift sync --once`) and in the controller's loop (internal/controller,
 // which adds no stage of its own); Finalize undoes what a deleted Sync
-// applied, unless its spec.prune is false.
+// applied, unless its spec.prune is false. Every failure carries the reason
+// its conditions are set under (ReasonError; ReasonOf reads it through any
+// wrapping), so status, events and metrics name it alike; whether it is
+// terminal is errdef.IsTerminal's to say.
 //
 // # Limits and caveats
 //

@@ -157,16 +157,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, 
 	s.Default()
 	ctx, cancel := context.WithTimeout(ctx, s.Spec.Timeout.Duration)
 	defer cancel()
-	res, reason, err := r.reconcile(ctx, s)
-	if err != nil && reason == sealiftv1.ReasonSourceUnavailable && !errdef.IsTerminal(err) {
+	res, err := r.reconcile(ctx, s)
+	if err != nil && ReasonOf(err) == sealiftv1.ReasonSourceUnavailable && !errdef.IsTerminal(err) {
 		// No source answered: keep the last verified revision in place from
 		// the cache (so drift is still corrected), and say so.
-		if fres, _, ferr := r.reconcileOffline(ctx, s); ferr == nil {
+		if fres, ferr := r.reconcileOffline(ctx, s); ferr == nil {
 			fres.SourceError = err.Error()
 			res, err = fres, &SourceUnavailableError{Sync: s.Key(), Digest: fres.Digest, Err: err}
 		}
 	}
-	r.setStatus(s, res, reason, err)
+	r.setStatus(s, res, err)
 	return res, err
 }
 
@@ -196,38 +196,41 @@ func (r *Reconciler) ReconcileOffline(ctx context.Context, s *sealiftv1.Sync) (R
 	s.Default()
 	ctx, cancel := context.WithTimeout(ctx, s.Spec.Timeout.Duration)
 	defer cancel()
-	res, reason, err := r.reconcileOffline(ctx, s)
-	r.setStatus(s, res, reason, err)
+	res, err := r.reconcileOffline(ctx, s)
+	r.setStatus(s, res, err)
 	return res, err
 }
 
-func (r *Reconciler) reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, string, error) {
-	res, desc, policyHash, reason, err := r.fetchVerified(ctx, s)
+// reconcile is Reconcile's walk; its error carries the status reason
+// (ReasonOf).
+func (r *Reconciler) reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, error) {
+	res, v, err := r.fetchVerified(ctx, s)
 	if err != nil {
-		return res, reason, err
+		return res, err
 	}
+	desc := v.desc
 	if s.Spec.Drift == sealiftv1.DriftDetect {
 		last, ok, err := r.Cache.LastApplied(ctx, s.Key())
 		if err != nil {
 			// Not knowing what was applied must not fall through to an
 			// apply that would overwrite the hand edits detect mode keeps.
-			return res, sealiftv1.ReasonArtifactFailed, fmt.Errorf("drift: detect: read the last applied revision: %w", err)
+			return res, WithReason(sealiftv1.ReasonArtifactFailed, fmt.Errorf("drift: detect: read the last applied revision: %w", err))
 		}
 		if ok && last.Manifest.Digest == desc.Digest {
 			// Nothing new to apply: report how the cluster differs from the
 			// applied revision, and leave it as it is.
-			res.Drifted, reason, err = r.drift(ctx, s, desc)
+			res.Drifted, err = r.drift(ctx, s, desc)
 			if err != nil {
-				return res, reason, err
+				return res, err
 			}
 			res.DriftChecked = true
-			return res, sealiftv1.ReasonApplied, nil
+			return res, nil
 		}
 	}
-	inventory, changes, reason, err := r.apply(ctx, s, desc)
+	inventory, changes, err := r.apply(ctx, s, desc)
 	res.Changes, res.Inventory = changes, inventory
 	if err != nil {
-		return res, reason, err
+		return res, err
 	}
 	err = r.Cache.Commit(ctx, cache.Revision{
 		Sync:       s.Key(),
@@ -235,14 +238,14 @@ func (r *Reconciler) reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, 
 		Manifest:   desc,
 		Selector:   res.selector,
 		Tag:        res.Tag,
-		Verdict:    cacheVerdict(res, policyHash),
+		Verdict:    cacheVerdict(res, v.policyHash),
 		Inventory:  inventory,
 		AppliedAt:  time.Now().UTC(),
 	})
 	if err != nil {
-		return res, sealiftv1.ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
+		return res, WithReason(sealiftv1.ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err))
 	}
-	return res, sealiftv1.ReasonApplied, nil
+	return res, nil
 }
 
 // annotations reads the annotations of the cached manifest desc (re-checked
@@ -288,11 +291,11 @@ func (r *Reconciler) Plan(ctx context.Context, s *sealiftv1.Sync) (Result, []dep
 	s.Default()
 	ctx, cancel := context.WithTimeout(ctx, s.Spec.Timeout.Duration)
 	defer cancel()
-	res, desc, _, _, err := r.fetchVerified(ctx, s)
+	res, v, err := r.fetchVerified(ctx, s)
 	if err != nil {
 		return res, nil, err
 	}
-	objs, err := r.render(ctx, s, desc)
+	objs, err := r.render(ctx, s, v.desc)
 	if err != nil {
 		return res, nil, err
 	}
@@ -311,44 +314,54 @@ func (r *Reconciler) Plan(ctx context.Context, s *sealiftv1.Sync) (Result, []dep
 }
 
 // drift lists the objects whose live state differs from revision desc.
-func (r *Reconciler) drift(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]string, string, error) {
+func (r *Reconciler) drift(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]string, error) {
 	objs, err := r.render(ctx, s, desc)
 	if err != nil {
-		return nil, sealiftv1.ReasonArtifactFailed, err
+		return nil, WithReason(sealiftv1.ReasonArtifactFailed, err)
 	}
 	mgr, err := r.manager(s)
 	if err != nil {
-		return nil, sealiftv1.ReasonApplyFailed, err
+		return nil, WithReason(sealiftv1.ReasonApplyFailed, err)
 	}
 	diffs, err := mgr.Diff(ctx, objs, nil)
 	if err != nil {
-		return nil, sealiftv1.ReasonApplyFailed, err
+		return nil, WithReason(sealiftv1.ReasonApplyFailed, err)
 	}
 	drifted := []string{}
 	for _, d := range deploy.Drifted(diffs) {
 		drifted = append(drifted, d.Object)
 	}
-	return drifted, "", nil
+	return drifted, nil
+}
+
+// verified is the revision fetchVerified checked and fetched into the cache.
+type verified struct {
+	desc ocispec.Descriptor
+	// policyHash is the hash of the policy the verdict was made under.
+	policyHash string
 }
 
 // fetchVerified resolves s's source to a digest, checks its signatures
 // against the policy (or finds a cached verdict), and fetches exactly that
-// digest into the cache.
-func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Result, ocispec.Descriptor, string, string, error) {
+// digest into the cache. Its error carries the status reason (ReasonOf).
+func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Result, verified, error) {
 	var (
 		res  Result
 		desc ocispec.Descriptor
 	)
+	fail := func(reason string, err error) (Result, verified, error) {
+		return res, verified{desc: desc}, WithReason(reason, err)
+	}
 	if err := supported(s); err != nil {
-		return res, desc, "", sealiftv1.ReasonInvalidSpec, err
+		return fail(sealiftv1.ReasonInvalidSpec, err)
 	}
 	ref, err := reference(s)
 	if err != nil {
-		return res, desc, "", sealiftv1.ReasonInvalidSpec, err
+		return fail(sealiftv1.ReasonInvalidSpec, err)
 	}
 	policy, err := policy(s)
 	if err != nil {
-		return res, desc, "", sealiftv1.ReasonInvalidSpec, err
+		return fail(sealiftv1.ReasonInvalidSpec, err)
 	}
 	res.Repository = ref.Repo()
 	res.selector = selector(s, ref)
@@ -356,11 +369,11 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Resu
 	opts := r.Remote.BindCredentials(ref.Registry)
 	sources, err := sources(s, opts)
 	if err != nil {
-		return res, desc, "", sealiftv1.ReasonInvalidSpec, err
+		return fail(sealiftv1.ReasonInvalidSpec, err)
 	}
 	last, hasLast, err := r.Cache.LastApplied(ctx, s.Key())
 	if err != nil {
-		return res, desc, "", sealiftv1.ReasonArtifactFailed, err
+		return fail(sealiftv1.ReasonArtifactFailed, err)
 	}
 	sameSelector := hasLast && last.Selector == res.selector
 	sel := sourceRef(s)
@@ -374,7 +387,7 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Resu
 		if errors.Is(err, errdef.ErrRollback) {
 			reason = sealiftv1.ReasonRollbackRefused
 		}
-		return res, desc, "", reason, fmt.Errorf("resolve %s: %w", ref, err)
+		return fail(reason, fmt.Errorf("resolve %s: %w", ref, err))
 	}
 	desc = resolved.Descriptor
 	res.Digest, res.Tag = desc.Digest.String(), resolved.Tag
@@ -384,9 +397,9 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Resu
 	}
 	res.ResolvedBy, res.ResolvedAtMirror = resolved.Source, resolved.AtMirror
 	if resolved.AtMirror && sameSelector && sel.Semver == "" && last.Manifest.Digest != desc.Digest {
-		return res, desc, "", sealiftv1.ReasonRollbackRefused, fmt.Errorf(
+		return fail(sealiftv1.ReasonRollbackRefused, fmt.Errorf(
 			"resolve %s: the canonical registry did not answer, and mirror %s says the tag means %s, not %s applied before; a mirror alone cannot move a tag (wait for the canonical registry, or pin spec.source.ref.digest): %w",
-			ref, resolved.Source, desc.Digest, last.Manifest.Digest, errdef.ErrRollback)
+			ref, resolved.Source, desc.Digest, last.Manifest.Digest, errdef.ErrRollback))
 	}
 	repo := sourceNamed(sources, resolved.Source)
 
@@ -397,7 +410,7 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Resu
 	// checked again.
 	cached, ok, err := r.Cache.Verdict(ctx, res.Digest, policyHash, cache.MaxAge(limits.MaxVerdictAge))
 	if err != nil {
-		return res, desc, "", sealiftv1.ReasonArtifactFailed, err
+		return fail(sealiftv1.ReasonArtifactFailed, err)
 	}
 	switch {
 	case ok && cached.Verified:
@@ -412,20 +425,20 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Resu
 	default:
 		sigRepo, err := r.signatureRepository(s, ref, opts)
 		if err != nil {
-			return res, desc, "", sealiftv1.ReasonInvalidSpec, err
+			return fail(sealiftv1.ReasonInvalidSpec, err)
 		}
 		if sigRepo == nil {
 			sigRepo = repo
 		}
 		res.Verdict, err = verify.Verify(ctx, sigRepo, desc, policy)
 		if err != nil {
-			return res, desc, "", sealiftv1.ReasonVerificationFailed, err
+			return fail(sealiftv1.ReasonVerificationFailed, err)
 		}
 		if res.Verdict.Verified {
 			// Kept now, not only at Commit, so plans and drift checks of
 			// this digest do not ask the registry again.
 			if err := r.Cache.RecordVerdict(ctx, cacheVerdict(res, policyHash)); err != nil {
-				return res, desc, "", sealiftv1.ReasonArtifactFailed, err
+				return fail(sealiftv1.ReasonArtifactFailed, err)
 			}
 		}
 	}
@@ -436,20 +449,22 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Resu
 		if errdef.IsTerminal(err) {
 			reason = sealiftv1.ReasonArtifactFailed
 		}
-		return res, desc, "", reason, fmt.Errorf("fetch %s@%s: %w", res.Repository, res.Digest, err)
+		return fail(reason, fmt.Errorf("fetch %s@%s: %w", res.Repository, res.Digest, err))
 	}
 	res.Annotations = r.annotations(ctx, desc)
-	return res, desc, policyHash, "", nil
+	return res, verified{desc: desc, policyHash: policyHash}, nil
 }
 
-func (r *Reconciler) reconcileOffline(ctx context.Context, s *sealiftv1.Sync) (Result, string, error) {
+// reconcileOffline is ReconcileOffline's walk; its error carries the status
+// reason (ReasonOf).
+func (r *Reconciler) reconcileOffline(ctx context.Context, s *sealiftv1.Sync) (Result, error) {
 	res := Result{Offline: true}
 	rev, ok, err := r.Cache.LastApplied(ctx, s.Key())
 	if err != nil {
-		return res, sealiftv1.ReasonArtifactFailed, err
+		return res, WithReason(sealiftv1.ReasonArtifactFailed, err)
 	}
 	if !ok {
-		return res, sealiftv1.ReasonSourceUnavailable, fmt.Errorf("sync %s: the cache holds no applied revision to re-apply offline: %w", s.Key(), errdef.ErrNotFound)
+		return res, WithReason(sealiftv1.ReasonSourceUnavailable, fmt.Errorf("sync %s: the cache holds no applied revision to re-apply offline: %w", s.Key(), errdef.ErrNotFound))
 	}
 	res.Repository = rev.Repository
 	res.Digest = rev.Manifest.Digest.String()
@@ -457,20 +472,20 @@ func (r *Reconciler) reconcileOffline(ctx context.Context, s *sealiftv1.Sync) (R
 	res.Annotations = r.annotations(ctx, rev.Manifest)
 	res.Verdict = verify.Verdict{Digest: rev.Verdict.Digest, Verified: rev.Verdict.Verified, Signers: rev.Verdict.Signers, Reason: rev.Verdict.Reason}
 	res.VerdictCached = true
-	if reason, err := r.cachedRevisionAllowed(ctx, s, rev); err != nil {
-		return res, reason, err
+	if err := r.cachedRevisionAllowed(ctx, s, rev); err != nil {
+		return res, err
 	}
-	inventory, changes, reason, err := r.apply(ctx, s, rev.Manifest)
+	inventory, changes, err := r.apply(ctx, s, rev.Manifest)
 	res.Changes, res.Inventory = changes, inventory
 	if err != nil {
-		return res, reason, err
+		return res, err
 	}
 	rev.Inventory = inventory
 	rev.AppliedAt = time.Now().UTC()
 	if err := r.Cache.Commit(ctx, rev); err != nil {
-		return res, sealiftv1.ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err)
+		return res, WithReason(sealiftv1.ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err))
 	}
-	return res, sealiftv1.ReasonApplied, nil
+	return res, nil
 }
 
 // cachedRevisionAllowed says whether rev, taken from the cache without asking
@@ -479,57 +494,57 @@ func (r *Reconciler) reconcileOffline(ctx context.Context, s *sealiftv1.Sync) (R
 // under the policy s holds now. A key removed from the Sync after a
 // compromise therefore stops offline re-applies of what it signed, and a Sync
 // pointed at another repository never inherits the old one's revision.
-func (r *Reconciler) cachedRevisionAllowed(ctx context.Context, s *sealiftv1.Sync, rev cache.Revision) (string, error) {
+func (r *Reconciler) cachedRevisionAllowed(ctx context.Context, s *sealiftv1.Sync, rev cache.Revision) error {
 	ref, err := reference(s)
 	if err != nil {
-		return sealiftv1.ReasonInvalidSpec, err
+		return WithReason(sealiftv1.ReasonInvalidSpec, err)
 	}
 	if rev.Repository != ref.Repo() {
-		return sealiftv1.ReasonSourceUnavailable, fmt.Errorf("sync %s: the cached revision %s came from %s, but spec.source.url names %s; it cannot be re-applied without reaching the registry: %w",
-			s.Key(), rev.Manifest.Digest, rev.Repository, ref.Repo(), errdef.ErrPolicyViolation)
+		return WithReason(sealiftv1.ReasonSourceUnavailable, fmt.Errorf("sync %s: the cached revision %s came from %s, but spec.source.url names %s; it cannot be re-applied without reaching the registry: %w",
+			s.Key(), rev.Manifest.Digest, rev.Repository, ref.Repo(), errdef.ErrPolicyViolation))
 	}
 	if !enforce(s) {
-		return "", nil
+		return nil
 	}
 	if !rev.Verdict.Verified {
-		return sealiftv1.ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was not verified: %w", s.Key(), rev.Manifest.Digest, errdef.ErrPolicyViolation)
+		return WithReason(sealiftv1.ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was not verified: %w", s.Key(), rev.Manifest.Digest, errdef.ErrPolicyViolation))
 	}
 	policy, err := policy(s)
 	if err != nil {
-		return sealiftv1.ReasonInvalidSpec, err
+		return WithReason(sealiftv1.ReasonInvalidSpec, err)
 	}
 	hash := policy.Hash()
 	if rev.Verdict.PolicyHash == hash {
-		return "", nil
+		return nil
 	}
 	// Another verdict for the same digest may have been recorded under the
 	// current policy (a plan or an earlier reconcile).
 	v, ok, err := r.Cache.Verdict(ctx, rev.Manifest.Digest.String(), hash)
 	if err != nil {
-		return sealiftv1.ReasonArtifactFailed, err
+		return WithReason(sealiftv1.ReasonArtifactFailed, err)
 	}
 	if ok && v.Verified {
-		return "", nil
+		return nil
 	}
-	return sealiftv1.ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was verified under another policy than spec.verify holds now (a key or identity changed); reach the registry to verify it again: %w",
-		s.Key(), rev.Manifest.Digest, errdef.ErrPolicyViolation)
+	return WithReason(sealiftv1.ReasonVerificationFailed, fmt.Errorf("sync %s: cached revision %s was verified under another policy than spec.verify holds now (a key or identity changed); reach the registry to verify it again: %w",
+		s.Key(), rev.Manifest.Digest, errdef.ErrPolicyViolation))
 }
 
 // apply extracts the artifact from the cache (every blob re-checked on read),
 // renders it, applies it in stages, prunes what left it, records the
 // inventory in the cluster and waits for health, as the Sync asks.
-func (r *Reconciler) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]string, []deploy.Change, string, error) {
+func (r *Reconciler) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]string, []deploy.Change, error) {
 	objs, err := r.render(ctx, s, desc)
 	if err != nil {
-		return nil, nil, sealiftv1.ReasonArtifactFailed, err
+		return nil, nil, WithReason(sealiftv1.ReasonArtifactFailed, err)
 	}
 	mgr, err := r.manager(s)
 	if err != nil {
-		return nil, nil, sealiftv1.ReasonApplyFailed, err
+		return nil, nil, WithReason(sealiftv1.ReasonApplyFailed, err)
 	}
 	old, _, err := r.previousInventory(ctx, s, mgr)
 	if err != nil {
-		return nil, nil, sealiftv1.ReasonApplyFailed, err
+		return nil, nil, WithReason(sealiftv1.ReasonApplyFailed, err)
 	}
 
 	cs, err := mgr.ApplyAllStaged(ctx, objs)
@@ -546,7 +561,7 @@ func (r *Reconciler) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.
 				err = errors.Join(err, werr)
 			}
 		}
-		return nil, changes, sealiftv1.ReasonApplyFailed, err
+		return nil, changes, WithReason(sealiftv1.ReasonApplyFailed, err)
 	}
 	applied := cs.Inventory()
 
@@ -557,7 +572,7 @@ func (r *Reconciler) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.
 			changes = append(changes, pruned.Changes...)
 		}
 		if err != nil && pruned == nil {
-			return nil, changes, sealiftv1.ReasonApplyFailed, fmt.Errorf("prune: %w", err)
+			return nil, changes, WithReason(sealiftv1.ReasonApplyFailed, fmt.Errorf("prune: %w", err))
 		}
 	}
 	// Objects that left the artifact but were not pruned (prune off, or a
@@ -565,17 +580,17 @@ func (r *Reconciler) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.
 	next := deploy.NextInventory(old, applied, pruned)
 	// Compared with the record the cluster holds now, not with old.
 	if werr := mgr.WriteInventory(ctx, next); werr != nil {
-		return nil, changes, sealiftv1.ReasonApplyFailed, werr
+		return nil, changes, WithReason(sealiftv1.ReasonApplyFailed, werr)
 	}
 	if err != nil {
-		return nil, changes, sealiftv1.ReasonApplyFailed, fmt.Errorf("prune: %w", err)
+		return nil, changes, WithReason(sealiftv1.ReasonApplyFailed, fmt.Errorf("prune: %w", err))
 	}
 	if s.Spec.Wait {
 		if err := mgr.Wait(ctx, applied, deploy.WaitOptions{Timeout: waitBudget(ctx)}); err != nil {
-			return nil, changes, sealiftv1.ReasonHealthCheckFailed, err
+			return nil, changes, WithReason(sealiftv1.ReasonHealthCheckFailed, err)
 		}
 	}
-	return next.Strings(), changes, "", nil
+	return next.Strings(), changes, nil
 }
 
 // render extracts revision desc from the cache (every blob re-checked on
@@ -644,7 +659,9 @@ func ManagerOptions(s *sealiftv1.Sync) deploy.ManagerOptions {
 	return opts
 }
 
-func (r *Reconciler) setStatus(s *sealiftv1.Sync, res Result, reason string, err error) {
+// setStatus records res and err in s.Status; a failure's reason is the one
+// err carries (ReasonOf).
+func (r *Reconciler) setStatus(s *sealiftv1.Sync, res Result, err error) {
 	now := metav1.Now()
 	s.Status.ObservedGeneration = s.Generation
 	if res.Digest != "" {
@@ -700,6 +717,7 @@ func (r *Reconciler) setStatus(s *sealiftv1.Sync, res Result, reason string, err
 		})
 		return
 	}
+	reason := ReasonOf(err)
 	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
 		Type: sealiftv1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: err.Error(), LastTransitionTime: now,
 	})
