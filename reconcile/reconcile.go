@@ -299,18 +299,36 @@ func (r *Reconciler) Plan(ctx context.Context, s *sealiftv1.Sync) (Result, []dep
 	if err != nil {
 		return res, nil, err
 	}
+	diffs, err := r.planObjects(ctx, s, objs)
+	return res, diffs, err
+}
+
+// PlanObjects returns what applying objs for s would change, as the API
+// server predicts it (server-side dry run), with the manager and the
+// inventory rule Plan and Reconcile use: with prune, the objects the Sync
+// applied before (the cluster's inventory, else the cache's) that objs no
+// longer hold are reported as deletes. It is Plan for objects rendered
+// elsewhere (the CLI's diff --dir); nothing is resolved, verified or
+// fetched, and nothing in the cluster is written. s is defaulted first.
+func (r *Reconciler) PlanObjects(ctx context.Context, s *sealiftv1.Sync, objs []*unstructured.Unstructured) ([]deploy.ObjectDiff, error) {
+	s.Default()
+	ctx, cancel := context.WithTimeout(ctx, s.Spec.Timeout.Duration)
+	defer cancel()
+	return r.planObjects(ctx, s, objs)
+}
+
+func (r *Reconciler) planObjects(ctx context.Context, s *sealiftv1.Sync, objs []*unstructured.Unstructured) ([]deploy.ObjectDiff, error) {
 	mgr, err := r.manager(s)
 	if err != nil {
-		return res, nil, err
+		return nil, err
 	}
 	var old deploy.Inventory
 	if s.Spec.Prune {
 		if old, _, err = r.previousInventory(ctx, s, mgr); err != nil {
-			return res, nil, err
+			return nil, err
 		}
 	}
-	diffs, err := mgr.Diff(ctx, objs, old)
-	return res, diffs, err
+	return mgr.Diff(ctx, objs, old)
 }
 
 // drift lists the objects whose live state differs from revision desc.

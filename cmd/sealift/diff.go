@@ -31,48 +31,36 @@ func newDiffCmd() *cobra.Command {
 		Long: `Show, per object, whether applying a Sync would create, update, delete or leave it
 unchanged, with a unified diff of what the apply would change. The prediction comes from the
 API server itself (server-side dry-run apply), so defaults, admission and field ownership are
-those of the real apply; nothing is written. Deletes are the objects of the Sync's inventory
-(kept in the cluster) that the manifests no longer hold and that prune would delete.
+those of the real apply; nothing is written. With prune, deletes are the objects of the Sync's
+inventory that the manifests no longer hold: the inventory kept in the cluster, else the one
+the cache recorded with the last sync, as sync itself would prune them.
 
 Without --dir, the Sync's artifact is resolved, its signatures checked against the Sync's
 policy and its content fetched into the cache, exactly as sync would, before the diff; an
 artifact that fails verification is never diffed. --dir diffs rendered manifests from a local
-directory instead (the Sync's path and targetNamespace still apply).`,
+directory instead (the Sync's path and targetNamespace still apply); no registry is reached.
+Both read the cache (--cache-dir) for the inventory.`,
 		Example: `  sealift diff -f sync.yaml
   sealift diff -f sync.yaml --dir ./rendered
   sealift diff -f sync.yaml --dir ./rendered -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Every flag is checked before the cluster, the cache or a
+			// registry is reached.
 			if err := o.output.validate(); err != nil {
+				return err
+			}
+			if err := o.remote.validate(); err != nil {
 				return err
 			}
 			s, restCfg, err := loadSync(o.file, &o.kube)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
 			if o.dir == "" {
 				return o.planArtifact(cmd, s, restCfg)
 			}
-			objs, err := render.Render(ctx, filepath.Clean(o.dir), render.Options{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace})
-			if err != nil {
-				return withHint(err, "fix the manifests under %s", o.dir)
-			}
-			mgr, err := deploy.NewManager(restCfg, reconcile.ManagerOptions(s))
-			if err != nil {
-				return err
-			}
-			var old deploy.Inventory
-			if s.Spec.Prune {
-				if old, _, err = mgr.ReadInventory(ctx); err != nil {
-					return err
-				}
-			}
-			diffs, err := mgr.Diff(ctx, objs, old)
-			if err != nil {
-				return withHint(err, "check that the API server is reachable and that the objects are valid")
-			}
-			return o.print(cmd, s, "", diffs)
+			return o.planDir(cmd, s, restCfg)
 		},
 	}
 	f := cmd.Flags()
@@ -85,8 +73,9 @@ directory instead (the Sync's path and targetNamespace still apply).`,
 	return cmd
 }
 
-// diffManagerOptions are the deploy options a Sync implies: its identity as
-// the owner, its target namespace and its service account.
+// printDiffs writes one line per object (action and object, and the
+// managers it takes fields from), the unified diff indented below it, and
+// a count per action.
 func printDiffs(cmd *cobra.Command, s *sealiftv1.Sync, diffs []deploy.ObjectDiff) {
 	w := cmd.OutOrStdout()
 	counts := map[deploy.DiffAction]int{}
@@ -109,9 +98,6 @@ func printDiffs(cmd *cobra.Command, s *sealiftv1.Sync, diffs []deploy.ObjectDiff
 
 // planArtifact diffs the Sync's verified artifact.
 func (o *diffOptions) planArtifact(cmd *cobra.Command, s *sealiftv1.Sync, restCfg *rest.Config) error {
-	if err := o.remote.validate(); err != nil {
-		return err
-	}
 	c, err := o.cache.open(cmd.Context())
 	if err != nil {
 		return err
@@ -123,6 +109,30 @@ func (o *diffOptions) planArtifact(cmd *cobra.Command, s *sealiftv1.Sync, restCf
 		return withHint(err, "%s", syncHint(err))
 	}
 	return o.print(cmd, s, res.Digest, diffs)
+}
+
+// planDir diffs the manifests under --dir, rendered with the Sync's path
+// and targetNamespace, through the same plan as planArtifact
+// (reconcile.Reconciler.PlanObjects): the same apply manager, and the same
+// deletes, taken from the cluster's inventory or, when that is missing,
+// the cache's.
+func (o *diffOptions) planDir(cmd *cobra.Command, s *sealiftv1.Sync, restCfg *rest.Config) error {
+	ctx := cmd.Context()
+	objs, err := render.Render(ctx, filepath.Clean(o.dir), render.Options{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace})
+	if err != nil {
+		return withHint(err, "fix the manifests under %s", o.dir)
+	}
+	c, err := o.cache.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r := &reconcile.Reconciler{Cache: c, RestConfig: restCfg, Managers: &reconcile.ManagerCache{}}
+	diffs, err := r.PlanObjects(ctx, s, objs)
+	if err != nil {
+		return withHint(err, "check that the API server is reachable and that the objects are valid")
+	}
+	return o.print(cmd, s, "", diffs)
 }
 
 func (o *diffOptions) print(cmd *cobra.Command, s *sealiftv1.Sync, digest string, diffs []deploy.ObjectDiff) error {

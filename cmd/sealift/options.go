@@ -26,7 +26,7 @@ func (o *outputOptions) validate() error {
 	case "text", "json":
 		return nil
 	}
-	return withHint(fmt.Errorf("unknown output format %q", o.Format), "use -o text or -o json")
+	return withHint(fmt.Errorf("-o %q: unknown output format", o.Format), "use -o text or -o json")
 }
 
 func (o *outputOptions) json() bool { return o.Format == "json" }

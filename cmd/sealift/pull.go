@@ -8,6 +8,8 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content/oci"
 	orasremote "oras.land/oras-go/v2/registry/remote"
 
 	"github.com/sealift-dev/sealift/errdef"
@@ -58,6 +60,8 @@ nothing is downloaded or written unless enough of the keys signed it.`,
 }
 
 func runPull(cmd *cobra.Command, target string, o *pullOptions) error {
+	// Every flag, the key files and the output directory are checked before
+	// the registry is reached.
 	if o.dir == "" {
 		return withHint(errors.New("-o DIR is required"), "pass -o ./dir, a directory that does not exist yet")
 	}
@@ -73,6 +77,15 @@ func runPull(cmd *cobra.Command, target string, o *pullOptions) error {
 	}
 	if err := o.validateSemver(target, ref); err != nil {
 		return err
+	}
+	var policy verify.Policy
+	if len(o.keys) > 0 {
+		if policy, err = o.policy(); err != nil {
+			return err
+		}
+	}
+	if err := checkEmptyDir(o.dir); err != nil {
+		return withHint(err, "remove %s or choose another -o directory", o.dir)
 	}
 	repo, err := o.remote.repository(ref)
 	if err != nil {
@@ -101,15 +114,12 @@ func runPull(cmd *cobra.Command, target string, o *pullOptions) error {
 		return withHint(err, "check that the registry is reachable (--insecure for plain HTTP, --creds or docker login for auth)")
 	}
 	if len(o.keys) > 0 {
-		if err := o.verify(ctx, repo, ref, desc); err != nil {
+		if err := o.verify(ctx, repo, ref, desc, policy); err != nil {
 			return err
 		}
 	}
-	// Extract streams the layers from the registry, checking size and
-	// digest as they arrive, into a temporary directory it renames into
-	// place only when everything held: no copy in memory, no second hash.
 	prog := startProgress(cmd.ErrOrStderr(), "pulling")
-	err = render.Extract(ctx, prog.track(repo), desc, o.dir, render.ExtractOptions{})
+	err = fetchExtract(ctx, prog.track(repo), desc, o.dir)
 	prog.finish()
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
@@ -119,6 +129,44 @@ func runPull(cmd *cobra.Command, target string, o *pullOptions) error {
 	}
 	_, err = fmt.Fprintln(cmd.OutOrStdout(), desc.Digest)
 	return err
+}
+
+// fetchExtract takes desc from src as a sync does: pull.Fetch copies
+// exactly that digest's graph into a scratch OCI layout (every blob checked
+// against its descriptor while it streams, the graph held to the fetch
+// limits), and render.Extract writes its content layers into dir from
+// there (re-checked on read), as render.FromArtifact does from the cache.
+// The scratch layout is removed afterwards.
+func fetchExtract(ctx context.Context, src oras.ReadOnlyTarget, desc ocispec.Descriptor, dir string) error {
+	scratch, err := os.MkdirTemp("", "sealift-pull-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	store, err := oci.NewWithContext(ctx, scratch)
+	if err != nil {
+		return fmt.Errorf("pull: scratch layout: %w", err)
+	}
+	if err := pull.Fetch(ctx, src, desc, store, pull.FetchOptions{}); err != nil {
+		return err
+	}
+	return render.Extract(ctx, store, desc, dir, render.ExtractOptions{})
+}
+
+// checkEmptyDir refuses a dir that exists and is not an empty directory,
+// before anything is downloaded; render.Extract checks again when it
+// renames the content into place.
+func checkEmptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("-o %s: %w", dir, err)
+	case len(entries) > 0:
+		return fmt.Errorf("-o %s is not empty: %w", dir, os.ErrExist)
+	}
+	return nil
 }
 
 // validateSemver checks --semver and --semver-filter against the reference.
@@ -133,24 +181,27 @@ func (o *pullOptions) validateSemver(target string, ref pull.Reference) error {
 		return withHint(fmt.Errorf("--semver picks the tag; %q already names one", target), "drop the :tag or @digest from the reference")
 	}
 	if err := pull.ValidateSemver(o.semver, o.semverFilter); err != nil {
-		return withHint(err, "use a range like '>=1.0.0 <2.0.0', '~1.4' or '^2', and a valid regular expression")
+		return withHint(fmt.Errorf("--semver %q: %w", o.semver, err), "use a range like '>=1.0.0 <2.0.0', '~1.4' or '^2', and a valid regular expression")
 	}
 	return nil
 }
 
-// verify checks desc's signatures against --key before anything is
-// downloaded.
-func (o *pullOptions) verify(ctx context.Context, repo *orasremote.Repository, ref pull.Reference, desc ocispec.Descriptor) error {
+// policy checks --threshold and --signature-repository and reads the --key
+// files into the policy pull enforces.
+func (o *pullOptions) policy() (verify.Policy, error) {
 	if o.threshold < 1 || o.threshold > len(o.keys) {
-		return withHint(fmt.Errorf("--threshold %d with %d keys", o.threshold, len(o.keys)), "pass a threshold between 1 and the number of --key flags")
+		return verify.Policy{}, withHint(fmt.Errorf("--threshold %d with %d keys", o.threshold, len(o.keys)), "pass a threshold between 1 and the number of --key flags")
 	}
 	if err := o.sigs.validate(); err != nil {
-		return err
+		return verify.Policy{}, err
 	}
 	policy, _, err := loadKeys(o.keys, o.threshold)
-	if err != nil {
-		return err
-	}
+	return policy, err
+}
+
+// verify checks desc's signatures against policy before anything is
+// downloaded.
+func (o *pullOptions) verify(ctx context.Context, repo *orasremote.Repository, ref pull.Reference, desc ocispec.Descriptor, policy verify.Policy) error {
 	sigRepo, err := o.sigs.repository(&o.remote, repo)
 	if err != nil {
 		return err
