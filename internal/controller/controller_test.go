@@ -259,6 +259,21 @@ func count(items []string, want string) int {
 
 // reconciles sums sealift_reconcile_total for the Sync, for every result
 // when result is empty.
+// settle waits until the Sync's reconcile count has not moved for three
+// seconds (at most 30 s).
+func settle(t *testing.T, ns, name string) {
+	t.Helper()
+	last, since := reconciles(t, ns, name, ""), time.Now()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if got := reconciles(t, ns, name, ""); got != last {
+			last, since = got, time.Now()
+		} else if time.Since(since) >= 3*time.Second {
+			return
+		}
+	}
+	t.Fatalf("Sync %s/%s kept being reconciled for 30s after it was Ready", ns, name)
+}
+
 func reconciles(t *testing.T, ns, name, result string) float64 {
 	t.Helper()
 	families, err := ctrlmetrics.Registry.Gather()
@@ -428,6 +443,10 @@ func TestControllerStallsOnUnsignedPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = waitReady(t, ns, "stall", v1.Digest.String())
+	// The drift watches started for the applied kinds reconcile the Sync
+	// once more when their first list arrives; let that happen before the
+	// stall, so the count below sees only what the stall causes.
+	settle(t, ns, "stall")
 
 	bad := publish(t, reg, "apps/stall", "stable", app(t, appNS, "unsigned"), time.Time{})
 	patchSync(t, s, func(s *sealiftv1.Sync) {
