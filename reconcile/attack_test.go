@@ -56,7 +56,7 @@ data:
 `)
 	publish(t, reg, "apps/forged", "1", dir, key)
 
-	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("forged", "oci://"+reg.Repo("apps/forged"), "1", key)
 	s.Spec.Prune = true
 	s.Spec.PruneBudget = &sealiftv1.PruneBudget{MaxPercent: -1}
@@ -103,7 +103,7 @@ spec:
 `)
 	publish(t, reg, "apps/orphan", "1", dir, key)
 
-	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("orphan", "oci://"+reg.Repo("apps/orphan"), "1", key)
 	s.Spec.Prune = true
 	if _, err := r.Reconcile(ctx, s); !errors.Is(err, errdef.ErrInvalidObject) || !strings.Contains(err.Error(), "Deployment/orphan-app/bad") {

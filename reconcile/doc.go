@@ -20,7 +20,7 @@
 // artifact's layers never enter the cache; what is applied is always read
 // back from the cache by the verified digest. Content is fetched from the
 // mirrors in order, then the canonical URL; tags and semver ranges are
-// resolved at the canonical URL while it answers, and the Result says when a
+// resolved at the canonical URL while it answers, and the Outcome says when a
 // mirror had to (ResolvedAtMirror). A range never moves below the version
 // last applied for it, and a mirror alone never moves a tag away from the
 // digest last applied for it: both are refused with errdef.ErrRollback
@@ -36,7 +36,7 @@
 // applied. Secrets (registry credentials, keys and trust roots by
 // secretRef) are read by the in-cluster controller; `sync --once` takes
 // files and inline PEM, and refuses secretRef with a clear error. A
-// suspended Sync is not reconciled: Reconcile returns Result.Suspended and
+// suspended Sync is not reconciled: Reconcile returns Outcome.Suspended and
 // touches neither registry, cache, cluster nor status. Interval,
 // retryInterval and dependsOn are the controller's (ControllerOnlyFields
 // names those set, for the CLI to note that it ignores them).

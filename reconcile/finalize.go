@@ -21,13 +21,13 @@ import (
 // for everything it owns to go. Then the inventory record is removed, so a
 // Sync created again under the same name starts afresh.
 //
-// The returned Result lists what was deleted or kept (Changes). On error the
+// The returned Outcome lists what was deleted or kept (Changes). On error the
 // inventory record stays, so a retry prunes what is left.
-func (r *Reconciler) Finalize(ctx context.Context, s *sealiftv1.Sync) (Result, error) {
+func (r *Engine) Finalize(ctx context.Context, s *sealiftv1.Sync) (Outcome, error) {
 	s.Default()
 	ctx, cancel := context.WithTimeout(ctx, s.Spec.Timeout.Duration)
 	defer cancel()
-	var res Result
+	var res Outcome
 	mgr, err := r.manager(s)
 	if err != nil {
 		return res, err
@@ -57,7 +57,7 @@ var configMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmap
 
 // deleteInventory removes the ConfigMap recording s's inventory (its
 // ownership was checked when it was read).
-func (r *Reconciler) deleteInventory(ctx context.Context, s *sealiftv1.Sync) error {
+func (r *Engine) deleteInventory(ctx context.Context, s *sealiftv1.Sync) error {
 	client, err := dynamic.NewForConfig(r.RestConfig)
 	if err != nil {
 		return err

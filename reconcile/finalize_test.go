@@ -22,7 +22,7 @@ func TestFinalize(t *testing.T) {
 			ctx := context.Background()
 			ns := "finalize-" + name
 			publish(t, reg, "apps/"+ns, "1.0.0", app(t, ns, "bye"), key)
-			r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+			r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 			s := newSync(ns, "oci://"+reg.Repo("apps/"+ns), "1.0.0", key)
 			s.Spec.Prune = prune
 			if _, err := r.Reconcile(ctx, s); err != nil {

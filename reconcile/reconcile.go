@@ -30,9 +30,9 @@ import (
 	"github.com/sealift-dev/sealift/verify"
 )
 
-// Reconciler walks one Sync through the pipeline. Its zero value is not
+// Engine walks one Sync through the pipeline. Its zero value is not
 // usable: set Cache and RestConfig.
-type Reconciler struct {
+type Engine struct {
 	// Cache holds verified artifacts and per-sync state.
 	Cache *cache.Cache
 	// RestConfig reaches the API server that objects are applied to.
@@ -45,7 +45,7 @@ type Reconciler struct {
 
 	// Managers shares long-lived apply managers (one HTTP client and
 	// discovery per service account) between reconciles and between copies
-	// of the Reconciler; nil builds a manager per call.
+	// of the Engine; nil builds a manager per call.
 	Managers *ManagerCache
 }
 
@@ -75,9 +75,9 @@ func (c *ManagerCache) get(cfg *rest.Config, serviceAccount string) (*deploy.Man
 }
 
 // manager returns the apply manager for s: the long-lived one for its
-// service account when the Reconciler shares Managers, with s's apply
+// service account when the Engine shares Managers, with s's apply
 // options.
-func (r *Reconciler) manager(s *sealiftv1.Sync) (*deploy.Manager, error) {
+func (r *Engine) manager(s *sealiftv1.Sync) (*deploy.Manager, error) {
 	opts := ManagerOptions(s)
 	if r.Managers == nil {
 		return deploy.NewManager(r.RestConfig, opts)
@@ -89,8 +89,8 @@ func (r *Reconciler) manager(s *sealiftv1.Sync) (*deploy.Manager, error) {
 	return base.With(opts.ApplyOptions)
 }
 
-// Result is what one reconcile did.
-type Result struct {
+// Outcome is what one reconcile did.
+type Outcome struct {
 	// Repository the artifact came from, host/path.
 	Repository string `json:"repository"`
 	// Digest applied (or attempted, on failure).
@@ -148,11 +148,11 @@ type Result struct {
 // Reconcile resolves, verifies, fetches, renders and applies s once, and
 // records the outcome in the cache and in s.Status. Nothing is applied unless
 // the policy holds (mode enforce) for exactly the digest applied. A
-// suspended Sync is left alone: the Result says Suspended and the error is
+// suspended Sync is left alone: the Outcome says Suspended and the error is
 // nil. s is defaulted first (s.Default).
-func (r *Reconciler) Reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, error) {
+func (r *Engine) Reconcile(ctx context.Context, s *sealiftv1.Sync) (Outcome, error) {
 	if s.Spec.Suspend {
-		return Result{Suspended: true}, nil
+		return Outcome{Suspended: true}, nil
 	}
 	s.Default()
 	ctx, cancel := context.WithTimeout(ctx, s.Spec.Timeout.Duration)
@@ -189,9 +189,9 @@ func (e *SourceUnavailableError) Unwrap() error { return e.Err }
 // ReconcileOffline re-applies the last revision the cache holds for s,
 // without touching any registry. A suspended Sync is left alone, as with
 // Reconcile.
-func (r *Reconciler) ReconcileOffline(ctx context.Context, s *sealiftv1.Sync) (Result, error) {
+func (r *Engine) ReconcileOffline(ctx context.Context, s *sealiftv1.Sync) (Outcome, error) {
 	if s.Spec.Suspend {
-		return Result{Suspended: true, Offline: true}, nil
+		return Outcome{Suspended: true, Offline: true}, nil
 	}
 	s.Default()
 	ctx, cancel := context.WithTimeout(ctx, s.Spec.Timeout.Duration)
@@ -203,7 +203,7 @@ func (r *Reconciler) ReconcileOffline(ctx context.Context, s *sealiftv1.Sync) (R
 
 // reconcile is Reconcile's walk; its error carries the status reason
 // (ReasonOf).
-func (r *Reconciler) reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, error) {
+func (r *Engine) reconcile(ctx context.Context, s *sealiftv1.Sync) (Outcome, error) {
 	res, v, err := r.fetchVerified(ctx, s)
 	if err != nil {
 		return res, err
@@ -250,7 +250,7 @@ func (r *Reconciler) reconcile(ctx context.Context, s *sealiftv1.Sync) (Result, 
 
 // annotations reads the annotations of the cached manifest desc (re-checked
 // on read); they are informational, so a manifest that cannot be read has none.
-func (r *Reconciler) annotations(ctx context.Context, desc ocispec.Descriptor) map[string]string {
+func (r *Engine) annotations(ctx context.Context, desc ocispec.Descriptor) map[string]string {
 	if desc.Size > limits.MaxManifestBytes {
 		return nil
 	}
@@ -268,7 +268,7 @@ func (r *Reconciler) annotations(ctx context.Context, desc ocispec.Descriptor) m
 }
 
 // cacheVerdict is res's verdict as the cache keeps it.
-func cacheVerdict(res Result, policyHash string) cache.Verdict {
+func cacheVerdict(res Outcome, policyHash string) cache.Verdict {
 	t := res.verdictTime
 	if t.IsZero() {
 		t = time.Now().UTC()
@@ -287,7 +287,7 @@ func cacheVerdict(res Result, policyHash string) cache.Verdict {
 // into the cache, render — and returns what applying would change, as the
 // API server predicts it (server-side dry run). Nothing in the cluster is
 // written.
-func (r *Reconciler) Plan(ctx context.Context, s *sealiftv1.Sync) (Result, []deploy.ObjectDiff, error) {
+func (r *Engine) Plan(ctx context.Context, s *sealiftv1.Sync) (Outcome, []deploy.ObjectDiff, error) {
 	s.Default()
 	ctx, cancel := context.WithTimeout(ctx, s.Spec.Timeout.Duration)
 	defer cancel()
@@ -310,14 +310,14 @@ func (r *Reconciler) Plan(ctx context.Context, s *sealiftv1.Sync) (Result, []dep
 // longer hold are reported as deletes. It is Plan for objects rendered
 // elsewhere (the CLI's diff --dir); nothing is resolved, verified or
 // fetched, and nothing in the cluster is written. s is defaulted first.
-func (r *Reconciler) PlanObjects(ctx context.Context, s *sealiftv1.Sync, objs []*unstructured.Unstructured) ([]deploy.ObjectDiff, error) {
+func (r *Engine) PlanObjects(ctx context.Context, s *sealiftv1.Sync, objs []*unstructured.Unstructured) ([]deploy.ObjectDiff, error) {
 	s.Default()
 	ctx, cancel := context.WithTimeout(ctx, s.Spec.Timeout.Duration)
 	defer cancel()
 	return r.planObjects(ctx, s, objs)
 }
 
-func (r *Reconciler) planObjects(ctx context.Context, s *sealiftv1.Sync, objs []*unstructured.Unstructured) ([]deploy.ObjectDiff, error) {
+func (r *Engine) planObjects(ctx context.Context, s *sealiftv1.Sync, objs []*unstructured.Unstructured) ([]deploy.ObjectDiff, error) {
 	mgr, err := r.manager(s)
 	if err != nil {
 		return nil, err
@@ -332,7 +332,7 @@ func (r *Reconciler) planObjects(ctx context.Context, s *sealiftv1.Sync, objs []
 }
 
 // drift lists the objects whose live state differs from revision desc.
-func (r *Reconciler) drift(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]string, error) {
+func (r *Engine) drift(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]string, error) {
 	objs, err := r.render(ctx, s, desc)
 	if err != nil {
 		return nil, WithReason(sealiftv1.ReasonArtifactFailed, err)
@@ -362,12 +362,12 @@ type verified struct {
 // fetchVerified resolves s's source to a digest, checks its signatures
 // against the policy (or finds a cached verdict), and fetches exactly that
 // digest into the cache. Its error carries the status reason (ReasonOf).
-func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Result, verified, error) {
+func (r *Engine) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Outcome, verified, error) {
 	var (
-		res  Result
+		res  Outcome
 		desc ocispec.Descriptor
 	)
-	fail := func(reason string, err error) (Result, verified, error) {
+	fail := func(reason string, err error) (Outcome, verified, error) {
 		return res, verified{desc: desc}, WithReason(reason, err)
 	}
 	if err := supported(s); err != nil {
@@ -475,8 +475,8 @@ func (r *Reconciler) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Resu
 
 // reconcileOffline is ReconcileOffline's walk; its error carries the status
 // reason (ReasonOf).
-func (r *Reconciler) reconcileOffline(ctx context.Context, s *sealiftv1.Sync) (Result, error) {
-	res := Result{Offline: true}
+func (r *Engine) reconcileOffline(ctx context.Context, s *sealiftv1.Sync) (Outcome, error) {
+	res := Outcome{Offline: true}
 	rev, ok, err := r.Cache.LastApplied(ctx, s.Key())
 	if err != nil {
 		return res, WithReason(sealiftv1.ReasonArtifactFailed, err)
@@ -512,7 +512,7 @@ func (r *Reconciler) reconcileOffline(ctx context.Context, s *sealiftv1.Sync) (R
 // under the policy s holds now. A key removed from the Sync after a
 // compromise therefore stops offline re-applies of what it signed, and a Sync
 // pointed at another repository never inherits the old one's revision.
-func (r *Reconciler) cachedRevisionAllowed(ctx context.Context, s *sealiftv1.Sync, rev cache.Revision) error {
+func (r *Engine) cachedRevisionAllowed(ctx context.Context, s *sealiftv1.Sync, rev cache.Revision) error {
 	ref, err := reference(s)
 	if err != nil {
 		return WithReason(sealiftv1.ReasonInvalidSpec, err)
@@ -551,7 +551,7 @@ func (r *Reconciler) cachedRevisionAllowed(ctx context.Context, s *sealiftv1.Syn
 // apply extracts the artifact from the cache (every blob re-checked on read),
 // renders it, applies it in stages, prunes what left it, records the
 // inventory in the cluster and waits for health, as the Sync asks.
-func (r *Reconciler) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]string, []deploy.Change, error) {
+func (r *Engine) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]string, []deploy.Change, error) {
 	objs, err := r.render(ctx, s, desc)
 	if err != nil {
 		return nil, nil, WithReason(sealiftv1.ReasonArtifactFailed, err)
@@ -613,7 +613,7 @@ func (r *Reconciler) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.
 
 // render extracts revision desc from the cache (every blob re-checked on
 // read) into a scratch directory and renders its objects.
-func (r *Reconciler) render(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]*unstructured.Unstructured, error) {
+func (r *Engine) render(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]*unstructured.Unstructured, error) {
 	return render.FromArtifact(ctx, r.Cache, desc, render.ArtifactOptions{
 		Render: render.Options{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace},
 	})
@@ -622,7 +622,7 @@ func (r *Reconciler) render(ctx context.Context, s *sealiftv1.Sync, desc ocispec
 // previousInventory is what the Sync applied before: the cluster's record,
 // else the cache's (so neither a lost cache nor a lost ConfigMap orphans
 // objects). inCluster tells whether the cluster's record exists.
-func (r *Reconciler) previousInventory(ctx context.Context, s *sealiftv1.Sync, mgr *deploy.Manager) (inv deploy.Inventory, inCluster bool, err error) {
+func (r *Engine) previousInventory(ctx context.Context, s *sealiftv1.Sync, mgr *deploy.Manager) (inv deploy.Inventory, inCluster bool, err error) {
 	inv, found, err := mgr.ReadInventory(ctx)
 	if err != nil || found {
 		return inv, found, err
@@ -679,7 +679,7 @@ func ManagerOptions(s *sealiftv1.Sync) deploy.ManagerOptions {
 
 // setStatus records res and err in s.Status; a failure's reason is the one
 // err carries (ReasonOf).
-func (r *Reconciler) setStatus(s *sealiftv1.Sync, res Result, err error) {
+func (r *Engine) setStatus(s *sealiftv1.Sync, res Outcome, err error) {
 	now := metav1.Now()
 	s.Status.ObservedGeneration = s.Generation
 	if res.Digest != "" {
@@ -911,7 +911,7 @@ const auditWithoutKeys = "not checked: spec.verify is in audit mode and lists no
 // plain HTTP only when it is on the canonical registry and that is insecure,
 // and gets the canonical registry's static credentials only when it is on
 // that registry (opts are bound to it).
-func (r *Reconciler) signatureRepository(s *sealiftv1.Sync, artifact pull.Reference, opts pull.RemoteOptions) (oras.ReadOnlyTarget, error) {
+func (r *Engine) signatureRepository(s *sealiftv1.Sync, artifact pull.Reference, opts pull.RemoteOptions) (oras.ReadOnlyTarget, error) {
 	if s.Spec.Verify.SignatureRepository == "" {
 		return nil, nil
 	}

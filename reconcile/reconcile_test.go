@@ -131,7 +131,7 @@ func TestReconcileAppliesSignedArtifact(t *testing.T) {
 	desc := publish(t, reg, "apps/signed", "1.0.0", app(t, "signed-app", "hello"), key)
 
 	c := openCache(t)
-	r := &reconcile.Reconciler{Cache: c, RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: c, RestConfig: env.Config}
 	s := newSync("signed", "oci://"+reg.Repo("apps/signed"), "1.0.0", key)
 	res, err := r.Reconcile(ctx, s)
 	if err != nil {
@@ -230,7 +230,7 @@ func TestReconcileRefusesUnverified(t *testing.T) {
 			repoName := "apps/" + tc.ns
 			desc := publish(t, reg, repoName, "1.0.0", app(t, tc.ns, "should never be applied"), tc.signers...)
 			c := openCache(t)
-			r := &reconcile.Reconciler{Cache: c, RestConfig: env.Config}
+			r := &reconcile.Engine{Cache: c, RestConfig: env.Config}
 			s := newSync(tc.ns, "oci://"+reg.Repo(repoName), "1.0.0", trusted)
 
 			_, err := r.Reconcile(ctx, s)
@@ -337,7 +337,7 @@ func TestReconcileSignatureRepository(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("sigrepo", "oci://"+reg.Repo("apps/sigrepo"), "1.0.0", key)
 	if _, err := r.Reconcile(ctx, s); !errors.Is(err, errdef.ErrNoSignature) {
 		t.Fatalf("without signatureRepository: err = %v, want ErrNoSignature", err)
@@ -361,7 +361,7 @@ func TestReconcileRefusesImpossiblePolicies(t *testing.T) {
 	}
 	for name, mutate := range tests {
 		t.Run(name, func(t *testing.T) {
-			r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+			r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 			s := newSync("policy", "oci://127.0.0.1:1/apps/none", "1.0.0")
 			mutate(s)
 			_, err := r.Reconcile(context.Background(), s)
@@ -394,7 +394,7 @@ func TestReconcileMirrorsAndSemver(t *testing.T) {
 	}
 	canonical.Close()
 
-	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("mirrored", "oci://"+canonical.Repo("apps/mirrored"), "", key)
 	s.Spec.Source.Ref = &sealiftv1.Ref{Semver: ">=1.0.0 <2.0.0"}
 	s.Spec.Source.Mirrors = []sealiftv1.Mirror{
@@ -441,7 +441,7 @@ func TestAttackMirrorMovesAppliedTag(t *testing.T) {
 	applied := publish(t, canonical, "apps/tagged", "stable", current, key)
 	publish(t, mirror, "apps/tagged", "stable", current, key)
 
-	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("tag-rollback", "oci://"+canonical.Repo("apps/tagged"), "stable", key)
 	s.Spec.Source.Mirrors = []sealiftv1.Mirror{{URL: "oci://" + mirror.Repo("apps/tagged"), Insecure: true}}
 	res, err := r.Reconcile(ctx, s)
@@ -486,7 +486,7 @@ func TestAttackMirrorRollsBackSemverSync(t *testing.T) {
 	}
 	publish(t, stale, "apps/ranged", "1.0.0", app(t, "semver-rollback", "version 1.0.0"), key)
 
-	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("semver-rollback", "oci://"+canonical.Repo("apps/ranged"), "", key)
 	s.Spec.Source.Ref = &sealiftv1.Ref{Semver: "^1"}
 	s.Spec.Source.Mirrors = []sealiftv1.Mirror{{URL: "oci://" + stale.Repo("apps/ranged"), Insecure: true}}
@@ -519,7 +519,7 @@ func TestReconcilePrunesWhatLeftTheArtifact(t *testing.T) {
 	publish(t, reg, "apps/pruned", "1", v1, key)
 	publish(t, reg, "apps/pruned", "2", app(t, "pruned-app", "v2"), key)
 
-	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("pruned", "oci://"+reg.Repo("apps/pruned"), "1", key)
 	s.Spec.Prune = true
 	if _, err := r.Reconcile(ctx, s); err != nil {
@@ -583,7 +583,7 @@ func TestReconcileDriftAndPlan(t *testing.T) {
 	publish(t, reg, "apps/drift", "1", app(t, "drift-app", "from the artifact"), key)
 	publish(t, reg, "apps/drift", "2", app(t, "drift-app", "next revision"), key)
 
-	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("drift", "oci://"+reg.Repo("apps/drift"), "1", key)
 	s.Spec.Drift = sealiftv1.DriftDetect
 	if _, err := r.Reconcile(ctx, s); err != nil {
@@ -658,10 +658,10 @@ func TestReconcileDriftAndPlan(t *testing.T) {
 func TestReconcileSuspended(t *testing.T) {
 	ctx := context.Background()
 	c := openCache(t)
-	r := &reconcile.Reconciler{Cache: c, RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: c, RestConfig: env.Config}
 	s := newSync("suspended", "oci://127.0.0.1:1/apps/suspended", "1.0.0")
 	s.Spec.Suspend = true
-	for name, run := range map[string]func(context.Context, *sealiftv1.Sync) (reconcile.Result, error){
+	for name, run := range map[string]func(context.Context, *sealiftv1.Sync) (reconcile.Outcome, error){
 		"online": r.Reconcile, "offline": r.ReconcileOffline,
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -714,7 +714,7 @@ func TestAttackCrossRepositoryReplaySync(t *testing.T) {
 		}
 	}
 
-	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("team-b", "oci://"+reg.Repo("apps/team-b"), "1.0.0", orgKey)
 	s.Spec.Verify.Repositories = []string{reg.Repo("apps/team-b")}
 	if _, err := r.Reconcile(ctx, s); !errors.Is(err, errdef.ErrPolicyViolation) {

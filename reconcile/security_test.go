@@ -23,7 +23,7 @@ func TestAttackOfflineReapplyAfterKeyRemoved(t *testing.T) {
 	reg := registrytest.Start(t)
 	compromised, replacement := newKeyPair(t), newKeyPair(t)
 	publish(t, reg, "apps/revoked", "1.0.0", app(t, "revoked-app", "signed by a key later revoked"), compromised)
-	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("revoked", "oci://"+reg.Repo("apps/revoked"), "1.0.0", compromised)
 	if _, err := r.Reconcile(ctx, s); err != nil {
 		t.Fatalf("first reconcile: %v", err)
@@ -60,7 +60,7 @@ func TestAttackOfflineReapplyFromAnotherSource(t *testing.T) {
 	reg := registrytest.Start(t)
 	key := newKeyPair(t)
 	publish(t, reg, "apps/old-source", "1.0.0", app(t, "old-source-app", "from the old repository"), key)
-	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("moved", "oci://"+reg.Repo("apps/old-source"), "1.0.0", key)
 	if _, err := r.Reconcile(ctx, s); err != nil {
 		t.Fatalf("first reconcile: %v", err)
@@ -79,7 +79,7 @@ func TestReconcileAuditWithoutKeysApplies(t *testing.T) {
 	ctx := context.Background()
 	reg := registrytest.Start(t)
 	desc := publish(t, reg, "apps/audit", "1.0.0", app(t, "audit-app", "audited"))
-	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("audit", "oci://"+reg.Repo("apps/audit"), "1.0.0")
 	s.Spec.Verify.Mode = sealiftv1.VerifyAudit
 	res, err := r.Reconcile(ctx, s)
@@ -103,7 +103,7 @@ func TestReconcileFallsBackToCacheWhenSourceUnavailable(t *testing.T) {
 	reg := registrytest.Start(t)
 	key := newKeyPair(t)
 	desc := publish(t, reg, "apps/outage", "1.0.0", app(t, "outage-app", "kept through the outage"), key)
-	r := &reconcile.Reconciler{Cache: openCache(t), RestConfig: env.Config}
+	r := &reconcile.Engine{Cache: openCache(t), RestConfig: env.Config}
 	s := newSync("outage", "oci://"+reg.Repo("apps/outage"), "1.0.0", key)
 	if _, err := r.Reconcile(ctx, s); err != nil {
 		t.Fatalf("first reconcile: %v", err)

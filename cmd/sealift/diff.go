@@ -103,7 +103,7 @@ func (o *diffOptions) planArtifact(cmd *cobra.Command, s *sealiftv1.Sync, restCf
 		return err
 	}
 	defer c.Close()
-	r := &reconcile.Reconciler{Cache: c, RestConfig: restCfg, Remote: o.remote.pullOptions(), Managers: &reconcile.ManagerCache{}}
+	r := &reconcile.Engine{Cache: c, RestConfig: restCfg, Remote: o.remote.pullOptions(), Managers: &reconcile.ManagerCache{}}
 	res, diffs, err := r.Plan(cmd.Context(), s)
 	if err != nil {
 		return withHint(err, "%s", syncHint(err))
@@ -113,7 +113,7 @@ func (o *diffOptions) planArtifact(cmd *cobra.Command, s *sealiftv1.Sync, restCf
 
 // planDir diffs the manifests under --dir, rendered with the Sync's path
 // and targetNamespace, through the same plan as planArtifact
-// (reconcile.Reconciler.PlanObjects): the same apply manager, and the same
+// (reconcile.Engine.PlanObjects): the same apply manager, and the same
 // deletes, taken from the cluster's inventory or, when that is missing,
 // the cache's.
 func (o *diffOptions) planDir(cmd *cobra.Command, s *sealiftv1.Sync, restCfg *rest.Config) error {
@@ -127,7 +127,7 @@ func (o *diffOptions) planDir(cmd *cobra.Command, s *sealiftv1.Sync, restCfg *re
 		return err
 	}
 	defer c.Close()
-	r := &reconcile.Reconciler{Cache: c, RestConfig: restCfg, Managers: &reconcile.ManagerCache{}}
+	r := &reconcile.Engine{Cache: c, RestConfig: restCfg, Managers: &reconcile.ManagerCache{}}
 	diffs, err := r.PlanObjects(ctx, s, objs)
 	if err != nil {
 		return withHint(err, "check that the API server is reachable and that the objects are valid")

@@ -67,8 +67,8 @@ notes on stderr that it ignores them.`,
 			}
 			defer c.Close()
 
-			r := &reconcile.Reconciler{Cache: c, RestConfig: restCfg, Remote: o.remote.pullOptions(), Managers: &reconcile.ManagerCache{}}
-			var res reconcile.Result
+			r := &reconcile.Engine{Cache: c, RestConfig: restCfg, Remote: o.remote.pullOptions(), Managers: &reconcile.ManagerCache{}}
+			var res reconcile.Outcome
 			if o.offline {
 				res, err = r.ReconcileOffline(cmd.Context(), s)
 			} else {
@@ -76,7 +76,7 @@ notes on stderr that it ignores them.`,
 			}
 			if o.output.json() {
 				out := struct {
-					reconcile.Result
+					reconcile.Outcome
 					Status sealiftv1.SyncStatus `json:"status"`
 				}{res, s.Status}
 				if werr := writeJSON(cmd.OutOrStdout(), out); werr != nil && err == nil {
@@ -102,7 +102,7 @@ notes on stderr that it ignores them.`,
 	return cmd
 }
 
-func printSyncResult(cmd *cobra.Command, s *sealiftv1.Sync, res reconcile.Result) {
+func printSyncResult(cmd *cobra.Command, s *sealiftv1.Sync, res reconcile.Outcome) {
 	w := cmd.OutOrStdout()
 	if res.Suspended {
 		fmt.Fprintf(w, "sync %s: suspended (spec.suspend: true): nothing resolved, verified or applied\n", s.Key())

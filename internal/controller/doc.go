@@ -1,6 +1,6 @@
 // Package controller is sealift's in-cluster engine: a controller-runtime
 // manager whose one controller reconciles Sync objects by calling
-// reconcile.Reconciler.Reconcile, the same walk `sealift sync --once` takes.
+// reconcile.Engine.Reconcile, the same walk `sealift sync --once` takes.
 // It is a thin adapter, as kustomize-controller is over fluxcd/pkg/ssa: it
 // owns the loop (watches, requeue with jitter, back-off, the finalizer,
 // suspend, dependsOn, the reconcile-requested-at annotation), resolves the

@@ -278,7 +278,7 @@ func NewManager(o Options, log logr.Logger) (manager.Manager, error) {
 	r := &SyncReconciler{
 		Client:                mgr.GetClient(),
 		APIReader:             mgr.GetAPIReader(),
-		Engine:                reconcile.Reconciler{RestConfig: mgr.GetConfig(), Remote: o.Remote, Managers: &reconcile.ManagerCache{}},
+		Engine:                reconcile.Engine{RestConfig: mgr.GetConfig(), Remote: o.Remote, Managers: &reconcile.ManagerCache{}},
 		Recorder:              mgr.GetEventRecorder(controllerName),
 		DefaultServiceAccount: o.DefaultServiceAccount,
 		NoCrossNamespaceRefs:  o.NoCrossNamespaceRefs,

@@ -31,14 +31,14 @@ const (
 // Secrets are replaced by their content, and the engine to run it with.
 type prepared struct {
 	sync    *sealiftv1.Sync
-	engine  *reconcile.Reconciler
+	engine  *reconcile.Engine
 	cleanup func()
 }
 
 // prepare checks what the controller refuses beyond the Sync's own
 // validation and resolves the Sync's Secret references (in its own
 // namespace) into a working copy. The Sync s is not changed.
-func (r *SyncReconciler) prepare(ctx context.Context, s *sealiftv1.Sync, base reconcile.Reconciler) (*prepared, error) {
+func (r *SyncReconciler) prepare(ctx context.Context, s *sealiftv1.Sync, base reconcile.Engine) (*prepared, error) {
 	work := s.DeepCopy()
 	work.APIVersion, work.Kind = sealiftv1.APIVersion, sealiftv1.Kind
 	if err := work.Validate(); err != nil {
@@ -83,7 +83,7 @@ func (r *SyncReconciler) prepare(ctx context.Context, s *sealiftv1.Sync, base re
 	return p, nil
 }
 
-func (r *SyncReconciler) resolveSecrets(ctx context.Context, work *sealiftv1.Sync, engine *reconcile.Reconciler, scratch func() (string, error)) error {
+func (r *SyncReconciler) resolveSecrets(ctx context.Context, work *sealiftv1.Sync, engine *reconcile.Engine, scratch func() (string, error)) error {
 	var keys []sealiftv1.Key
 	for i, k := range work.Spec.Verify.Keys {
 		if k.SecretRef == nil {

@@ -55,7 +55,7 @@ func TestAttackKeyPathReadsControllerFile(t *testing.T) {
 			s := validSync()
 			mutate(s)
 			r := &SyncReconciler{}
-			_, err := r.prepare(context.Background(), s, reconcile.Reconciler{})
+			_, err := r.prepare(context.Background(), s, reconcile.Engine{})
 			if !errors.Is(err, errdef.ErrInvalidObject) {
 				t.Fatalf("prepare: err = %v, want %v", err, errdef.ErrInvalidObject)
 			}
@@ -84,7 +84,7 @@ func TestAttackCrossNamespaceTarget(t *testing.T) {
 			s := validSync()
 			s.Spec.TargetNamespace = tc.target
 			r := &SyncReconciler{NoCrossNamespaceRefs: tc.lock}
-			p, err := r.prepare(context.Background(), s, reconcile.Reconciler{})
+			p, err := r.prepare(context.Background(), s, reconcile.Engine{})
 			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
 				t.Fatalf("prepare: err = %v, want %v", err, tc.want)
 			}
@@ -102,7 +102,7 @@ func TestControllerDefaultServiceAccount(t *testing.T) {
 	for _, tc := range []struct{ own, want string }{{"", "sealift-apply"}, {"deployer", "deployer"}} {
 		s := validSync()
 		s.Spec.ServiceAccountName = tc.own
-		p, err := r.prepare(context.Background(), s, reconcile.Reconciler{})
+		p, err := r.prepare(context.Background(), s, reconcile.Engine{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -50,7 +50,7 @@ const (
 	eventFinalize  = "Finalize"
 )
 
-// SyncReconciler is the controller-runtime adapter over reconcile.Reconciler:
+// SyncReconciler is the controller-runtime adapter over reconcile.Engine:
 // it reads the Sync, keeps the finalizer, resolves Secrets, calls the same
 // Reconcile that `sealift sync --once` calls, writes the status subresource,
 // records events and metrics, and decides when to come back.
@@ -60,7 +60,7 @@ type SyncReconciler struct {
 	APIReader client.Reader
 	// Engine is the pipeline, without its Cache (taken from the shared cache
 	// for each reconcile).
-	Engine   reconcile.Reconciler
+	Engine   reconcile.Engine
 	Recorder recorder.EventRecorder
 
 	DefaultServiceAccount string
@@ -189,10 +189,10 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrlreconcile.Reques
 
 // run prepares s and walks it through the pipeline once; s.Status is
 // updated as `sealift sync --once` updates it.
-func (r *SyncReconciler) run(ctx context.Context, s *sealiftv1.Sync) (reconcile.Result, string, error) {
+func (r *SyncReconciler) run(ctx context.Context, s *sealiftv1.Sync) (reconcile.Outcome, string, error) {
 	c, release, err := r.cache.acquire(ctx)
 	if err != nil {
-		return reconcile.Result{}, sealiftv1.ReasonSourceUnavailable, err
+		return reconcile.Outcome{}, sealiftv1.ReasonSourceUnavailable, err
 	}
 	defer release()
 	engine := r.Engine
@@ -201,7 +201,7 @@ func (r *SyncReconciler) run(ctx context.Context, s *sealiftv1.Sync) (reconcile.
 	if err != nil {
 		reason := sealiftv1.ReasonInvalidSpec
 		setFailed(s, reason, err)
-		return reconcile.Result{}, reason, err
+		return reconcile.Outcome{}, reason, err
 	}
 	defer p.cleanup()
 	res, err := p.engine.Reconcile(ctx, p.sync)
@@ -302,7 +302,7 @@ func (r *SyncReconciler) patchStatus(ctx context.Context, before, s *sealiftv1.S
 // report records an event when the reconcile changed the Sync's state:
 // a new digest applied, readiness restored, objects changed or pruned, or a
 // new failure. An unchanged reconcile records none.
-func (r *SyncReconciler) report(s, before *sealiftv1.Sync, res reconcile.Result, reason string, err error) {
+func (r *SyncReconciler) report(s, before *sealiftv1.Sync, res reconcile.Outcome, reason string, err error) {
 	if err != nil {
 		r.event(s, before, corev1.EventTypeWarning, reason, err.Error())
 		return
@@ -370,7 +370,7 @@ func countAction(changes []deploy.Change, a deploy.Action) int {
 }
 
 // revision is tag@digest, or the digest alone when no tag led to it.
-func revision(res reconcile.Result) string {
+func revision(res reconcile.Outcome) string {
 	if res.Tag != "" {
 		return res.Tag + "@" + res.Digest
 	}
