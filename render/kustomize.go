@@ -172,16 +172,8 @@ func copyToMemory(ctx context.Context, r *os.Root, opts Options) (filesys.FileSy
 			}
 			return nil
 		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			fi, err := r.Stat(p)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, pathError(err))
-			}
-			if !fi.Mode().IsRegular() {
-				return fmt.Errorf("%w: %s is a symlink to something other than a regular file", errdef.ErrUnsafePath, p)
-			}
-		} else if !d.Type().IsRegular() {
-			return fmt.Errorf("%w: %s is not a regular file", errdef.ErrUnsafePath, p)
+		if err := checkRegular(r, p, d); err != nil {
+			return err
 		}
 		if files++; files > opts.MaxFiles {
 			return fmt.Errorf("%w: more than %d files", errdef.ErrSizeExceedsLimit, opts.MaxFiles)

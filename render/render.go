@@ -167,16 +167,8 @@ func renderPlain(ctx context.Context, r *os.Root, dir string, opts Options) ([]*
 		if isKustomizationName(name) {
 			return fmt.Errorf("%w: %s is a kustomization below the rendered directory; set the path to its directory", errdef.ErrUnsupportedMediaType, p)
 		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			fi, err := r.Stat(p)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, pathError(err))
-			}
-			if !fi.Mode().IsRegular() {
-				return fmt.Errorf("%w: %s is a symlink to something other than a regular file", errdef.ErrUnsafePath, p)
-			}
-		} else if !d.Type().IsRegular() {
-			return fmt.Errorf("%w: %s is not a regular file", errdef.ErrUnsafePath, p)
+		if err := checkRegular(r, p, d); err != nil {
+			return err
 		}
 		if len(files) >= opts.MaxFiles {
 			return fmt.Errorf("%w: more than %d manifest files", errdef.ErrSizeExceedsLimit, opts.MaxFiles)
@@ -347,4 +339,23 @@ func isList(obj *unstructured.Unstructured) bool {
 	}
 	_, ok := obj.Object["items"].([]any)
 	return ok
+}
+
+// checkRegular refuses an entry that is neither a regular file nor a
+// symlink to one inside the root (os.Root refuses links that leave it).
+func checkRegular(r *os.Root, p string, d fs.DirEntry) error {
+	if d.Type()&fs.ModeSymlink != 0 {
+		fi, err := r.Stat(p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, pathError(err))
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%w: %s is a symlink to something other than a regular file", errdef.ErrUnsafePath, p)
+		}
+		return nil
+	}
+	if !d.Type().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file", errdef.ErrUnsafePath, p)
+	}
+	return nil
 }

@@ -187,12 +187,3 @@ func LoadTrustedRootFile(path string) ([]byte, error) {
 	}
 	return b, nil
 }
-
-// CheckTrustedRootSize refuses a trusted root read from elsewhere than a
-// file (a Secret) that is larger than limits.MaxTrustedRootBytes.
-func CheckTrustedRootSize(b []byte) error {
-	if int64(len(b)) > limits.MaxTrustedRootBytes {
-		return fmt.Errorf("%w: trusted root of %d bytes: %w (limit %d)", errdef.ErrPolicyViolation, len(b), errdef.ErrSizeExceedsLimit, limits.MaxTrustedRootBytes)
-	}
-	return nil
-}

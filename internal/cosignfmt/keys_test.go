@@ -270,9 +270,6 @@ func TestTrustInputsShareOneCap(t *testing.T) {
 	if _, err := LoadTrustedRootFile(rootPath); !errors.Is(err, errdef.ErrSizeExceedsLimit) || !errors.Is(err, errdef.ErrPolicyViolation) {
 		t.Errorf("oversized trusted root: err = %v, want ErrPolicyViolation and ErrSizeExceedsLimit", err)
 	}
-	if err := CheckTrustedRootSize(make([]byte, limits.MaxTrustedRootBytes+1)); !errors.Is(err, errdef.ErrSizeExceedsLimit) {
-		t.Errorf("oversized trusted root from a Secret: err = %v, want ErrSizeExceedsLimit", err)
-	}
 	okRoot := big("small.json", 100)
 	if b, err := LoadTrustedRootFile(okRoot); err != nil || len(b) != 100 {
 		t.Errorf("small trusted root: %d bytes, %v", len(b), err)
