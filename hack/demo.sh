@@ -26,8 +26,8 @@ if [ -n "${KUBECONFIG:-}" ]; then
   step "Using the cluster in \$KUBECONFIG ($KUBECONFIG)"
   KC="$KUBECONFIG"
 else
-  step "Building the local API server if needed (first time: tens of minutes on 2 cores)"
-  make -s -C "$ROOT" tools
+  step "Building the local API server and kubectl if needed (first time: tens of minutes on 2 cores)"
+  WITH_KUBECTL=1 make -s -C "$ROOT" tools
   step "Starting etcd and kube-apiserver on 127.0.0.1"
   KC="$DEMO/kubeconfig"
   (cd "$ROOT" && go build -o "$DEMO/devcluster" ./hack/devcluster)
@@ -87,4 +87,75 @@ echo "refused, as it should be: nothing from the unsigned artifact reached the A
 step "Re-applying the last verified revision from the cache alone: sealift sync --once --offline"
 "$SEALIFT" sync --once --offline -f "$DEMO/sync.yaml" --kubeconfig "$KC" --cache-dir "$DEMO/cache"
 
-step "Done; stopping the registry and the API server"
+KUBECTL="$ROOT/bin/k8s/kubectl"
+if [ ! -x "$KUBECTL" ]; then
+  KUBECTL="$(command -v kubectl || true)"
+  if [ -z "$KUBECTL" ]; then WITH_KUBECTL=1 make -s -C "$ROOT" tools; KUBECTL="$ROOT/bin/k8s/kubectl"; fi
+fi
+k() { "$KUBECTL" --kubeconfig "$KC" "$@"; }
+# until SECONDS CMD...: run CMD every second until it succeeds.
+until_ok() {
+  local n="$1"; shift
+  for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
+  "$@"
+}
+message() { k -n podinfo get configmap podinfo-config -o jsonpath='{.data.PODINFO_UI_MESSAGE}'; }
+message_is() { [ "$(message)" = "$1" ]; }
+
+step "The engine: the same Sync as an object, reconciled by sealift controller"
+k apply --server-side -f "$ROOT/config/crd/"
+k create namespace sealift-system --dry-run=client -o yaml | k apply -f - >/dev/null
+k -n sealift-system create secret generic podinfo-keys --from-file=cosign.pub="$DEMO/cosign.pub" --dry-run=client -o yaml | k apply -f -
+cat > "$DEMO/sync-engine.yaml" <<YAML
+apiVersion: sealift.dev/v1alpha1
+kind: Sync
+metadata:
+  name: podinfo
+  namespace: sealift-system
+spec:
+  source:
+    url: $REPO
+    ref:
+      tag: "6.7.1"
+    insecure: true
+  verify:
+    mode: enforce
+    keys:
+      - secretRef:
+          name: podinfo-keys
+  prune: true
+  drift: correct
+  interval: 10s
+  timeout: 2m
+YAML
+"$ROOT/bin/sealift" controller --kubeconfig "$KC" --cache-dir "$DEMO/engine-cache" \
+  --metrics-addr 127.0.0.1:18080 --health-addr 127.0.0.1:19440 --log-encoding console 2>"$DEMO/controller.log" &
+pids+=($!)
+k apply -f "$DEMO/sync-engine.yaml"
+k -n sealift-system wait --for=condition=Ready sync/podinfo --timeout=120s
+k -n sealift-system get syncs
+
+step "A new signed push of tag 6.7.1 is picked up by itself (interval 10s), the Sync untouched"
+mkdir -p "$DEMO/v2" && cp "$ROOT"/examples/podinfo/manifests/*.yaml "$DEMO/v2/"
+sed -i 's/delivered by sealift/delivered by the sealift engine/' "$DEMO/v2/configmap.yaml"
+"$SEALIFT" push "$DEMO/v2" "$REPO:6.7.1" --insecure --sign --key "$DEMO/cosign.key" >/dev/null
+until_ok 60 message_is "delivered by the sealift engine"
+echo "podinfo-config now says: $(message)"
+k -n sealift-system get syncs
+
+step "A hand edit is taken back within seconds (drift: correct, watched, not polled)"
+k -n podinfo patch configmap podinfo-config --type merge -p '{"data":{"PODINFO_UI_MESSAGE":"edited by hand"}}'
+until_ok 30 message_is "delivered by the sealift engine"
+echo "podinfo-config says again: $(message)"
+
+step "An UNSIGNED push of tag 6.7.1: the Sync stalls with the reason, the workload stays"
+"$SEALIFT" push "$DEMO/unsigned" "$REPO:6.7.1" --insecure >/dev/null
+k -n sealift-system wait --for=condition=Stalled sync/podinfo --timeout=60s
+k -n sealift-system get syncs
+message_is "delivered by the sealift engine" || { echo "the unsigned artifact changed the workload: this is a bug" >&2; exit 1; }
+echo "podinfo-config still says: $(message)"
+
+step "The engine's metrics: curl 127.0.0.1:18080/metrics | grep sealift_"
+curl -fsS http://127.0.0.1:18080/metrics | grep -E '^sealift_(sync_ready|reconcile_total|verify_total|drift_corrected_total)' | head -20
+
+step "Done; stopping the controller, the registry and the API server"

@@ -73,7 +73,7 @@ var httpClient = newHTTPClient(nil)
 
 func newHTTPClient(tlsConfig *tls.Config) *http.Client {
 	return &http.Client{Transport: &retry.Transport{
-		Base:   newBaseTransport(tlsConfig),
+		Base:   gatedTransport{base: newBaseTransport(tlsConfig)},
 		Policy: func() retry.Policy { return defaultRetryPolicy },
 	}}
 }

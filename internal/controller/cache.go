@@ -27,6 +27,8 @@ type sharedCache struct {
 	opts       cache.Options
 	gcInterval time.Duration
 	log        logr.Logger
+	// collected, when set, is told how many blobs each GC removed.
+	collected func(int)
 
 	ready chan struct{} // closed once c is open
 	mu    sync.RWMutex  // held shared while a reconcile uses c
@@ -65,6 +67,9 @@ func (sc *sharedCache) Start(ctx context.Context) error {
 				sc.log.Error(err, "cache gc")
 			} else {
 				sc.log.V(1).Info("cache gc", "report", report)
+				if sc.collected != nil {
+					sc.collected(report.RemovedBlobs)
+				}
 			}
 		case <-ctx.Done():
 			sc.mu.Lock()

@@ -410,6 +410,26 @@ func TestControllerAppliesAndFollowsTheTag(t *testing.T) {
 	if _, ok := scrape(t, run.metricsAddr, "sealift_reconcile_duration_seconds_bucket"); !ok {
 		t.Error("no sealift_reconcile_duration_seconds series")
 	}
+	// Two digests checked against the key, the unchanged reconciles
+	// between them answered from the cached verdict.
+	if v, ok := scrape(t, run.metricsAddr, `sealift_verify_total{name="follow",namespace="ctl-follow",outcome="verified"}`); !ok || v != "2" {
+		t.Errorf("verified = %q (found %v), want 2", v, ok)
+	}
+	if v, ok := scrape(t, run.metricsAddr, `sealift_verify_total{name="follow",namespace="ctl-follow",outcome="cached"}`); !ok || v == "0" {
+		t.Errorf("cached verdicts = %q (found %v), want some", v, ok)
+	}
+	// The registry's traffic, labelled by its host: tag HEADs and 200s.
+	if v, ok := scrape(t, run.metricsAddr, fmt.Sprintf(`sealift_registry_requests_total{code="200",method="HEAD",registry=%q}`, reg.Host)); !ok || v == "0" {
+		t.Errorf("registry HEAD 200s = %q (found %v), want some", v, ok)
+	}
+	if v, ok := scrape(t, run.metricsAddr, fmt.Sprintf(`sealift_registry_response_bytes_total{registry=%q}`, reg.Host)); !ok || v == "0" {
+		t.Errorf("registry bytes = %q (found %v), want some", v, ok)
+	}
+	for _, series := range []string{`sealift_cache_lookups_total{result="hit"}`, `sealift_cache_lookups_total{result="miss"}`, `sealift_cache_bytes_total{direction="written"}`} {
+		if v, ok := scrape(t, run.metricsAddr, series); !ok || v == "0" {
+			t.Errorf("%s = %q (found %v), want some", series, v, ok)
+		}
+	}
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get("http://" + run.healthAddr + path)
 		if err != nil {

@@ -49,7 +49,7 @@ func TestControllerCorrectsDriftBeforeTheInterval(t *testing.T) {
 	reg := registrytest.Start(t)
 	key := newKeyPair(t)
 	desc := publish(t, reg, "apps/drift-correct", "1.0.0", app(t, appNS, "as shipped"), time.Time{}, key)
-	startController(t, ns)
+	run := startController(t, ns)
 	s := newSync(ns, "drift", "oci://"+reg.Repo("apps/drift-correct"), "1.0.0", time.Hour, key)
 	s.Spec.Drift = sealiftv1.DriftCorrect
 	if err := c.Create(ctx, s); err != nil {
@@ -70,6 +70,15 @@ func TestControllerCorrectsDriftBeforeTheInterval(t *testing.T) {
 		msg, ok := configMessage(t, appNS)
 		return ok && msg == "as shipped", fmt.Sprintf("message %q, exists %v", msg, ok)
 	})
+	// One edit, one deletion: two objects taken back, none reported as
+	// detected.
+	labels := `{name="drift",namespace="ctl-drift-correct"}`
+	if v, ok := scrape(t, run.metricsAddr, "sealift_drift_corrected_total"+labels); !ok || v != "2" {
+		t.Errorf("sealift_drift_corrected_total = %q (found %v), want 2", v, ok)
+	}
+	if v, ok := scrape(t, run.metricsAddr, "sealift_drift_detected_total"+labels); ok {
+		t.Errorf("sealift_drift_detected_total = %q with drift: correct, want no series", v)
+	}
 }
 
 // TestControllerDetectsDriftBeforeTheInterval: with drift: detect and an
@@ -83,7 +92,7 @@ func TestControllerDetectsDriftBeforeTheInterval(t *testing.T) {
 	reg := registrytest.Start(t)
 	key := newKeyPair(t)
 	desc := publish(t, reg, "apps/drift-detect", "1.0.0", app(t, appNS, "as shipped"), time.Time{}, key)
-	startController(t, ns)
+	run := startController(t, ns)
 	s := newSync(ns, "drift", "oci://"+reg.Repo("apps/drift-detect"), "1.0.0", time.Hour, key)
 	s.Spec.Drift = sealiftv1.DriftDetect
 	if err := c.Create(ctx, s); err != nil {
@@ -115,6 +124,14 @@ func TestControllerDetectsDriftBeforeTheInterval(t *testing.T) {
 	}
 	if got := count(events(t, ns, "drift"), ReasonDrifted); got != 1 {
 		t.Errorf("%d Drifted events for one unchanged drift, want 1", got)
+	}
+	// Two looks at one drifted object: counted at each look.
+	labels := `{name="drift",namespace="ctl-drift-detect"}`
+	if v, ok := scrape(t, run.metricsAddr, "sealift_drift_detected_total"+labels); !ok || v != "2" {
+		t.Errorf("sealift_drift_detected_total = %q (found %v), want 2", v, ok)
+	}
+	if v, ok := scrape(t, run.metricsAddr, "sealift_drift_corrected_total"+labels); ok {
+		t.Errorf("sealift_drift_corrected_total = %q with drift: detect, want no series", v)
 	}
 }
 

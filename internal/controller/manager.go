@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/sealift-dev/sealift/cache"
+	"github.com/sealift-dev/sealift/internal/limits"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/reconcile"
 )
@@ -61,9 +62,12 @@ type Options struct {
 	// RestConfig, when set, is used instead of Kubeconfig.
 	RestConfig *rest.Config
 
-	Concurrent  int
-	MetricsAddr string // "0" turns the metrics endpoint off
-	HealthAddr  string // "0" turns /healthz and /readyz off
+	Concurrent int
+	// MaxAPIRequests bounds the engine's API requests in flight across
+	// every Sync; zero means limits.MaxAPIRequestsInFlight.
+	MaxAPIRequests int
+	MetricsAddr    string // "0" turns the metrics endpoint off
+	HealthAddr     string // "0" turns /healthz and /readyz off
 
 	LeaderElection          bool
 	LeaderElectionNamespace string // default: the Pod's namespace
@@ -97,6 +101,7 @@ type Options struct {
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "path to a kubeconfig (default $KUBECONFIG, ~/.kube/config, then the in-cluster service account)")
 	fs.IntVar(&o.Concurrent, "concurrent", DefaultConcurrent, "number of Syncs reconciled at once")
+	fs.IntVar(&o.MaxAPIRequests, "max-api-requests", limits.MaxAPIRequestsInFlight, "API requests the engine keeps in flight at most, across every Sync")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "address of the Prometheus /metrics endpoint (0 turns it off)")
 	fs.StringVar(&o.HealthAddr, "health-addr", DefaultHealthAddr, "address of the /healthz and /readyz endpoints (0 turns them off)")
 	fs.BoolVar(&o.LeaderElection, "enable-leader-election", false, "elect one active replica with a Lease; the others stand by")
@@ -114,6 +119,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 func (o *Options) Validate() error {
 	if o.Concurrent < 1 {
 		return fmt.Errorf("--concurrent %d: must be at least 1", o.Concurrent)
+	}
+	if o.MaxAPIRequests < 0 {
+		return fmt.Errorf("--max-api-requests %d: must be positive", o.MaxAPIRequests)
 	}
 	if o.CacheDir == "" {
 		return errors.New("--cache-dir is required")
@@ -271,21 +279,23 @@ func NewManager(o Options, log logr.Logger) (manager.Manager, error) {
 	if concurrent == 0 {
 		concurrent = DefaultConcurrent
 	}
-	shared := newSharedCache(o.CacheDir, cache.Options{}, o.GCInterval, log.WithName("cache"))
+	m := registeredMetrics()
+	shared := newSharedCache(o.CacheDir, cache.Options{Metrics: cacheMetrics{m}}, o.GCInterval, log.WithName("cache"))
+	shared.collected = m.collected
 	if err := mgr.Add(shared); err != nil {
 		return nil, err
 	}
 	r := &SyncReconciler{
 		Client:                mgr.GetClient(),
 		APIReader:             mgr.GetAPIReader(),
-		Engine:                reconcile.Engine{RestConfig: mgr.GetConfig(), Remote: o.Remote, Managers: &reconcile.ManagerCache{}},
+		Engine:                reconcile.Engine{RestConfig: limitAPI(mgr.GetConfig(), orDefaultInt(o.MaxAPIRequests, limits.MaxAPIRequestsInFlight)), Remote: o.Remote, Managers: &reconcile.ManagerCache{}},
 		Recorder:              mgr.GetEventRecorder(controllerName),
 		DefaultServiceAccount: o.DefaultServiceAccount,
 		NoCrossNamespaceRefs:  o.NoCrossNamespaceRefs,
 		cache:                 shared,
 		limiter:               newRetryLimiter(),
 		poller:                newStalledPoller(),
-		metrics:               registeredMetrics(),
+		metrics:               m,
 		now:                   time.Now,
 	}
 	if err := mgr.Add(r.poller); err != nil {
@@ -313,6 +323,13 @@ func setupError(err error) error {
 		return fmt.Errorf("controller: the API server does not serve %s Sync: install the CRD (config/crd/sealift.dev_syncs.yaml) first: %w", sealiftv1.GroupVersion, err)
 	}
 	return fmt.Errorf("controller: %w", err)
+}
+
+func orDefaultInt(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 func orDefault(v, def string) string {

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strconv"
 	"sync"
 	"time"
 
@@ -8,7 +9,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/deploy"
+	"github.com/sealift-dev/sealift/pull"
+	"github.com/sealift-dev/sealift/reconcile"
 )
 
 // Results of one reconcile, the result label of sealift_reconcile_total.
@@ -30,7 +34,29 @@ type metrics struct {
 	ready    *prometheus.GaugeVec     // namespace, name
 	latency  *prometheus.HistogramVec // namespace, name
 	objects  *prometheus.CounterVec   // namespace, name, action
+	verify   *prometheus.CounterVec   // namespace, name, outcome
+	drifted  *prometheus.CounterVec   // namespace, name
+	fixed    *prometheus.CounterVec   // namespace, name
+
+	// Registry traffic, labelled by registry host (as many as the Syncs
+	// name, plus their mirrors), method and status code.
+	registryRequests *prometheus.CounterVec // registry, method, code
+	registryBytes    *prometheus.CounterVec // registry
+	registryWaits    *prometheus.CounterVec // registry
+
+	// The artifact cache.
+	cacheLookups   *prometheus.CounterVec // result: hit, miss
+	cacheBytes     *prometheus.CounterVec // direction: read, written
+	cacheEvictions *prometheus.CounterVec // reason: corrupt, gc
 }
+
+// Outcomes of signature verification, the outcome label of sealift_verify_total.
+const (
+	verifyVerified   = "verified"   // signatures checked now and the policy met
+	verifyCached     = "cached"     // a cached verdict for the digest and policy reused
+	verifyFailed     = "failed"     // the policy was not met: nothing applied
+	verifyUnverified = "unverified" // audit or none mode: applied without a met policy
+)
 
 var (
 	metricsOnce sync.Once
@@ -66,7 +92,46 @@ func registeredMetrics() *metrics {
 				Help: "Objects applied or pruned by a Sync, by action (created, configured, unchanged, recreated, deleted, skipped).",
 			}, []string{"namespace", "name", "action"}),
 		}
-		ctrlmetrics.Registry.MustRegister(m.duration, m.total, m.ready, m.latency, m.objects)
+		m.verify = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealift_verify_total",
+			Help: "Signature checks of a Sync's artifact by outcome (verified, cached, failed, unverified).",
+		}, []string{"namespace", "name", "outcome"})
+		m.drifted = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealift_drift_detected_total",
+			Help: "Objects found differing from the applied revision with drift: detect.",
+		}, []string{"namespace", "name"})
+		m.fixed = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealift_drift_corrected_total",
+			Help: "Objects created or configured again while the applied revision did not change: drift taken back.",
+		}, []string{"namespace", "name"})
+		m.registryRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealift_registry_requests_total",
+			Help: "Registry requests by registry host, method and status code (0 when no response came), retries included.",
+		}, []string{"registry", "method", "code"})
+		m.registryBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealift_registry_response_bytes_total",
+			Help: "Bytes registries announced in responses (Content-Length), by registry host.",
+		}, []string{"registry"})
+		m.registryWaits = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealift_registry_retry_after_wait_seconds_total",
+			Help: "Time requests waited because the registry asked every client to back off (Retry-After).",
+		}, []string{"registry"})
+		m.cacheLookups = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealift_cache_lookups_total",
+			Help: "Cache lookups of a blob by result: hit (served from the cache) or miss (fetched from a registry).",
+		}, []string{"result"})
+		m.cacheBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealift_cache_bytes_total",
+			Help: "Blob bytes read from or written to the cache.",
+		}, []string{"direction"})
+		m.cacheEvictions = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealift_cache_evictions_total",
+			Help: "Blobs removed from the cache: corrupt (failed an integrity check) or gc (no longer referenced).",
+		}, []string{"reason"})
+		ctrlmetrics.Registry.MustRegister(m.duration, m.total, m.ready, m.latency, m.objects,
+			m.verify, m.drifted, m.fixed, m.registryRequests, m.registryBytes, m.registryWaits,
+			m.cacheLookups, m.cacheBytes, m.cacheEvictions)
+		pull.SetRequestObserver(m)
 		theMetrics = m
 	})
 	return theMetrics
@@ -97,6 +162,77 @@ func (m *metrics) deliveryLatency(key types.NamespacedName, created time.Time, a
 	}
 }
 
+// verified counts the signature check of one reconcile; reconciles that
+// stopped before verification count nothing.
+func (m *metrics) verified(key types.NamespacedName, res reconcile.Outcome, reason string) {
+	outcome := ""
+	switch {
+	case reason == sealiftv1.ReasonVerificationFailed:
+		outcome = verifyFailed
+	case res.Digest == "" || res.Verdict.Digest == "":
+		return
+	case !res.Verdict.Verified:
+		outcome = verifyUnverified
+	case res.VerdictCached:
+		outcome = verifyCached
+	default:
+		outcome = verifyVerified
+	}
+	m.verify.WithLabelValues(key.Namespace, key.Name, outcome).Inc()
+}
+
+// drift counts what drift: detect found, and the objects a re-apply of an
+// unchanged revision had to create or configure again.
+func (m *metrics) drift(key types.NamespacedName, res reconcile.Outcome, sameRevision bool) {
+	if n := len(res.Drifted); n > 0 {
+		m.drifted.WithLabelValues(key.Namespace, key.Name).Add(float64(n))
+	}
+	if !sameRevision {
+		return
+	}
+	fixed := 0
+	for _, ch := range res.Changes {
+		switch ch.Action {
+		case deploy.ActionCreated, deploy.ActionConfigured, deploy.ActionRecreated:
+			fixed++
+		}
+	}
+	if fixed > 0 {
+		m.fixed.WithLabelValues(key.Namespace, key.Name).Add(float64(fixed))
+	}
+}
+
+// RegistryRequest implements pull.RequestObserver.
+func (m *metrics) RegistryRequest(host, method string, code int, bytes int64, _ error) {
+	m.registryRequests.WithLabelValues(host, method, strconv.Itoa(code)).Inc()
+	if bytes > 0 {
+		m.registryBytes.WithLabelValues(host).Add(float64(bytes))
+	}
+}
+
+// RegistryWait implements pull.RequestObserver.
+func (m *metrics) RegistryWait(host string, d time.Duration) {
+	m.registryWaits.WithLabelValues(host).Add(d.Seconds())
+}
+
+// cacheMetrics feeds the cache's counts into m; it implements cache.Metrics.
+type cacheMetrics struct{ m *metrics }
+
+func (c cacheMetrics) Hit()              { c.m.cacheLookups.WithLabelValues("hit").Inc() }
+func (c cacheMetrics) Miss()             { c.m.cacheLookups.WithLabelValues("miss").Inc() }
+func (c cacheMetrics) BytesRead(n int64) { c.m.cacheBytes.WithLabelValues("read").Add(float64(n)) }
+func (c cacheMetrics) BytesWritten(n int64) {
+	c.m.cacheBytes.WithLabelValues("written").Add(float64(n))
+}
+func (c cacheMetrics) Evicted() { c.m.cacheEvictions.WithLabelValues("corrupt").Inc() }
+
+// collected counts blobs cache GC removed.
+func (m *metrics) collected(n int) {
+	if n > 0 {
+		m.cacheEvictions.WithLabelValues("gc").Add(float64(n))
+	}
+}
+
 // forget drops every series of a Sync that is gone.
 func (m *metrics) forget(key types.NamespacedName) {
 	match := prometheus.Labels{"namespace": key.Namespace, "name": key.Name}
@@ -105,4 +241,7 @@ func (m *metrics) forget(key types.NamespacedName) {
 	m.ready.DeletePartialMatch(match)
 	m.latency.DeletePartialMatch(match)
 	m.objects.DeletePartialMatch(match)
+	m.verify.DeletePartialMatch(match)
+	m.drifted.DeletePartialMatch(match)
+	m.fixed.DeletePartialMatch(match)
 }

@@ -160,6 +160,8 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrlreconcile.Reques
 
 	key := req.NamespacedName
 	r.metrics.setReady(key, err == nil)
+	r.metrics.verified(key, res, reason)
+	r.metrics.drift(key, res, res.Digest != "" && res.Digest == before.Status.LastAppliedDigest)
 	took := r.now().Sub(start)
 	switch {
 	case err == nil:

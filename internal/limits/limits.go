@@ -67,3 +67,17 @@ const (
 // signature reads per digest and day. Offline, a verdict of any age is used
 // (the cache must keep the cluster correctable through an outage).
 const MaxVerdictAge = 24 * time.Hour
+
+const (
+	// MaxRegistryRequestsInFlight caps the requests one process keeps in
+	// flight to one registry host, across every Sync (a controller with
+	// many workers would otherwise open workers × fan-out connections to a
+	// registry that may be the only one an air-gapped site has; no option
+	// overrides it).
+	MaxRegistryRequestsInFlight = 32
+	// MaxAPIRequestsInFlight caps the requests the engine keeps in flight
+	// to the API server, across every Sync and apply (each apply keeps up
+	// to its own concurrency in flight; without a shared cap, workers ×
+	// that; the controller's --max-api-requests overrides it).
+	MaxAPIRequestsInFlight = 64
+)
