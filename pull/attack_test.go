@@ -54,7 +54,7 @@ func TestAttackCredsSentToMirror(t *testing.T) {
 
 	// --creds for the canonical registry, a docker config for the mirror.
 	opts := pull.RemoteOptions{Username: "alice", Password: "canonical-secret", RegistryConfig: mirror.DockerConfig(t, "bob", "mirror-secret")}
-	sources, err := pull.NewSources(
+	sources, err := pull.NewReplicas(
 		pull.Endpoint{URL: canonical.Repo("team/app"), PlainHTTP: true},
 		[]pull.Endpoint{{URL: mirror.Repo("team/app"), PlainHTTP: true}}, opts)
 	if err != nil {
@@ -119,8 +119,8 @@ func TestAttackMirrorRollsBackTag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Descriptor.Digest != current.Digest || got.AtMirror || got.Source != canonical.Repo("team/app") {
-		t.Fatalf("tag resolved to %s at %s (mirror %v), want the canonical %s", got.Descriptor.Digest, got.Source, got.AtMirror, current.Digest)
+	if got.Descriptor.Digest != current.Digest || got.AtMirror || got.Replica != canonical.Repo("team/app") {
+		t.Fatalf("tag resolved to %s at %s (mirror %v), want the canonical %s", got.Descriptor.Digest, got.Replica, got.AtMirror, current.Digest)
 	}
 	// The canonical registry's "no such tag" is final too.
 	if _, err := pull.ResolveFrom(ctx, sources, pull.Reference{Tag: "only-at-mirror"}, pull.ResolveOptions{}); !errors.Is(err, errdef.ErrNotFound) {
@@ -132,7 +132,7 @@ func TestAttackMirrorRollsBackTag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Descriptor.Digest != old.Digest || !got.AtMirror || got.Source != mirror.Repo("team/app") {
+	if got.Descriptor.Digest != old.Digest || !got.AtMirror || got.Replica != mirror.Repo("team/app") {
 		t.Errorf("canonical down: %+v, want the mirror's answer marked AtMirror", got)
 	}
 	// A digest is resolved wherever it is, and is never "at a mirror".
@@ -176,7 +176,7 @@ func TestAttackMirrorRollsBackSemver(t *testing.T) {
 	canonical.Close()
 	floor := pull.ResolveOptions{Semver: "^1", Floor: "1.1.0"}
 	got, err = pull.ResolveFrom(ctx, sources, pull.Reference{}, floor)
-	if err != nil || got.Tag != "1.1.0" || !got.AtMirror || got.Source != fresh.Repo("team/app") {
+	if err != nil || got.Tag != "1.1.0" || !got.AtMirror || got.Replica != fresh.Repo("team/app") {
 		t.Fatalf("stale mirror first: %+v, %v; want 1.1.0 from the fresh mirror", got, err)
 	}
 	onlyStale, err := newSources(stale, canonical)
@@ -221,7 +221,7 @@ func TestAttackInsecureSpreadsToMirrors(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			tc.seen.Reset()
-			sources, err := pull.NewSources(
+			sources, err := pull.NewReplicas(
 				pull.Endpoint{URL: canonical.Repo("team/app"), PlainHTTP: true},
 				[]pull.Endpoint{{URL: tc.mirror.Repo("team/app"), PlainHTTP: tc.insecure}},
 				pull.RemoteOptions{CAFile: tlsMirror.CAFile})

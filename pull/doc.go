@@ -35,9 +35,9 @@
 // job. Reaching an air-gapped cluster's mirrors therefore waits for the
 // canonical registry to fail first (refused at once, or after the dial
 // timeout). Static credentials go to the one registry they were given for
-// (NewSources binds them to the canonical one); every other registry gets
+// (NewReplicas binds them to the canonical one); every other registry gets
 // its docker-config entry. Plain HTTP is chosen per endpoint, never for a
-// whole source list. TLS material (CA, client certificate) is shared by every
+// whole replica list. TLS material (CA, client certificate) is shared by every
 // HTTPS endpoint.
 //
 // Every blob is read through a reader that checks its descriptor's size and

@@ -43,7 +43,7 @@ type RemoteOptions struct {
 	Username, Password string
 	// CredentialsHost is the registry (host[:port]) Username and Password
 	// were given for. Empty binds them to the registry of the repository
-	// NewRepository builds; NewSources binds them to the canonical
+	// NewRepository builds; NewReplicas binds them to the canonical
 	// repository's registry, so mirrors and other registries never see them.
 	CredentialsHost string
 	// RegistryConfig is the path of a docker config.json. Empty means

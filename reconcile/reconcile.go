@@ -385,7 +385,7 @@ func (r *Engine) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Outcome,
 	res.selector = selector(s, ref)
 
 	opts := r.Remote.BindCredentials(ref.Registry)
-	sources, err := sources(s, opts)
+	reps, err := replicas(s, opts)
 	if err != nil {
 		return fail(sealiftv1.ReasonInvalidSpec, err)
 	}
@@ -399,7 +399,7 @@ func (r *Engine) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Outcome,
 	if sel.Semver != "" && sameSelector {
 		ropts.Floor = last.Tag
 	}
-	resolved, err := pull.ResolveFrom(ctx, sources, ref, ropts)
+	resolved, err := pull.ResolveFrom(ctx, reps, ref, ropts)
 	if err != nil {
 		reason := sealiftv1.ReasonSourceUnavailable
 		if errors.Is(err, errdef.ErrRollback) {
@@ -413,13 +413,13 @@ func (r *Engine) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Outcome,
 	if resolved.Tag != "" {
 		res.Revision = resolved.Tag + "@" + res.Digest
 	}
-	res.ResolvedBy, res.ResolvedAtMirror = resolved.Source, resolved.AtMirror
+	res.ResolvedBy, res.ResolvedAtMirror = resolved.Replica, resolved.AtMirror
 	if resolved.AtMirror && sameSelector && sel.Semver == "" && last.Manifest.Digest != desc.Digest {
 		return fail(sealiftv1.ReasonRollbackRefused, fmt.Errorf(
 			"resolve %s: the canonical registry did not answer, and mirror %s says the tag means %s, not %s applied before; a mirror alone cannot move a tag (wait for the canonical registry, or pin spec.source.ref.digest): %w",
-			ref, resolved.Source, desc.Digest, last.Manifest.Digest, errdef.ErrRollback))
+			ref, resolved.Replica, desc.Digest, last.Manifest.Digest, errdef.ErrRollback))
 	}
-	repo := sourceNamed(sources, resolved.Source)
+	repo := replicaNamed(reps, resolved.Replica)
 
 	// Trust first: an artifact whose signatures fail the policy is never
 	// fetched, so its content cannot reach the cache or the API server.
@@ -461,7 +461,7 @@ func (r *Engine) fetchVerified(ctx context.Context, s *sealiftv1.Sync) (Outcome,
 		}
 	}
 
-	res.ServedBy, err = pull.FetchFrom(ctx, sources, desc, r.Cache, pull.FetchOptions{})
+	res.ServedBy, err = pull.FetchFrom(ctx, reps, desc, r.Cache, pull.FetchOptions{})
 	if err != nil {
 		reason := sealiftv1.ReasonSourceUnavailable
 		if errdef.IsTerminal(err) {
@@ -829,29 +829,29 @@ func selector(s *sealiftv1.Sync, ref pull.Reference) string {
 	return ref.String()
 }
 
-// sources lists where the artifact may be read: the mirrors in order, each
+// replicas lists where the artifact may be read: the mirrors in order, each
 // over plain HTTP only when its own insecure flag says so, then the
 // canonical repository.
-func sources(s *sealiftv1.Sync, opts pull.RemoteOptions) ([]pull.Source, error) {
+func replicas(s *sealiftv1.Sync, opts pull.RemoteOptions) ([]pull.Replica, error) {
 	mirrors := make([]pull.Endpoint, len(s.Spec.Source.Mirrors))
 	for i, m := range s.Spec.Source.Mirrors {
 		mirrors[i] = pull.Endpoint{URL: m.URL, PlainHTTP: m.Insecure}
 	}
 	canonical := pull.Endpoint{URL: s.Spec.Source.URL, PlainHTTP: s.Spec.Source.Insecure}
-	sources, err := pull.NewSources(canonical, mirrors, opts)
+	reps, err := pull.NewReplicas(canonical, mirrors, opts)
 	if err != nil {
 		return nil, fmt.Errorf("spec.source: %w", err)
 	}
-	return sources, nil
+	return reps, nil
 }
 
-func sourceNamed(sources []pull.Source, name string) oras.ReadOnlyTarget {
-	for _, s := range sources {
+func replicaNamed(reps []pull.Replica, name string) oras.ReadOnlyTarget {
+	for _, s := range reps {
 		if s.Name == name {
 			return s.Target
 		}
 	}
-	return sources[len(sources)-1].Target
+	return reps[len(reps)-1].Target
 }
 
 // policy builds the verification policy; with mode enforce, a Sync without

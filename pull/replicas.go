@@ -24,9 +24,9 @@ type Endpoint struct {
 	PlainHTTP bool
 }
 
-// Source is one place an artifact can be read from: the canonical
+// Replica is one place an artifact can be read from: the canonical
 // repository or a mirror of it.
-type Source struct {
+type Replica struct {
 	// Name identifies the source in errors and reports, e.g. host/repo.
 	Name string
 	// Target reads from it; a *remote.Repository from NewRepository is one.
@@ -36,19 +36,19 @@ type Source struct {
 	Canonical bool
 }
 
-// NewSources returns one Source per mirror, in the order given, then the
+// NewReplicas returns one Replica per mirror, in the order given, then the
 // canonical repository, each with a client built from opts and its own
 // endpoint's PlainHTTP (opts.PlainHTTP is not used; TLS material is not
 // used for a plain-HTTP endpoint). Static credentials in opts are bound to
 // the canonical repository's registry unless opts binds them elsewhere:
 // mirrors answer with their own docker-config entries.
-func NewSources(canonical Endpoint, mirrors []Endpoint, opts RemoteOptions) ([]Source, error) {
+func NewReplicas(canonical Endpoint, mirrors []Endpoint, opts RemoteOptions) ([]Replica, error) {
 	cref, err := ParseReference(canonical.URL)
 	if err != nil {
 		return nil, fmt.Errorf("canonical repository: %w", err)
 	}
 	opts = opts.BindCredentials(cref.Registry)
-	sources := make([]Source, 0, len(mirrors)+1)
+	replicas := make([]Replica, 0, len(mirrors)+1)
 	for _, e := range append(mirrors[:len(mirrors):len(mirrors)], canonical) {
 		ref, err := ParseReference(e.URL)
 		if err != nil {
@@ -58,10 +58,10 @@ func NewSources(canonical Endpoint, mirrors []Endpoint, opts RemoteOptions) ([]S
 		if err != nil {
 			return nil, err
 		}
-		sources = append(sources, Source{Name: ref.Repo(), Target: repo})
+		replicas = append(replicas, Replica{Name: ref.Repo(), Target: repo})
 	}
-	sources[len(sources)-1].Canonical = true
-	return sources, nil
+	replicas[len(replicas)-1].Canonical = true
+	return replicas, nil
 }
 
 // ResolveOptions select what ResolveFrom resolves besides its reference.
@@ -86,8 +86,8 @@ type Resolved struct {
 	// Tag is the tag resolved: the reference's, or the one Semver picked.
 	// Empty when resolving a digest.
 	Tag string
-	// Source is the name of the source that answered.
-	Source string
+	// Replica is the name of the replica that answered.
+	Replica string
 	// AtMirror is true when a mirror decided which digest a tag or range
 	// means because the canonical repository did not answer (air-gapped, or
 	// down). Such an answer can be stale or rolled back by whoever runs the
@@ -96,18 +96,18 @@ type Resolved struct {
 }
 
 // ResolveFrom resolves ref (its tag or digest; its repository is ignored),
-// or the tag opts.Semver picks, at sources.
+// or the tag opts.Semver picks, at replicas.
 //
 // A tag or semver range is resolved at the canonical source first: when it
 // answers, its answer (including "not found", and a refusal to go below
 // opts.Floor) is final. Only when it cannot be reached (or refuses access, or
 // fails with a server error) are the mirrors asked,
 // in order, and the result says so (AtMirror). A digest means the same
-// everywhere, so it is resolved at the sources in their order, mirrors
+// everywhere, so it is resolved at the replicas in their order, mirrors
 // first. A source that lacks the reference or cannot be reached is skipped;
 // a terminal failure (a digest that does not match, a descriptor over the
 // limits) stops the search and names the source.
-func ResolveFrom(ctx context.Context, sources []Source, ref Reference, opts ResolveOptions) (Resolved, error) {
+func ResolveFrom(ctx context.Context, replicas []Replica, ref Reference, opts ResolveOptions) (Resolved, error) {
 	var m *semverMatcher
 	switch {
 	case opts.Semver != "" && !ref.IsBare():
@@ -123,9 +123,9 @@ func ResolveFrom(ctx context.Context, sources []Source, ref Reference, opts Reso
 	case ref.IsBare():
 		return Resolved{}, fmt.Errorf("%w: %s: no tag, digest or semver range", errdef.ErrInvalidReference, ref)
 	}
-	order := sources
+	order := replicas
 	if ref.Digest == "" {
-		order = canonicalFirst(sources)
+		order = canonicalFirst(replicas)
 	}
 	var failures []error
 	for _, s := range order {
@@ -137,7 +137,7 @@ func ResolveFrom(ctx context.Context, sources []Source, ref Reference, opts Reso
 		if ctx.Err() != nil {
 			return Resolved{}, err
 		}
-		err = &MirrorError{Source: s.Name, Err: err}
+		err = &ReplicaError{Replica: s.Name, Err: err}
 		if errdef.IsTerminal(err) || s.Canonical && ref.Digest == "" && answered(err) {
 			return Resolved{}, err
 		}
@@ -146,15 +146,15 @@ func ResolveFrom(ctx context.Context, sources []Source, ref Reference, opts Reso
 	return Resolved{}, allFailed(failures)
 }
 
-// canonicalFirst returns sources with the canonical ones moved to the front.
-func canonicalFirst(sources []Source) []Source {
-	order := make([]Source, 0, len(sources))
-	for _, s := range sources {
+// canonicalFirst returns replicas with the canonical ones moved to the front.
+func canonicalFirst(replicas []Replica) []Replica {
+	order := make([]Replica, 0, len(replicas))
+	for _, s := range replicas {
 		if s.Canonical {
 			order = append(order, s)
 		}
 	}
-	for _, s := range sources {
+	for _, s := range replicas {
 		if !s.Canonical {
 			order = append(order, s)
 		}
@@ -169,7 +169,7 @@ func answered(err error) bool {
 }
 
 // resolveAt resolves ref, or the tag m picks, at one source.
-func resolveAt(ctx context.Context, s Source, ref Reference, m *semverMatcher) (Resolved, error) {
+func resolveAt(ctx context.Context, s Replica, ref Reference, m *semverMatcher) (Resolved, error) {
 	if m != nil {
 		lister, ok := s.Target.(registry.TagLister)
 		if !ok {
@@ -185,11 +185,11 @@ func resolveAt(ctx context.Context, s Source, ref Reference, m *semverMatcher) (
 	if err != nil {
 		return Resolved{}, err
 	}
-	return Resolved{Descriptor: desc, Tag: ref.Tag, Source: s.Name}, nil
+	return Resolved{Descriptor: desc, Tag: ref.Tag, Replica: s.Name}, nil
 }
 
 // FetchFrom copies the graph desc roots into dst from the first source that
-// serves all of it, trying the sources in order, and returns that source's
+// serves all of it, trying the replicas in order, and returns that source's
 // name. A source that does not have the digest, or cannot be reached, is
 // skipped, and what it delivered before failing stays in dst (every blob
 // there was verified, so the next source only fills the gaps). A source
@@ -198,9 +198,9 @@ func resolveAt(ctx context.Context, s Source, ref Reference, m *semverMatcher) (
 // naming it: different bytes for a digest are an attack or a broken mirror,
 // and are never answered by falling back to another source. The byte cap of
 // opts applies to each source's attempt.
-func FetchFrom(ctx context.Context, sources []Source, desc ocispec.Descriptor, dst oras.Target, opts FetchOptions) (string, error) {
+func FetchFrom(ctx context.Context, replicas []Replica, desc ocispec.Descriptor, dst oras.Target, opts FetchOptions) (string, error) {
 	var failures []error
-	for _, s := range sources {
+	for _, s := range replicas {
 		err := Fetch(ctx, s.Target, desc, dst, opts)
 		if err == nil {
 			return s.Name, nil
@@ -208,7 +208,7 @@ func FetchFrom(ctx context.Context, sources []Source, desc ocispec.Descriptor, d
 		if ctx.Err() != nil {
 			return "", err
 		}
-		err = &MirrorError{Source: s.Name, Err: err}
+		err = &ReplicaError{Replica: s.Name, Err: err}
 		if errdef.IsTerminal(err) {
 			return "", err
 		}
@@ -217,18 +217,18 @@ func FetchFrom(ctx context.Context, sources []Source, desc ocispec.Descriptor, d
 	return "", allFailed(failures)
 }
 
-// MirrorError is a failure at one source.
-type MirrorError struct {
-	// Source is the name of the source that failed.
-	Source string
+// ReplicaError is a failure at one source.
+type ReplicaError struct {
+	// Replica is the name of the replica that failed.
+	Replica string
 	// Err is the cause; it wraps an errdef sentinel where one applies.
 	Err error
 }
 
-func (e *MirrorError) Error() string { return fmt.Sprintf("source %s: %v", e.Source, e.Err) }
+func (e *ReplicaError) Error() string { return fmt.Sprintf("replica %s: %v", e.Replica, e.Err) }
 
 // Unwrap returns the cause.
-func (e *MirrorError) Unwrap() error { return e.Err }
+func (e *ReplicaError) Unwrap() error { return e.Err }
 
 // allFailed joins the failure of every source. It matches
 // errdef.ErrNotFound only when every source lacked the content, so one
@@ -236,7 +236,7 @@ func (e *MirrorError) Unwrap() error { return e.Err }
 // errdef.ErrRollback when any source refused to go back.
 func allFailed(failures []error) error {
 	if len(failures) == 0 {
-		return fmt.Errorf("%w: no sources", errdef.ErrInvalidReference)
+		return fmt.Errorf("%w: no replicas", errdef.ErrInvalidReference)
 	}
 	msgs := make([]string, len(failures))
 	missing, rollback := true, false

@@ -83,9 +83,9 @@ func TestMirrors(t *testing.T) {
 			if !strings.Contains(err.Error(), repo(tc.wantName)) {
 				t.Errorf("error %q does not name %s", err, repo(tc.wantName))
 			}
-			var me *pull.MirrorError
-			if tc.wantErr == errdef.ErrDigestMismatch && (!errors.As(err, &me) || me.Source != repo(tc.wantName)) {
-				t.Errorf("error %v is not a MirrorError for %s", err, repo(tc.wantName))
+			var me *pull.ReplicaError
+			if tc.wantErr == errdef.ErrDigestMismatch && (!errors.As(err, &me) || me.Replica != repo(tc.wantName)) {
+				t.Errorf("error %v is not a ReplicaError for %s", err, repo(tc.wantName))
 			}
 		})
 	}
@@ -96,17 +96,17 @@ func TestMirrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, err := pull.ResolveFrom(ctx, sources, ref, pull.ResolveOptions{})
-		if err != nil || got.Descriptor.Digest != desc.Digest || got.Source != repo(primary) || got.AtMirror || got.Tag != ref.Tag {
+		if err != nil || got.Descriptor.Digest != desc.Digest || got.Replica != repo(primary) || got.AtMirror || got.Tag != ref.Tag {
 			t.Fatalf("ResolveFrom = %+v, %v", got, err)
 		}
 		byDigest := pull.Reference{Digest: desc.Digest.String()}
-		if got, err := pull.ResolveFrom(ctx, sources[:2], byDigest, pull.ResolveOptions{}); !strings.Contains(fmt.Sprint(err), repo(empty)) || got.Source != "" {
+		if got, err := pull.ResolveFrom(ctx, sources[:2], byDigest, pull.ResolveOptions{}); !strings.Contains(fmt.Sprint(err), repo(empty)) || got.Replica != "" {
 			t.Errorf("ResolveFrom without the content = %+v, %v", got, err)
 		}
 	})
 	t.Run("no sources", func(t *testing.T) {
-		if _, err := pull.NewSources(pull.Endpoint{}, nil, plain); !errors.Is(err, errdef.ErrInvalidReference) {
-			t.Errorf("NewSources without a canonical repository: err = %v", err)
+		if _, err := pull.NewReplicas(pull.Endpoint{}, nil, plain); !errors.Is(err, errdef.ErrInvalidReference) {
+			t.Errorf("NewReplicas without a canonical repository: err = %v", err)
 		}
 		if _, err := pull.FetchFrom(ctx, nil, desc, memory.New(), pull.FetchOptions{}); err == nil {
 			t.Error("FetchFrom(nil) succeeded")
@@ -115,13 +115,13 @@ func TestMirrors(t *testing.T) {
 }
 
 // newSources lists repos' team/app over plain HTTP, the last one canonical.
-func newSources(repos ...*registrytest.Registry) ([]pull.Source, error) {
+func newSources(repos ...*registrytest.Registry) ([]pull.Replica, error) {
 	mirrors := make([]pull.Endpoint, len(repos)-1)
 	for i, r := range repos[:len(repos)-1] {
 		mirrors[i] = pull.Endpoint{URL: r.Repo("team/app"), PlainHTTP: true}
 	}
 	canonical := pull.Endpoint{URL: repos[len(repos)-1].Repo("team/app"), PlainHTTP: true}
-	return pull.NewSources(canonical, mirrors, pull.RemoteOptions{})
+	return pull.NewReplicas(canonical, mirrors, pull.RemoteOptions{})
 }
 
 // packTo pushes the same artifact as pushTo, untagged.
@@ -141,7 +141,7 @@ func ExampleFetchFrom() {
 	ctx := context.Background()
 	// Mirrors first, the canonical repository last: the first that has the
 	// digest serves it. Tags are resolved at the canonical one.
-	sources, err := pull.NewSources(
+	sources, err := pull.NewReplicas(
 		pull.Endpoint{URL: "oci://registry.example.com/team/app"},
 		[]pull.Endpoint{{URL: "oci://mirror.example.com/team/app"}},
 		pull.RemoteOptions{})
