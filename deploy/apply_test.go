@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -354,8 +355,8 @@ metadata:
 	if len(cs.Changes) != 0 {
 		t.Errorf("changes = %v, want none", cs.Changes)
 	}
-	if _, err := dyn(t).Resource(nsGVR).Get(ctx, ns, metav1.GetOptions{}); err == nil {
-		t.Errorf("namespace %s was created although the set was refused", ns)
+	if _, err := dyn(t).Resource(nsGVR).Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("namespace %s: get = %v, want NotFound: the set was refused", ns, err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -218,7 +219,7 @@ func TestDiffOfANewSetWritesNothing(t *testing.T) {
 			t.Errorf("%s: create diff does not show the object:\n%s", d.Object, d.Diff)
 		}
 	}
-	if _, err := dyn(t).Resource(nsGVR).Get(ctx, ns, metav1.GetOptions{}); err == nil {
-		t.Error("Diff created the namespace")
+	if _, err := dyn(t).Resource(nsGVR).Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("namespace after Diff: get = %v, want NotFound", err)
 	}
 }

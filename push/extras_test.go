@@ -3,6 +3,8 @@ package push_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/memory"
 
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/internal/registrytest"
 	"github.com/sealift-dev/sealift/push"
 	"github.com/sealift-dev/sealift/render"
@@ -104,20 +107,24 @@ func TestPackKustomize(t *testing.T) {
 		t.Errorf("kustomize packing is not reproducible: %s != %s", again.Digest, desc.Digest)
 	}
 
-	for name, files := range map[string]map[string]string{
-		"no kustomization": {"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"},
-		"remote base":      {"kustomization.yaml": "resources: [https://example.com/base.yaml]\n"},
-		"outside the root": {"kustomization.yaml": "resources: [../other]\n"},
-		"empty build":      {"kustomization.yaml": "resources: []\n"},
+	for name, tc := range map[string]struct {
+		files map[string]string
+		want  error
+	}{
+		"no kustomization": {map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"}, fs.ErrNotExist},
+		"remote base":      {map[string]string{"kustomization.yaml": "resources: [https://example.com/base.yaml]\n"}, errdef.ErrUnsupportedMediaType},
+		"outside the root": {map[string]string{"kustomization.yaml": "resources: [../other]\n"}, errdef.ErrUnsupportedMediaType},
+		"empty build":      {map[string]string{"kustomization.yaml": "resources: []\n"}, errdef.ErrInvalidObject},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := push.Pack(context.Background(), writeTree(t, files), push.Options{Kustomize: true}, memory.New()); err == nil {
-				t.Error("packed")
+			_, err := push.Pack(context.Background(), writeTree(t, tc.files), push.Options{Kustomize: true}, memory.New())
+			if !errors.Is(err, tc.want) {
+				t.Errorf("err = %v, want %v", err, tc.want)
 			}
 		})
 	}
-	if _, err := push.Pack(context.Background(), dir, push.Options{Kustomize: true, Ignore: []string{"*.md"}}, memory.New()); err == nil {
-		t.Error("Kustomize with Ignore packed")
+	if _, err := push.Pack(context.Background(), dir, push.Options{Kustomize: true, Ignore: []string{"*.md"}}, memory.New()); err == nil || !strings.Contains(err.Error(), "ignore patterns do not apply to a kustomization") {
+		t.Errorf("Kustomize with Ignore: err = %v, want the refusal of ignore patterns", err)
 	}
 }
 

@@ -4,13 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/render"
 )
 
@@ -41,7 +41,7 @@ func Kustomize(ctx context.Context, dir string) ([]byte, error) {
 		return nil, fmt.Errorf("kustomize %s: %w", dir, err)
 	}
 	if len(objs) == 0 {
-		return nil, fmt.Errorf("kustomize %s: %w", dir, errors.New("the build holds no objects"))
+		return nil, fmt.Errorf("kustomize %s: the build holds no objects: %w", dir, errdef.ErrInvalidObject)
 	}
 	var buf bytes.Buffer
 	for i, obj := range objs {
