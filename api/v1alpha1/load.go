@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/Masterminds/semver/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,8 +30,8 @@ const urlScheme = "oci://"
 // The schema's patterns and enums (the markers in sync_types.go), checked
 // the same way by Validate.
 var (
-	digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
-	tagPattern    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+	digestPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[a-f0-9]{64}$`) })
+	tagPattern    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`) })
 	verifyModes   = []VerifyMode{VerifyEnforce, VerifyAudit}
 	driftModes    = []DriftMode{DriftCorrect, DriftDetect}
 	adoptPolicies = []AdoptPolicy{AdoptAlways, AdoptNever}
@@ -177,9 +178,9 @@ func (r *Ref) validate() error {
 	switch {
 	case set != 1:
 		return errors.New("set exactly one of tag, semver and digest")
-	case r.Tag != "" && !tagPattern.MatchString(r.Tag):
+	case r.Tag != "" && !tagPattern().MatchString(r.Tag):
 		return fmt.Errorf("tag %q is not a valid tag", r.Tag)
-	case r.Digest != "" && !digestPattern.MatchString(r.Digest):
+	case r.Digest != "" && !digestPattern().MatchString(r.Digest):
 		return fmt.Errorf("digest %q is not sha256: and 64 lowercase hex digits", r.Digest)
 	case r.SemverFilter != "" && r.Semver == "":
 		return errors.New("semverFilter needs semver")

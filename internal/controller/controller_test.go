@@ -257,8 +257,6 @@ func count(items []string, want string) int {
 	return n
 }
 
-// reconciles sums sealift_reconcile_total for the Sync, for every result
-// when result is empty.
 // settle waits until the Sync's reconcile count has not moved for three
 // seconds (at most 30 s).
 func settle(t *testing.T, ns, name string) {
@@ -274,6 +272,8 @@ func settle(t *testing.T, ns, name string) {
 	t.Fatalf("Sync %s/%s kept being reconciled for 30s after it was Ready", ns, name)
 }
 
+// reconciles sums sealift_reconcile_total for the Sync, for every result
+// when result is empty.
 func reconciles(t *testing.T, ns, name, result string) float64 {
 	t.Helper()
 	families, err := ctrlmetrics.Registry.Gather()
