@@ -693,7 +693,7 @@ func (r *Engine) setStatus(s *sealiftv1.Sync, res Outcome, err error) {
 		}
 		meta.RemoveStatusCondition(&s.Status.Conditions, sealiftv1.ConditionStalled)
 		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
-			Type: sealiftv1.ConditionReady, Status: metav1.ConditionTrue, Reason: sealiftv1.ReasonApplied, Message: msg, LastTransitionTime: now,
+			Type: sealiftv1.ConditionReady, Status: metav1.ConditionTrue, Reason: sealiftv1.ReasonApplied, Message: msg, LastTransitionTime: now, ObservedGeneration: s.Generation,
 		})
 		return
 	}
@@ -704,7 +704,7 @@ func (r *Engine) setStatus(s *sealiftv1.Sync, res Outcome, err error) {
 		meta.RemoveStatusCondition(&s.Status.Conditions, sealiftv1.ConditionStalled)
 		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
 			Type: sealiftv1.ConditionReady, Status: metav1.ConditionTrue, Reason: sealiftv1.ReasonSourceUnavailable,
-			Message: fmt.Sprintf("applied the cached revision %s; source unavailable: %v", res.Digest, unavailable.Err), LastTransitionTime: now,
+			Message: fmt.Sprintf("applied the cached revision %s; source unavailable: %v", res.Digest, unavailable.Err), LastTransitionTime: now, ObservedGeneration: s.Generation,
 		})
 		return
 	}
@@ -731,17 +731,17 @@ func (r *Engine) setStatus(s *sealiftv1.Sync, res Outcome, err error) {
 		meta.RemoveStatusCondition(&s.Status.Conditions, sealiftv1.ConditionStalled)
 		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
 			Type: sealiftv1.ConditionReady, Status: metav1.ConditionTrue, Reason: sealiftv1.ReasonApplied,
-			Message: msg, LastTransitionTime: now,
+			Message: msg, LastTransitionTime: now, ObservedGeneration: s.Generation,
 		})
 		return
 	}
 	reason := ReasonOf(err)
 	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
-		Type: sealiftv1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: err.Error(), LastTransitionTime: now,
+		Type: sealiftv1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: err.Error(), LastTransitionTime: now, ObservedGeneration: s.Generation,
 	})
 	if errdef.IsTerminal(err) {
 		meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
-			Type: sealiftv1.ConditionStalled, Status: metav1.ConditionTrue, Reason: reason, Message: err.Error(), LastTransitionTime: now,
+			Type: sealiftv1.ConditionStalled, Status: metav1.ConditionTrue, Reason: reason, Message: err.Error(), LastTransitionTime: now, ObservedGeneration: s.Generation,
 		})
 	}
 }

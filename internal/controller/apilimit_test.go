@@ -35,14 +35,16 @@ func (c *peakCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	})
 }
 
-// grantAdmin binds the namespace's service accounts to the admin role there.
+// grantAdmin binds the namespace's service accounts to cluster-admin within
+// the namespace (admin and edit are aggregated roles, empty without the
+// controller manager's aggregation controller).
 func grantAdmin(t *testing.T, ns string, accounts ...string) {
 	t.Helper()
 	kc := kubernetes.NewForConfigOrDie(env.Config)
 	for _, sa := range accounts {
 		rb := &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: sa + "-admin", Namespace: ns},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "admin"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "cluster-admin"},
 			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}},
 		}
 		if _, err := kc.RbacV1().RoleBindings(ns).Create(context.Background(), rb, metav1.CreateOptions{}); err != nil {

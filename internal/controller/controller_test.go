@@ -234,17 +234,27 @@ func configMessage(t *testing.T, ns string) (string, bool) {
 // events returns the reasons of the events recorded for Sync name.
 func events(t *testing.T, ns, name string) []string {
 	t.Helper()
+	var reasons []string
+	for _, e := range eventObjects(t, ns, name) {
+		reasons = append(reasons, e.Reason)
+	}
+	return reasons
+}
+
+// eventObjects returns the events recorded for Sync name.
+func eventObjects(t *testing.T, ns, name string) []eventsv1.Event {
+	t.Helper()
 	var list eventsv1.EventList
 	if err := setup(t).List(context.Background(), &list, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
-	var reasons []string
+	var out []eventsv1.Event
 	for _, e := range list.Items {
 		if e.Regarding.Name == name && e.Regarding.Kind == sealiftv1.Kind {
-			reasons = append(reasons, e.Reason)
+			out = append(out, e)
 		}
 	}
-	return reasons
+	return out
 }
 
 func count(items []string, want string) int {

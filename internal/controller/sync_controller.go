@@ -9,6 +9,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -135,10 +136,15 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrlreconcile.Reques
 		return ctrlreconcile.Result{RequeueAfter: jitter(retryCap(&s))}, nil
 	}
 
-	apimeta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{Type: sealiftv1.ConditionReconciling, Status: metav1.ConditionTrue,
-		Reason: ReasonProgressing, Message: fmt.Sprintf("reconciling generation %d", s.Generation), ObservedGeneration: s.Generation})
-	if err := r.patchStatus(ctx, before, &s); err != nil {
-		return ctrlreconcile.Result{}, err
+	if !routine(&s, requested) {
+		// Reconciling=True while a change is worked on. A routine look at
+		// a Ready Sync (its interval, a drift event) skips it: most such
+		// looks change nothing, and then they write nothing at all.
+		apimeta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{Type: sealiftv1.ConditionReconciling, Status: metav1.ConditionTrue,
+			Reason: ReasonProgressing, Message: fmt.Sprintf("reconciling generation %d", s.Generation), ObservedGeneration: s.Generation})
+		if err := r.patchStatus(ctx, before, &s); err != nil {
+			return ctrlreconcile.Result{}, err
+		}
 	}
 	working := s.DeepCopy()
 
@@ -294,7 +300,22 @@ func (r *SyncReconciler) dependenciesReady(ctx context.Context, s *sealiftv1.Syn
 }
 
 // patchStatus writes s's status subresource as a merge patch from before.
+// routine reports whether this reconcile of s is a look at a Sync that is
+// Ready for its current generation, not asked for by the requested-at
+// annotation: an interval's poll or a drift event.
+func routine(s *sealiftv1.Sync, requested string) bool {
+	ready := apimeta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionReady)
+	return ready != nil && ready.Status == metav1.ConditionTrue &&
+		s.Status.ObservedGeneration == s.Generation && ready.ObservedGeneration == s.Generation &&
+		requested == s.Status.LastHandledReconcileAt
+}
+
+// patchStatus writes s's status when it differs from before's; an
+// unchanged status costs no request.
 func (r *SyncReconciler) patchStatus(ctx context.Context, before, s *sealiftv1.Sync) error {
+	if equality.Semantic.DeepEqual(before.Status, s.Status) {
+		return nil
+	}
 	if err := r.Status().Patch(ctx, s, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("patch status of %s: %w", s.Key(), err)
 	}
