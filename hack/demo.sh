@@ -103,7 +103,7 @@ message() { k -n podinfo get configmap podinfo-config -o jsonpath='{.data.PODINF
 message_is() { [ "$(message)" = "$1" ]; }
 
 step "The engine: the same Sync as an object, reconciled by sealift controller"
-k apply --server-side -f "$ROOT/config/crd/"
+k apply --server-side -f "$ROOT/config/crd/sealift.dev_syncs.yaml"
 k create namespace sealift-system --dry-run=client -o yaml | k apply -f - >/dev/null
 k -n sealift-system create secret generic podinfo-keys --from-file=cosign.pub="$DEMO/cosign.pub" --dry-run=client -o yaml | k apply -f -
 cat > "$DEMO/sync-engine.yaml" <<YAML
