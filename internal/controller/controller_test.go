@@ -642,3 +642,37 @@ func TestControllerSuspend(t *testing.T) {
 		t.Errorf("Suspended condition left after resume: %+v", s.Status.Conditions)
 	}
 }
+
+// TestControllerFollowsSemver: a Sync on a semver range applies the highest
+// signed match, and a newer signed match pushed later without touching the
+// Sync.
+func TestControllerFollowsSemver(t *testing.T) {
+	ctx := context.Background()
+	c := setup(t)
+	const ns, appNS = "ctl-semver", "ctl-semver-app"
+	createNamespace(t, ns)
+	reg := registrytest.Start(t)
+	key := newKeyPair(t)
+	publish(t, reg, "apps/semver", "1.0.0", app(t, appNS, "1.0.0"), time.Time{}, key)
+	v11 := publish(t, reg, "apps/semver", "1.1.0", app(t, appNS, "1.1.0"), time.Time{}, key)
+	publish(t, reg, "apps/semver", "2.0.0", app(t, appNS, "2.0.0"), time.Time{}, key) // outside the range
+	startController(t, ns)
+	s := newSync(ns, "semver", "oci://"+reg.Repo("apps/semver"), "", 2*time.Second, key)
+	s.Spec.Source.Ref = &sealiftv1.Ref{Semver: ">=1.0.0 <2.0.0"}
+	if err := c.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	s = waitReady(t, ns, "semver", v11.Digest.String())
+	if want := "1.1.0@" + v11.Digest.String(); s.Status.LastAppliedRevision != want {
+		t.Errorf("lastAppliedRevision %q, want %q", s.Status.LastAppliedRevision, want)
+	}
+	generation := s.Generation
+	v12 := publish(t, reg, "apps/semver", "1.2.0", app(t, appNS, "1.2.0"), time.Time{}, key)
+	s = waitReady(t, ns, "semver", v12.Digest.String())
+	if msg, _ := configMessage(t, appNS); msg != "1.2.0" {
+		t.Errorf("message %q, want 1.2.0", msg)
+	}
+	if s.Generation != generation {
+		t.Errorf("generation %d, want %d: the Sync was changed", s.Generation, generation)
+	}
+}
