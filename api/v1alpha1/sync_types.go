@@ -25,6 +25,13 @@ const (
 	ReasonRollbackRefused = "RollbackRefused"
 )
 
+// ReconcileRequestAnnotation, set on a Sync to a new value (`sealift
+// reconcile sync`, or kubectl annotate), asks the controller to reconcile it
+// at once; the controller copies the value to status.lastHandledReconcileAt
+// once it has handled the request, so a client knows when to read the
+// outcome. It lives with the API so clients need not link the controller.
+const ReconcileRequestAnnotation = Group + "/reconcile-requested-at"
+
 // DriftMode says what a reconcile does when the cluster differs from the
 // revision already applied.
 // +kubebuilder:validation:Enum=correct;detect

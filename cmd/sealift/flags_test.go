@@ -7,8 +7,10 @@ import (
 	"testing"
 )
 
-// TestFlagErrorsBeforeNetwork: diff, pull and sync refuse bad flags before
-// they reach a registry or the API server. Both point at a closed port
+// TestFlagErrorsBeforeNetwork: diff, pull, sync and the operator's commands
+// (create, get, reconcile, suspend, resume, tree, events, version) refuse
+// bad flags before they reach a registry or the API server. Both point at
+// a closed port
 // (127.0.0.1:1), so a command that went out before checking its flags fails
 // with a connection error instead of one naming the flag.
 func TestFlagErrorsBeforeNetwork(t *testing.T) {
@@ -67,6 +69,25 @@ func TestFlagErrorsBeforeNetwork(t *testing.T) {
 		{"pull semver filter alone", []string{"pull", "oci://127.0.0.1:1/apps/flags", "-o", out(), "--semver-filter", "x"}, "--semver-filter"},
 		{"pull bad semver", []string{"pull", "oci://127.0.0.1:1/apps/flags", "-o", out(), "--semver", "one"}, "--semver"},
 		{"pull into non-empty dir", []string{"pull", target, "-o", notEmpty}, "-o " + notEmpty},
+		{"create sync no ref", []string{"create", "sync", "app", "--kubeconfig", kubeconfig, "--url", "oci://127.0.0.1:1/apps/flags", "--key-secret", "k"}, "--tag, --semver and --digest"},
+		{"create sync no key", []string{"create", "sync", "app", "--kubeconfig", kubeconfig, "--url", "oci://127.0.0.1:1/apps/flags", "--tag", "1"}, "--key-secret"},
+		{"get syncs bad output", []string{"get", "syncs", "--kubeconfig", kubeconfig, "-o", "xml"}, "-o"},
+		{"get syncs -A and -n", []string{"get", "syncs", "--kubeconfig", kubeconfig, "-A", "-n", "apps"}, "--all-namespaces"},
+		{"get syncs -A with a name", []string{"get", "syncs", "app", "--kubeconfig", kubeconfig, "-A"}, "--all-namespaces"},
+		{"get syncs bad namespace", []string{"get", "syncs", "--kubeconfig", kubeconfig, "-n", "Apps"}, "--namespace"},
+		{"reconcile no name", []string{"reconcile", "sync", "--kubeconfig", kubeconfig}, "NAME"},
+		{"reconcile zero timeout", []string{"reconcile", "sync", "app", "--kubeconfig", kubeconfig, "--timeout", "0s"}, "--timeout"},
+		{"reconcile bad namespace", []string{"reconcile", "sync", "app", "--kubeconfig", kubeconfig, "-n", "a/b"}, "--namespace"},
+		{"resume negative timeout", []string{"resume", "sync", "app", "--kubeconfig", kubeconfig, "--timeout", "-1s"}, "--timeout"},
+		{"resume no name", []string{"resume", "sync", "--kubeconfig", kubeconfig}, "NAME"},
+		{"suspend bad namespace", []string{"suspend", "sync", "app", "--kubeconfig", kubeconfig, "-n", "_"}, "--namespace"},
+		{"suspend two names", []string{"suspend", "sync", "a", "b", "--kubeconfig", kubeconfig}, "NAME"},
+		{"tree bad output", []string{"tree", "sync", "app", "--kubeconfig", kubeconfig, "-o", "yaml"}, "-o"},
+		{"tree bad namespace", []string{"tree", "sync", "app", "--kubeconfig", kubeconfig, "-n", "Apps"}, "--namespace"},
+		{"events -A with a name", []string{"events", "sync", "app", "--kubeconfig", kubeconfig, "-A"}, "--all-namespaces"},
+		{"events bad namespace", []string{"events", "--kubeconfig", kubeconfig, "-n", "Apps"}, "--namespace"},
+		{"version bad output", []string{"version", "--kubeconfig", kubeconfig, "-o", "yaml"}, "-o"},
+		{"version bad namespace", []string{"version", "--kubeconfig", kubeconfig, "-n", "Apps"}, "--namespace"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

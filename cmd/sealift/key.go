@@ -48,11 +48,14 @@ Existing files are never overwritten.`,
 			return o.run(cmd)
 		},
 	}
-	cmd.Flags().StringVar(&o.outputDir, "output-dir", ".", "directory to write cosign.key and cosign.pub to")
+	cmd.Flags().StringVar(&o.outputDir, "output-dir", ".", "directory to write cosign.key and cosign.pub to (created when missing)")
 	return cmd
 }
 
 func (o *keyGenerateOptions) run(cmd *cobra.Command) error {
+	if err := os.MkdirAll(o.outputDir, 0o755); err != nil {
+		return withHint(fmt.Errorf("--output-dir %s: %w", o.outputDir, err), "pass a directory that can be created and written to")
+	}
 	privPath := filepath.Join(o.outputDir, privateKeyFile)
 	pubPath := filepath.Join(o.outputDir, publicKeyFile)
 	for _, p := range []string{privPath, pubPath} {

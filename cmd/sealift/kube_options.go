@@ -20,12 +20,17 @@ func (o *kubeOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Context, "context", "", "kubeconfig context to use")
 }
 
-func (o *kubeOptions) restConfig() (*rest.Config, error) {
+// clientConfig finds the kubeconfig as kubectl does, without reading it yet.
+func (o *kubeOptions) clientConfig() clientcmd.ClientConfig {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if o.Kubeconfig != "" {
 		rules.ExplicitPath = o.Kubeconfig
 	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.Context}).ClientConfig()
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.Context})
+}
+
+func (o *kubeOptions) restConfig() (*rest.Config, error) {
+	cfg, err := o.clientConfig().ClientConfig()
 	if err != nil {
 		return nil, withHint(fmt.Errorf("load kubeconfig: %w", err), "pass --kubeconfig FILE or set KUBECONFIG")
 	}

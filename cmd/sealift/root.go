@@ -30,6 +30,14 @@ func newRootCmd() *cobra.Command {
 		newDiffCmd(),
 		newMirrorCmd(),
 		newControllerCmd(),
+		newCreateCmd(),
+		newGetCmd(),
+		newReconcileCmd(),
+		newSuspendCmd(),
+		newResumeCmd(),
+		newTreeCmd(),
+		newEventsCmd(),
+		newVersionCmd(),
 	)
 	return cmd
 }

@@ -31,7 +31,7 @@ const (
 	// RequestedAtAnnotation, set to any new value (sealift reconcile sync,
 	// or kubectl annotate), forces a reconcile; the value is copied to
 	// status.lastHandledReconcileAt once handled.
-	RequestedAtAnnotation = "sealift.dev/reconcile-requested-at"
+	RequestedAtAnnotation = sealiftv1.ReconcileRequestAnnotation
 
 	// ConditionSuspended is True while spec.suspend stops reconciles.
 	ConditionSuspended = "Suspended"
