@@ -8,7 +8,7 @@ export KUBEBUILDER_ASSETS ?= $(K8S_BIN)
 # The default suite must stay well inside CI's time; slow suites have their own targets.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop bench-verify bench-pull bench-apply generate verify-generated
+.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop test-conformance test-airgap bench-verify bench-pull bench-apply generate verify-generated
 
 # controller-gen is pinned in hack/tools/go.mod (its own module, so its
 # dependencies stay out of sealift's go.mod) and built once into bin/.
@@ -69,6 +69,10 @@ test-crash:
 ## test-interop: build cosign v2 and v3 (cached in bin/) and check signatures both ways against them
 test-interop:
 	@bash hack/interop.sh
+
+## test-conformance: the OCI distribution-spec conformance suite (built once into bin/) against `sealift registry serve` on a loopback port, plain and with TLS + htpasswd
+test-conformance: build
+	@bash hack/conformance.sh
 
 ## bench-verify: sealift verify vs cosign verify, side by side
 bench-verify:
