@@ -74,6 +74,12 @@ test-interop:
 test-conformance: build
 	@bash hack/conformance.sh
 
+## test-airgap: the air-gap end-to-end test in network namespaces (needs root; installs iproute2 when ip is missing)
+AIRGAP_TIMEOUT ?= 20m
+test-airgap: build tools
+	@command -v ip >/dev/null 2>&1 || apt-get install -y iproute2 || { apt-get update && apt-get install -y iproute2; }
+	$(GO) test -tags airgap -count=1 -v -timeout $(AIRGAP_TIMEOUT) ./test/airgap/
+
 ## bench-verify: sealift verify vs cosign verify, side by side
 bench-verify:
 	@INTEROP_BENCH=1 bash hack/interop.sh
