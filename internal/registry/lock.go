@@ -3,8 +3,10 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // ErrRootInUse is returned when a registry root cannot be had: garbage
@@ -23,9 +25,19 @@ type rootLock struct{ f *os.File }
 
 // lockRoot takes the root's lock without waiting: shared for a server (any
 // number of servers may serve one root), exclusive for garbage collection.
+//
+// A server on a read-only filesystem (a read-only registry served from
+// read-only media) locks an existing lock file through a read-only open,
+// and serves without a lock when there is none to open: nothing can
+// collect garbage on a read-only filesystem.
 func lockRoot(root string, exclusive bool) (*rootLock, error) {
 	p := filepath.Join(root, LockFile)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil && !exclusive && errors.Is(err, syscall.EROFS) {
+		if f, err = os.Open(p); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("registry root %s: open lock: %w", root, err)
 	}
