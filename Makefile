@@ -8,7 +8,7 @@ export KUBEBUILDER_ASSETS ?= $(K8S_BIN)
 # The default suite must stay well inside CI's time; slow suites have their own targets.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop bench-verify bench-pull bench-apply generate verify-generated
+.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop test-conformance test-airgap bench-verify bench-pull bench-apply generate verify-generated
 
 # controller-gen is pinned in hack/tools/go.mod (its own module, so its
 # dependencies stay out of sealift's go.mod) and built once into bin/.
@@ -69,6 +69,16 @@ test-crash:
 ## test-interop: build cosign v2 and v3 (cached in bin/) and check signatures both ways against them
 test-interop:
 	@bash hack/interop.sh
+
+## test-conformance: the OCI distribution-spec conformance suite (built once into bin/) against `sealift registry serve` on a loopback port, plain and with TLS + htpasswd
+test-conformance: build
+	@bash hack/conformance.sh
+
+## test-airgap: the air-gap end-to-end test in network namespaces (needs root; installs iproute2 when ip is missing)
+AIRGAP_TIMEOUT ?= 20m
+test-airgap: build tools
+	@command -v ip >/dev/null 2>&1 || apt-get install -y iproute2 || { apt-get update && apt-get install -y iproute2; }
+	$(GO) test -tags airgap -count=1 -v -timeout $(AIRGAP_TIMEOUT) ./test/airgap/
 
 ## bench-verify: sealift verify vs cosign verify, side by side
 bench-verify:

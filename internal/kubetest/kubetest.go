@@ -51,6 +51,11 @@ type Options struct {
 	// and garbage-collector controllers, so deleted namespaces are emptied
 	// and go away and owned objects are collected. Its log is discarded.
 	ControllerManager bool
+	// AdvertiseAddress, when set, is the address the API server advertises
+	// instead of the one of the default route, which a network namespace
+	// without a default route does not have. It must not be a loopback
+	// address (the API server refuses one), e.g. the namespace's own.
+	AdvertiseAddress string
 }
 
 // Run is meant for TestMain: it starts the control plane, points *env at it,
@@ -93,6 +98,9 @@ func RunWith(m *testing.M, env **Env, opts Options) int {
 		BinaryAssetsDirectory:    dir,
 		ControlPlaneStartTimeout: startTimeout,
 		ControlPlaneStopTimeout:  stopTimeout,
+	}
+	if opts.AdvertiseAddress != "" {
+		te.ControlPlane.GetAPIServer().Configure().Set("advertise-address", opts.AdvertiseAddress)
 	}
 	cfg, err := te.Start()
 	if err != nil {

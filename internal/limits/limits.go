@@ -48,6 +48,9 @@ const (
 	// Sync's inline PEM or a Secret (PEM keys are a few hundred bytes; no
 	// option overrides it).
 	MaxKeyFileBytes int64 = 64 << 10
+	// MaxHtpasswdBytes caps the htpasswd file a registry authenticates
+	// with (a bcrypt entry is about 70 bytes: this is thousands of users).
+	MaxHtpasswdBytes int64 = 1 << 20
 	// MaxTrustedRootBytes caps one trusted_root.json, from a file or a
 	// Secret (the public-good instance's is about 10 KiB; a private one with
 	// several authorities and logs stays far below this; no option

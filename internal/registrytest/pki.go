@@ -99,3 +99,56 @@ func writePEM(t testing.TB, dir, name, typ string, der []byte) string {
 	}
 	return p
 }
+
+// ServerCert is a CA and a server certificate it issued, as PEM files, for
+// a server that loads its certificate from files (`sealift registry serve
+// --tls-cert --tls-key`).
+type ServerCert struct {
+	// CAFile is the issuing CA, for clients (--ca-file).
+	CAFile string
+	// CertFile and KeyFile are the server's certificate and private key.
+	CertFile, KeyFile string
+	// Pool holds the CA, for Go clients.
+	Pool *x509.CertPool
+}
+
+// NewServerCert makes a CA for one test and a server certificate from it
+// for hosts, each an IP address or a DNS name (127.0.0.1 when none is
+// given), written into dir.
+func NewServerCert(t testing.TB, dir string, hosts ...string) ServerCert {
+	t.Helper()
+	if len(hosts) == 0 {
+		hosts = []string{"127.0.0.1"}
+	}
+	caKey, caCert, caDER := issue(t, &x509.Certificate{
+		Subject:               pkix.Name{CommonName: "sealift test CA"},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}, nil, nil)
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: hosts[0]},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	srvKey, _, srvDER := issue(t, tmpl, caCert, caKey)
+	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := ServerCert{
+		CAFile:   writePEM(t, dir, "ca.pem", "CERTIFICATE", caDER),
+		CertFile: writePEM(t, dir, "server.pem", "CERTIFICATE", srvDER),
+		KeyFile:  writePEM(t, dir, "server-key.pem", "EC PRIVATE KEY", keyDER),
+		Pool:     x509.NewCertPool(),
+	}
+	sc.Pool.AddCert(caCert)
+	return sc
+}

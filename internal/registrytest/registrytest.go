@@ -59,7 +59,7 @@ func StartWith(t testing.TB, opts Options) *Registry {
 	ropts := registry.Options{Wrap: opts.Wrap}
 	dir := t.TempDir()
 	if len(opts.Users) > 0 {
-		ropts.Htpasswd = writeHtpasswd(t, dir, opts.Users)
+		ropts.Htpasswd = WriteHtpasswd(t, dir, opts.Users)
 	}
 	if opts.TLS {
 		pki := newPKI(t, dir)
@@ -86,8 +86,9 @@ func StartWith(t testing.TB, opts Options) *Registry {
 	return r
 }
 
-// writeHtpasswd writes bcrypt entries for users and returns the file.
-func writeHtpasswd(t testing.TB, dir string, users map[string]string) string {
+// WriteHtpasswd writes an htpasswd file of bcrypt entries for users (user
+// -> password) into dir, as `htpasswd -B` would, and returns its path.
+func WriteHtpasswd(t testing.TB, dir string, users map[string]string) string {
 	t.Helper()
 	var b strings.Builder
 	for user, pass := range users {
