@@ -75,11 +75,7 @@ func (o *eventsOptions) run(cmd *cobra.Command, name string) error {
 	if name != "" && o.ns.AllNamespaces {
 		return withHint(fmt.Errorf("--all-namespaces with a Sync name (%s)", name), "pass -n NAMESPACE with a name")
 	}
-	ns, err := o.ns.resolve(&o.kube)
-	if err != nil {
-		return err
-	}
-	api, err := newSyncAPI(&o.kube)
+	ns, api, err := o.ns.connect(&o.kube)
 	if err != nil {
 		return err
 	}

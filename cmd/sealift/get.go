@@ -79,11 +79,7 @@ func (o *getSyncsOptions) run(cmd *cobra.Command, args []string) error {
 	if len(args) == 1 && o.ns.AllNamespaces {
 		return withHint(fmt.Errorf("--all-namespaces with a NAME (%s)", args[0]), "pass -n NAMESPACE with a name, or no name with -A")
 	}
-	ns, err := o.ns.resolve(&o.kube)
-	if err != nil {
-		return err
-	}
-	api, err := newSyncAPI(&o.kube)
+	ns, api, err := o.ns.connect(&o.kube)
 	if err != nil {
 		return err
 	}

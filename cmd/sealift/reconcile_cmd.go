@@ -75,11 +75,7 @@ failing and being retried) or when --timeout passes first. A suspended Sync is r
 			if err := o.wait.validate(); err != nil {
 				return err
 			}
-			ns, err := o.ns.resolve(&o.kube)
-			if err != nil {
-				return err
-			}
-			api, err := newSyncAPI(&o.kube)
+			ns, api, err := o.ns.connect(&o.kube)
 			if err != nil {
 				return err
 			}

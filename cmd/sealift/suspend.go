@@ -43,11 +43,7 @@ a suspended Sync keeps its objects.`,
 			if err := o.ns.validate(); err != nil {
 				return err
 			}
-			ns, err := o.ns.resolve(&o.kube)
-			if err != nil {
-				return err
-			}
-			api, err := newSyncAPI(&o.kube)
+			ns, api, err := o.ns.connect(&o.kube)
 			if err != nil {
 				return err
 			}
@@ -87,11 +83,7 @@ The exit status is 0 when the Sync is Ready afterwards.`,
 			if err := o.wait.validate(); err != nil {
 				return err
 			}
-			ns, err := o.ns.resolve(&o.kube)
-			if err != nil {
-				return err
-			}
-			api, err := newSyncAPI(&o.kube)
+			ns, api, err := o.ns.connect(&o.kube)
 			if err != nil {
 				return err
 			}

@@ -89,6 +89,21 @@ type syncAPI struct {
 	dyn dynamic.Interface
 }
 
+// connect resolves the namespace and builds the client for Syncs; the
+// caller has checked its flags before.
+func (o *namespaceOptions) connect(kube *kubeOptions) (string, *syncAPI, error) {
+	ns, err := o.resolve(kube)
+	if err != nil {
+		return "", nil, err
+	}
+	api, err := newSyncAPI(kube)
+	if err != nil {
+		return "", nil, err
+	}
+	return ns, api, nil
+}
+
+// newSyncAPI builds the client for Syncs from the kubeconfig flags.
 func newSyncAPI(kube *kubeOptions) (*syncAPI, error) {
 	cfg, err := kube.restConfig()
 	if err != nil {

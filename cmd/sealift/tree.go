@@ -74,11 +74,7 @@ func (o *treeSyncOptions) run(cmd *cobra.Command, name string) error {
 	if err := o.ns.validate(); err != nil {
 		return err
 	}
-	ns, err := o.ns.resolve(&o.kube)
-	if err != nil {
-		return err
-	}
-	api, err := newSyncAPI(&o.kube)
+	ns, api, err := o.ns.connect(&o.kube)
 	if err != nil {
 		return err
 	}
