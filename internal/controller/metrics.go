@@ -63,6 +63,11 @@ var (
 	theMetrics  *metrics
 )
 
+// counter is a CounterVec named name with help and labels.
+func counter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
 // registeredMetrics returns the controller's metrics, registered once per
 // process in controller-runtime's registry (served on the manager's
 // metrics endpoint beside controller-runtime's own).
@@ -74,10 +79,9 @@ func registeredMetrics() *metrics {
 				Help:    "Time one reconcile of a Sync took, from resolve to status.",
 				Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 			}, []string{"namespace", "name"}),
-			total: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "sealift_reconcile_total",
-				Help: "Reconciles of a Sync by result (success, error, stalled, suspended, dependency_not_ready) and condition reason.",
-			}, []string{"namespace", "name", "result", "reason"}),
+			total: counter("sealift_reconcile_total",
+				"Reconciles of a Sync by result (success, error, stalled, suspended, dependency_not_ready) and condition reason.",
+				"namespace", "name", "result", "reason"),
 			ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 				Name: "sealift_sync_ready",
 				Help: "1 when the Sync's Ready condition is True, else 0.",
@@ -87,47 +91,37 @@ func registeredMetrics() *metrics {
 				Help:    "Time from the artifact's org.opencontainers.image.created annotation to its first successful apply by the Sync.",
 				Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600},
 			}, []string{"namespace", "name"}),
-			objects: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "sealift_apply_objects_total",
-				Help: "Objects applied or pruned by a Sync, by action (created, configured, unchanged, recreated, deleted, skipped).",
-			}, []string{"namespace", "name", "action"}),
+			objects: counter("sealift_apply_objects_total",
+				"Objects applied or pruned by a Sync, by action (created, configured, unchanged, recreated, deleted, skipped).",
+				"namespace", "name", "action"),
 		}
-		m.verify = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sealift_verify_total",
-			Help: "Signature checks of a Sync's artifact by outcome (verified, cached, failed, unverified).",
-		}, []string{"namespace", "name", "outcome"})
-		m.drifted = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sealift_drift_detected_total",
-			Help: "Objects found differing from the applied revision with drift: detect.",
-		}, []string{"namespace", "name"})
-		m.fixed = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sealift_drift_corrected_total",
-			Help: "Objects created or configured again while the applied revision did not change: drift taken back.",
-		}, []string{"namespace", "name"})
-		m.registryRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sealift_registry_requests_total",
-			Help: "Registry requests by registry host, method and status code (0 when no response came), retries included.",
-		}, []string{"registry", "method", "code"})
-		m.registryBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sealift_registry_response_bytes_total",
-			Help: "Bytes registries announced in responses (Content-Length), by registry host.",
-		}, []string{"registry"})
-		m.registryWaits = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sealift_registry_retry_after_wait_seconds_total",
-			Help: "Time requests waited because the registry asked every client to back off (Retry-After).",
-		}, []string{"registry"})
-		m.cacheLookups = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sealift_cache_lookups_total",
-			Help: "Cache lookups of a blob by result: hit (served from the cache) or miss (fetched from a registry).",
-		}, []string{"result"})
-		m.cacheBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sealift_cache_bytes_total",
-			Help: "Blob bytes read from or written to the cache.",
-		}, []string{"direction"})
-		m.cacheEvictions = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sealift_cache_evictions_total",
-			Help: "Blobs removed from the cache: corrupt (failed an integrity check) or gc (no longer referenced).",
-		}, []string{"reason"})
+		m.verify = counter("sealift_verify_total",
+			"Signature checks of a Sync's artifact by outcome (verified, cached, failed, unverified).",
+			"namespace", "name", "outcome")
+		m.drifted = counter("sealift_drift_detected_total",
+			"Objects found differing from the applied revision with drift: detect.",
+			"namespace", "name")
+		m.fixed = counter("sealift_drift_corrected_total",
+			"Objects created or configured again while the applied revision did not change: drift taken back.",
+			"namespace", "name")
+		m.registryRequests = counter("sealift_registry_requests_total",
+			"Registry requests by registry host, method and status code (0 when no response came), retries included.",
+			"registry", "method", "code")
+		m.registryBytes = counter("sealift_registry_response_bytes_total",
+			"Bytes registries announced in responses (Content-Length), by registry host.",
+			"registry")
+		m.registryWaits = counter("sealift_registry_retry_after_wait_seconds_total",
+			"Time requests waited because the registry asked every client to back off (Retry-After).",
+			"registry")
+		m.cacheLookups = counter("sealift_cache_lookups_total",
+			"Cache lookups of a blob by result: hit (served from the cache) or miss (fetched from a registry).",
+			"result")
+		m.cacheBytes = counter("sealift_cache_bytes_total",
+			"Blob bytes read from or written to the cache.",
+			"direction")
+		m.cacheEvictions = counter("sealift_cache_evictions_total",
+			"Blobs removed from the cache: corrupt (failed an integrity check) or gc (no longer referenced).",
+			"reason")
 		ctrlmetrics.Registry.MustRegister(m.duration, m.total, m.ready, m.latency, m.objects,
 			m.verify, m.drifted, m.fixed, m.registryRequests, m.registryBytes, m.registryWaits,
 			m.cacheLookups, m.cacheBytes, m.cacheEvictions)
