@@ -23,6 +23,7 @@ import (
 
 	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
 	"github.com/sealift-dev/sealift/internal/controller"
+	"github.com/sealift-dev/sealift/internal/kubetest"
 )
 
 // crdDir holds the generated Sync CRD.
@@ -144,20 +145,7 @@ func runController(t *testing.T, ns string) {
 }
 
 // waitUntil polls cond until it holds, failing the test after timeout.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, last)
-}
+var waitUntil = kubetest.Eventually
 
 // manifestsDir writes a Namespace appNS and ConfigMaps named names in it.
 func manifestsDir(t *testing.T, appNS string, names ...string) string {

@@ -189,21 +189,8 @@ func getSync(t *testing.T, ns, name string) *sealiftv1.Sync {
 	return &s
 }
 
-// eventually polls cond until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, last)
-}
+// eventually polls cond until it holds, failing the test after timeout.
+var eventually = kubetest.Eventually
 
 // waitReady waits until the Sync has applied digest.
 func waitReady(t *testing.T, ns, name, digest string) *sealiftv1.Sync {

@@ -261,3 +261,20 @@ func (e *Env) InstallCRDs(dirs ...string) error {
 	}
 	return nil
 }
+
+// Eventually polls cond every 100 ms until it holds, and fails the test
+// after timeout with what was awaited and the last state cond reported.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, last)
+}
