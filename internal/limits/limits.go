@@ -67,3 +67,18 @@ const (
 // signature reads per digest and day. Offline, a verdict of any age is used
 // (the cache must keep the cluster correctable through an outage).
 const MaxVerdictAge = 24 * time.Hour
+
+const (
+	// MaxImagesLockBytes caps an artifact's images lock (.sealift/images.yaml):
+	// an entry is about 200 bytes, so a mebibyte holds thousands, far more
+	// than any application runs.
+	MaxImagesLockBytes int64 = 1 << 20
+	// MaxLockedImages caps the entries of one images lock, and the distinct
+	// image references one push resolves.
+	MaxLockedImages = 5_000
+	// MaxObjectDepth caps how deep image discovery walks one rendered object
+	// (a CronJob's containers sit 6 levels down). A deeper object is refused
+	// rather than left partly unsearched, so an image cannot hide below the
+	// walk.
+	MaxObjectDepth = 64
+)
