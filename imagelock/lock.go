@@ -181,24 +181,34 @@ func (l *Lock) check() error {
 
 // Index finds lock entries for image references.
 type Index struct {
-	exact map[string]Image
-	byKey map[string]Image
+	exact    map[string]Image
+	byKey    map[string]Image
+	byDigest map[string]Image
 }
 
-// NewIndex indexes l's entries by the reference as written, and by the
+// NewIndex indexes l's entries by the reference as written, by the
 // normalised key (Reference.Key), so "nginx:1.25" and
-// "docker.io/library/nginx:1.25" find the same entry. l must have passed
-// Parse or Marshal.
+// "docker.io/library/nginx:1.25" find the same entry, and by the locked
+// name@digest, so a reference pinned to a digest the lock holds for its
+// repository finds that entry. l must have passed Parse or Marshal.
 func NewIndex(l *Lock) *Index {
-	x := &Index{exact: map[string]Image{}, byKey: map[string]Image{}}
+	x := &Index{exact: map[string]Image{}, byKey: map[string]Image{}, byDigest: map[string]Image{}}
 	if l == nil {
 		return x
 	}
 	for _, img := range l.Images {
 		x.exact[img.Image] = img
-		if ref, err := img.Reference(); err == nil {
-			if prev, dup := x.byKey[ref.Key()]; !dup || prev.Unresolved {
-				x.byKey[ref.Key()] = img
+		ref, err := img.Reference()
+		if err != nil {
+			continue
+		}
+		if prev, dup := x.byKey[ref.Key()]; !dup || prev.Unresolved {
+			x.byKey[ref.Key()] = img
+		}
+		if img.Digest != "" {
+			k := ref.Name() + "@" + img.Digest
+			if prev, dup := x.byDigest[k]; !dup || prev.Unresolved {
+				x.byDigest[k] = img
 			}
 		}
 	}
@@ -206,7 +216,8 @@ func NewIndex(l *Lock) *Index {
 }
 
 // Lookup returns the entry for image: the one written exactly so, else one
-// whose reference normalises to the same key.
+// whose reference normalises to the same key, else, for a reference with a
+// digest, one that locked that digest for the same repository.
 func (x *Index) Lookup(image string) (Image, bool) {
 	if img, ok := x.exact[image]; ok {
 		return img, true
@@ -215,6 +226,12 @@ func (x *Index) Lookup(image string) (Image, bool) {
 	if err != nil {
 		return Image{}, false
 	}
-	img, ok := x.byKey[ref.Key()]
-	return img, ok
+	if img, ok := x.byKey[ref.Key()]; ok {
+		return img, true
+	}
+	if ref.Digest != "" {
+		img, ok := x.byDigest[ref.Name()+"@"+ref.Digest]
+		return img, ok
+	}
+	return Image{}, false
 }

@@ -89,9 +89,13 @@ func TestIndexLookup(t *testing.T) {
 		"NOT A REFERENCE":                        "",
 		"ghcr.io/acme/api":                       "",
 		"registry.example/library/nginx:1.25":    "",
-		"docker.io/library/nginx:1.25@" + dgst2:  "",
+		"docker.io/library/nginx:1.25@" + dgst2:  "nginx:1.25",
+		"nginx:1.24@" + dgst2:                    "nginx:1.25",
+		"nginx@" + dgst2:                         "nginx:1.25",
 		"docker.io/library/nginx:1.25@" + dgst:   "",
 		"docker.io/library/busybox:latest@" + dg: "",
+		"docker.io/library/busybox@" + dgst:      "busybox",
+		"docker.io/library/redis@" + dgst:        "",
 	}
 	for in, want := range tests {
 		got, ok := x.Lookup(in)

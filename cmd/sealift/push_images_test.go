@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -60,8 +61,10 @@ func TestPushImagesLockCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg, err := run(t, "push", src, url, "--insecure", "--images-lock")
-	if err == nil || !strings.Contains(msg, reg.Repo("img/nope:1")) || !strings.Contains(msg, "Job.batch/j") || !strings.Contains(msg, "--allow-unresolved") {
-		t.Errorf("push with an unresolvable image: %v\n%s", err, msg)
+	var hint *hintError
+	if err == nil || !strings.Contains(err.Error(), reg.Repo("img/nope:1")) || !strings.Contains(err.Error(), "Job.batch/j") ||
+		!errors.As(err, &hint) || !strings.Contains(hint.hint, "--allow-unresolved") {
+		t.Errorf("push with an unresolvable image: %v (hint %+v)\n%s", err, hint, msg)
 	}
 	out, err = runCLI(t, "push", src, url, "--insecure", "--images-lock", "--allow-unresolved", "-o", "json")
 	if err != nil {
