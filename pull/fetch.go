@@ -24,6 +24,10 @@ type FetchOptions struct {
 	// MaxBytes caps the bytes one fetch copies, all blobs of the graph
 	// together; 0 means limits.MaxFetchBytes.
 	MaxBytes int64
+	// MaxBlobBytes caps one blob other than a manifest or index (a layer,
+	// a config); 0 means limits.MaxLayerBytes. Copying container images
+	// raises it (limits.MaxImageBlobBytes).
+	MaxBlobBytes int64
 }
 
 // Fetch copies the graph desc roots (a manifest with its config and layers,
@@ -45,10 +49,10 @@ func Fetch(ctx context.Context, src oras.ReadOnlyTarget, desc ocispec.Descriptor
 	if kindOf(desc.MediaType) == kindOther {
 		return fail(fmt.Errorf("%w: %q is not a manifest or index", errdef.ErrUnsupportedMediaType, desc.MediaType))
 	}
-	if err := checkBlobSize(desc); err != nil {
+	b := newByteBudget(opts.MaxBytes, opts.MaxBlobBytes)
+	if err := b.checkBlobSize(desc); err != nil {
 		return fail(err)
 	}
-	b := newByteBudget(opts.MaxBytes)
 	if err := b.announce(desc); err != nil {
 		return fail(err)
 	}
@@ -73,18 +77,23 @@ func Fetch(ctx context.Context, src oras.ReadOnlyTarget, desc ocispec.Descriptor
 // reader that yields more than its descriptors promised gets past it.
 type byteBudget struct {
 	limit int64
-	read  atomic.Int64
+	// blobLimit caps one blob that is not a manifest or index.
+	blobLimit int64
+	read      atomic.Int64
 
 	mu        sync.Mutex
 	announced int64
 	seen      map[digest.Digest]bool
 }
 
-func newByteBudget(limit int64) *byteBudget {
+func newByteBudget(limit, blobLimit int64) *byteBudget {
 	if limit <= 0 {
 		limit = limits.MaxFetchBytes
 	}
-	return &byteBudget{limit: limit, seen: map[digest.Digest]bool{}}
+	if blobLimit <= 0 {
+		blobLimit = limits.MaxLayerBytes
+	}
+	return &byteBudget{limit: limit, blobLimit: blobLimit, seen: map[digest.Digest]bool{}}
 }
 
 // announce counts descriptors about to be fetched.
@@ -113,9 +122,9 @@ func (b *byteBudget) consume(n int) error {
 }
 
 // checkBlobSize caps manifests and indexes at limits.MaxManifestBytes and
-// every other blob at limits.MaxLayerBytes.
-func checkBlobSize(d ocispec.Descriptor) error {
-	limit := limits.MaxLayerBytes
+// every other blob at the budget's blob limit.
+func (b *byteBudget) checkBlobSize(d ocispec.Descriptor) error {
+	limit := b.blobLimit
 	if kindOf(d.MediaType) != kindOther {
 		limit = limits.MaxManifestBytes
 	}
@@ -148,7 +157,7 @@ func (w *graphWalker) successors(ctx context.Context, fetcher content.Fetcher, d
 		}
 		next = append(next, doc.Config)
 		for _, l := range doc.Layers {
-			if err := checkBlobSize(l); err != nil {
+			if err := w.budget.checkBlobSize(l); err != nil {
 				return nil, err
 			}
 			next = append(next, l)
@@ -167,7 +176,7 @@ func (w *graphWalker) successors(ctx context.Context, fetcher content.Fetcher, d
 		if kindOf(m.MediaType) == kindOther {
 			return nil, fmt.Errorf("%w: index %s lists %q", errdef.ErrUnsupportedMediaType, d.Digest, m.MediaType)
 		}
-		if err := checkBlobSize(m); err != nil {
+		if err := w.budget.checkBlobSize(m); err != nil {
 			return nil, err
 		}
 		w.underIndex[m.Digest] = true

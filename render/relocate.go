@@ -74,6 +74,18 @@ func (e *ImagesNotLockedError) Error() string {
 // Unwrap returns errdef.ErrImageNotLocked.
 func (e *ImagesNotLockedError) Unwrap() error { return errdef.ErrImageNotLocked }
 
+// ReadImagesLock reads and checks the images lock (imagelock.Path) of the
+// tree under root, an extracted artifact; nil when it holds none. The file
+// must be a regular file inside root of at most limits.MaxImagesLockBytes.
+func ReadImagesLock(root string) (*imagelock.Lock, error) {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return readImagesLock(r)
+}
+
 // readImagesLock reads the images lock of the tree r holds; nil when there
 // is none.
 func readImagesLock(r *os.Root) (*imagelock.Lock, error) {

@@ -82,3 +82,20 @@ const (
 	// walk.
 	MaxObjectDepth = 64
 )
+
+const (
+	// MaxImageBlobBytes caps one layer or config of a container image copied
+	// by `sealift mirror --with-images` (16 GiB: the largest layers in
+	// common use, machine-learning runtimes, are a few GiB).
+	MaxImageBlobBytes int64 = 16 << 30
+	// MaxImageBytes caps the bytes of one container image copied, every
+	// platform of an index together (64 GiB).
+	MaxImageBytes int64 = 64 << 30
+	// MaxMirrorListBytes caps a mirror list file (1 MiB).
+	MaxMirrorListBytes int64 = 1 << 20
+	// MaxMirrorListEntries caps the artifacts of one mirror list.
+	MaxMirrorListEntries = 1_000
+	// MaxReferrers caps the referrers other than signature bundles (SBOMs,
+	// attestations) carried for one digest.
+	MaxReferrers = 1_000
+)
