@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2"
 
 	"github.com/sealift-dev/sealift/errdef"
@@ -67,6 +68,11 @@ func destinationString(loc Location) string {
 	}
 	return loc.String()
 }
+
+// transferConcurrency is how many artifacts (or release images) one
+// transfer copies at once, each with pull's own blob concurrency: enough
+// to overlap round trips over many small artifacts, polite to a registry.
+const transferConcurrency = 4
 
 // pendingTag is an artifact copied and waiting for its name at the
 // destination.
@@ -194,23 +200,40 @@ func carry(ctx context.Context, tr Transfer, jobs []artifactJob, tags []string, 
 			}
 		}
 	}
+	// Artifacts (each with its images) and the images of a release are
+	// copied a few at a time; an image pinned by several is copied once.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(transferConcurrency)
 	for i, job := range jobs {
-		res := &tr.Artifacts[i]
-		placed, err := t.artifact(ctx, job, res)
-		if err != nil {
-			return tr, err
-		}
-		res.Destination = sk.repository(job.path)
-		addImages(res.Images)
-		pending[i] = pendingTag{target: placed, desc: job.desc, path: job.path, tag: tags[i], source: job.srcName}
+		g.Go(func() error {
+			res := &tr.Artifacts[i]
+			placed, err := t.artifact(gctx, job, res)
+			if err != nil {
+				return err
+			}
+			res.Destination = sk.repository(job.path)
+			pending[i] = pendingTag{target: placed, desc: job.desc, path: job.path, tag: tags[i], source: job.srcName}
+			return nil
+		})
 	}
-	for _, job := range images {
-		r, err := t.copyImage(ctx, job)
-		if err != nil {
-			return tr, &Error{Op: "images", Location: job.written, Err: err}
-		}
-		addImages([]ImageResult{r})
+	copiedImages := make([]ImageResult, len(images))
+	for i, job := range images {
+		g.Go(func() error {
+			r, err := t.copyImage(gctx, job)
+			if err != nil {
+				return &Error{Op: "images", Location: job.written, Err: err}
+			}
+			copiedImages[i] = r
+			return nil
+		})
 	}
+	if err := g.Wait(); err != nil {
+		return tr, err
+	}
+	for _, a := range tr.Artifacts {
+		addImages(a.Images)
+	}
+	addImages(copiedImages)
 	for i, p := range pending {
 		if err := nameArtifact(ctx, sk, p); err != nil {
 			return tr, &Error{Op: "copy", Location: tr.Artifacts[i].Destination, Err: err}

@@ -55,11 +55,18 @@ type transfer struct {
 	sink *sink
 
 	mu     sync.Mutex
-	copied map[string]ImageResult // by name@digest: an image copied once per transfer
+	copied map[string]*imageCopy // by name@digest: an image is copied once per transfer
+}
+
+// imageCopy is one image's copy, shared by every artifact that pins it.
+type imageCopy struct {
+	once sync.Once
+	res  ImageResult
+	err  error
 }
 
 func newTransfer(opts Options, s *sink) *transfer {
-	return &transfer{opts: opts, sink: s, copied: map[string]ImageResult{}}
+	return &transfer{opts: opts, sink: s, copied: map[string]*imageCopy{}}
 }
 
 // source wraps a source target for the caller's progress, if any.
@@ -175,16 +182,24 @@ type imageJob struct {
 // copyImage copies one image, once per transfer: its graph (every
 // platform of an index), its cosign signatures and its referrers.
 func (t *transfer) copyImage(ctx context.Context, job imageJob) (ImageResult, error) {
+	key := job.ref.Name() + "@" + job.desc.Digest.String()
+	t.mu.Lock()
+	c, ok := t.copied[key]
+	if !ok {
+		c = &imageCopy{}
+		t.copied[key] = c
+	}
+	t.mu.Unlock()
+	c.once.Do(func() { c.res, c.err = t.copyImageOnce(ctx, job, key) })
+	res := c.res
+	res.Image = job.written
+	return res, c.err
+}
+
+// copyImageOnce is copyImage's copy.
+func (t *transfer) copyImageOnce(ctx context.Context, job imageJob, key string) (ImageResult, error) {
 	ref, desc := job.ref, job.desc
 	res := ImageResult{Image: job.written, Source: job.srcName, Digest: desc.Digest.String(), MediaType: desc.MediaType}
-	key := ref.Name() + "@" + desc.Digest.String()
-	t.mu.Lock()
-	done, seen := t.copied[key]
-	t.mu.Unlock()
-	if seen {
-		done.Image = job.written
-		return done, nil
-	}
 	src := job.src
 	// The lock names a digest: resolve it where the image is read, so a
 	// source that holds other bytes, or none, is found before any copy.
@@ -230,9 +245,6 @@ func (t *transfer) copyImage(ctx context.Context, job imageJob) (ImageResult, er
 		}
 	}
 	t.note(EntryImage, key)
-	t.mu.Lock()
-	t.copied[key] = res
-	t.mu.Unlock()
 	return res, nil
 }
 

@@ -51,7 +51,7 @@ func deploymentOf(name string, images ...string) string {
 
 // pushLocked pushes a one-Deployment artifact running images to
 // reg/repo:tag with its images lock, signs it with key and returns it.
-func pushLocked(t *testing.T, reg *registrytest.Registry, repo, tag string, key crypto.Signer, images ...string) ocispec.Descriptor {
+func pushLocked(t testing.TB, reg *registrytest.Registry, repo, tag string, key crypto.Signer, images ...string) ocispec.Descriptor {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -10,6 +10,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/registry"
 
 	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/internal/limits"
@@ -32,7 +33,8 @@ type FetchOptions struct {
 
 // Fetch copies the graph desc roots (a manifest with its config and layers,
 // or an index with its manifests and theirs) from src into dst, then tags dst
-// with the digest string so dst can resolve it. Subjects a manifest refers to
+// with the digest string so dst can resolve it (a registry resolves digests
+// by itself and is not asked to). Subjects a manifest refers to
 // are not followed. Every blob is verified against its descriptor while it
 // streams; manifests, layer sizes, layer counts and the whole graph's bytes
 // (opts.MaxBytes) are capped (see the package limits), and an index may not
@@ -64,6 +66,11 @@ func Fetch(ctx context.Context, src oras.ReadOnlyTarget, desc ocispec.Descriptor
 	}
 	if err := oras.CopyGraph(ctx, verifiedStorage{src, b}, dst, desc, copyOpts); err != nil {
 		return fail(classify(err))
+	}
+	if _, isRegistry := dst.(registry.Repository); isRegistry {
+		// A registry resolves a manifest by its digest once it holds it;
+		// "tagging" it with the digest would fetch and put it again.
+		return nil
 	}
 	if err := dst.Tag(ctx, desc, desc.Digest.String()); err != nil {
 		return fail(fmt.Errorf("tag destination: %w", err))
