@@ -8,7 +8,7 @@ export KUBEBUILDER_ASSETS ?= $(K8S_BIN)
 # The default suite must stay well inside CI's time; slow suites have their own targets.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop test-conformance test-airgap bench-verify bench-pull bench-apply generate verify-generated
+.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop test-conformance test-airgap bench-verify bench-pull bench-apply bench-mirror generate verify-generated
 
 # controller-gen is pinned in hack/tools/go.mod (its own module, so its
 # dependencies stay out of sealift's go.mod) and built once into bin/.
@@ -91,6 +91,11 @@ bench: bench-pull bench-apply
 ## bench-pull: sealift push/pull vs oras push/pull of a 5 MB / 1 000-file artifact
 bench-pull:
 	@bash hack/bench-pull.sh
+
+## bench-mirror: a release of 20 artifacts + 10 images to a tar, into a registry, and vs crane cp one by one (MIRROR_ROUNDS rounds)
+MIRROR_ROUNDS ?= 5
+bench-mirror:
+	$(GO) test -run '^$$' -bench '^BenchmarkMirrorRelease$$' -benchtime $(MIRROR_ROUNDS)x ./mirror/
 
 ## bench-apply: sealift vs kubectl apply --server-side of 1 000 objects on the local API server
 bench-apply:

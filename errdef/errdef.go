@@ -51,6 +51,10 @@ var (
 	// signature, certificate or payload than the one it is attached to. It
 	// wraps ErrSignatureInvalid, so it is terminal.
 	ErrLogEntryMismatch = fmt.Errorf("%w: transparency-log entry does not match the signature", ErrSignatureInvalid)
+	// ErrImageNotLocked: a rendered object runs an image the artifact's
+	// images lock does not pin, so nobody signed for it. It wraps
+	// ErrPolicyViolation, so it is terminal.
+	ErrImageNotLocked = fmt.Errorf("%w: image not in the artifact's images lock", ErrPolicyViolation)
 )
 
 // terminal lists the sentinels that retrying cannot fix.

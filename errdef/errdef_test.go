@@ -26,6 +26,7 @@ func TestIsTerminal(t *testing.T) {
 		"no signature":         {errdef.ErrNoSignature, true},
 		"signature invalid":    {errdef.ErrSignatureInvalid, true},
 		"log entry mismatch":   {errdef.ErrLogEntryMismatch, true},
+		"image not locked":     {errdef.ErrImageNotLocked, true},
 		"policy violation":     {errdef.ErrPolicyViolation, true},
 		"invalid key":          {errdef.ErrInvalidKey, true},
 		"invalid object":       {errdef.ErrInvalidObject, true},

@@ -1,6 +1,27 @@
-// Package mirror carries one artifact, with its cosign signatures, from one
+// Package mirror carries artifacts, with their cosign signatures, their
+// other referrers and the container images their images locks pin, from one
 // place to another across an air gap: between registries, OCI image layout
 // directories and OCI layouts packed as tar files, in any combination.
+//
+// Mirror carries one artifact; with Options.WithImages also every image its
+// lock (package imagelock) pins, each with every platform of an index, its
+// own cosign signatures and referrers. MirrorList carries a release — every
+// artifact of a List (a mirror list file: repository and tag, semver range
+// or digest, and whether to carry its images) — into one destination in
+// one transfer; MirrorRelease carries what such a transfer wrote into a
+// layout or tar onwards. Into a registry, artifacts and images land on the
+// destination's host (under its path, for a transfer of several) at their
+// repository path without the source host: docker.io/library/nginx@sha256:…
+// lands at HOST/library/nginx@sha256:…, so a Sync's image mirror map is
+// simply {from: docker.io, to: HOST}. In a layout or tar, every entry a
+// transfer writes is named in index.json (repository:tag for artifacts,
+// repository@digest for images) and annotated with what it is
+// (AnnotationKind, AnnotationRepository, AnnotationSource): the index of the
+// contents, read back by ReleaseEntries. Artifacts are tagged only once
+// everything (images included) was copied. Trust material (public keys, a
+// trusted_root.json) may travel in a layout or tar (Options.Trust); the far
+// side uses a piece of it only when an operator pinned its fingerprint
+// there (PinnedTrust), and ignores the rest.
 //
 // Mirror resolves the source to a digest once and copies exactly that
 // digest's graph. It also copies what a verifier needs for that digest, as
@@ -44,15 +65,25 @@
 // limits.MaxSignaturePayloadBytes, and at most limits.MaxSignatures
 // signatures in all are carried for a digest (verify refuses more).
 // Referrers that are not signature bundles (SBOMs, other attestations) are
-// not copied, nor are referrer manifests that are malformed, oversized,
-// missing or do not name the digest as their subject.
+// copied too (Options.ReferrerTypes narrows them by artifact type), at most
+// limits.MaxReferrers per digest, each graph with pull's caps; signature
+// bundle manifests that are malformed, oversized, missing or do not name
+// the digest as their subject are not. Images are copied with larger caps
+// than artifacts (limits.MaxImageBlobBytes per blob, limits.MaxImageBytes
+// per image), every blob still checked against its digest; an image is
+// first resolved at its source by the digest its lock names and must have
+// the locked media type and size. A lock entry recorded unresolved, without
+// a digest, is reported as skipped. A mirror list is parsed with caps
+// (limits.MaxMirrorListBytes, limits.MaxMirrorListEntries) and strictly.
 //
 // A tar source is read in place, never extracted. Before it is opened, every
 // entry is checked: only the layout's own files ("oci-layout", "index.json",
 // "blobs/<algorithm>/<hex>") and their directories are accepted, regular
 // files only, no absolute paths, "..", backslashes or duplicates, at most
 // maxTarEntries entries; the layout files are capped at
-// limits.MaxManifestBytes and blobs at limits.MaxLayerBytes. A layout
+// limits.MaxManifestBytes and blobs at limits.MaxImageBlobBytes (a tar may
+// carry images; artifact layers are held to limits.MaxLayerBytes again when
+// they are copied out). A layout
 // directory source is read through an os.Root, so links cannot reach outside
 // it, and is never written to. Because oras-go reads every manifest a layout
 // holds when it opens one, that graph is walked first, bounded: at most

@@ -41,42 +41,57 @@ const (
 // os.Root, after checking its index and graph (checkLayout). The returned
 // close releases the root.
 func openLayoutSource(ctx context.Context, dir string) (*oci.ReadOnlyStore, func(), error) {
+	store, closeRoot, _, err := openLayoutIndexed(ctx, dir)
+	return store, closeRoot, err
+}
+
+// openLayoutIndexed is openLayoutSource that also returns the entries of
+// the layout's index.json.
+func openLayoutIndexed(ctx context.Context, dir string) (*oci.ReadOnlyStore, func(), []ocispec.Descriptor, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	fsys := root.FS()
-	if err := checkLayout(ctx, fsys); err != nil {
+	roots, err := checkLayout(ctx, fsys)
+	if err != nil {
 		_ = root.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	store, err := oci.NewFromFS(ctx, fsys)
 	if err != nil {
 		_ = root.Close()
-		return nil, nil, fmt.Errorf("%w: %v", errdef.ErrInvalidManifest, err)
+		return nil, nil, nil, fmt.Errorf("%w: %v", errdef.ErrInvalidManifest, err)
 	}
-	return store, func() { _ = root.Close() }, nil
+	return store, func() { _ = root.Close() }, roots, nil
 }
 
 // openTarSource checks the tar file at name (checkLayoutTar, then
 // checkGraph) and opens it in place as a read-only layout.
 func openTarSource(ctx context.Context, name string) (*oci.ReadOnlyStore, error) {
+	store, _, err := openTarIndexed(ctx, name)
+	return store, err
+}
+
+// openTarIndexed is openTarSource that also returns the entries of the
+// layout's index.json.
+func openTarIndexed(ctx context.Context, name string) (*oci.ReadOnlyStore, []ocispec.Descriptor, error) {
 	roots, err := checkLayoutTar(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	storage, err := oci.NewStorageFromTar(name)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errdef.ErrInvalidManifest, err)
+		return nil, nil, fmt.Errorf("%w: %v", errdef.ErrInvalidManifest, err)
 	}
 	if err := checkGraph(ctx, storage, roots); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	store, err := oci.NewFromTar(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errdef.ErrInvalidManifest, err)
+		return nil, nil, fmt.Errorf("%w: %v", errdef.ErrInvalidManifest, err)
 	}
-	return store, nil
+	return store, roots, nil
 }
 
 // openLayoutDestination opens (creating it when missing) the layout
@@ -87,7 +102,7 @@ func openLayoutDestination(ctx context.Context, dir string) (*oci.Store, error) 
 		if err != nil {
 			return nil, err
 		}
-		err = checkLayout(ctx, root.FS())
+		_, err = checkLayout(ctx, root.FS())
 		_ = root.Close()
 		if err != nil {
 			return nil, err
@@ -103,15 +118,15 @@ func openLayoutDestination(ctx context.Context, dir string) (*oci.Store, error) 
 // checkLayout checks the index.json of the layout fsys with checkIndex,
 // reading at most limits.MaxManifestBytes of it, and the graph it roots
 // with checkGraph.
-func checkLayout(ctx context.Context, fsys fs.FS) error {
+func checkLayout(ctx context.Context, fsys fs.FS) ([]ocispec.Descriptor, error) {
 	f, err := fsys.Open(ocispec.ImageIndexFile)
 	if err != nil {
-		return fmt.Errorf("%w: not an OCI layout: %w", errdef.ErrNotFound, err)
+		return nil, fmt.Errorf("%w: not an OCI layout: %w", errdef.ErrNotFound, err)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limits.MaxManifestBytes+1))
 	_ = f.Close()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	roots, err := checkIndex(b, func(d digest.Digest) (int64, bool) {
 		fi, err := fs.Stat(fsys, blobName(d))
@@ -121,9 +136,9 @@ func checkLayout(ctx context.Context, fsys fs.FS) error {
 		return fi.Size(), true
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return checkGraph(ctx, oci.NewStorageFromFS(fsys), roots)
+	return roots, checkGraph(ctx, oci.NewStorageFromFS(fsys), roots)
 }
 
 // maxIndexEntries caps the entries of a layout's index.json: one per tag
@@ -348,7 +363,9 @@ func layoutEntryKind(name string) (dir bool, limit int64, err error) {
 			return true, 0, nil
 		case 3:
 			if digest.NewDigestFromEncoded(digest.Algorithm(parts[1]), parts[2]).Validate() == nil {
-				return false, limits.MaxLayerBytes, nil
+				// A transfer may carry container images; each blob is
+				// capped again by what copies it (pull.Fetch).
+				return false, limits.MaxImageBlobBytes, nil
 			}
 		}
 	}

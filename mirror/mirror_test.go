@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -140,7 +141,7 @@ func TestMirrorAcrossTheGap(t *testing.T) {
 		t.Fatalf("verdict at the source = %+v", res.Verdict)
 	}
 	res.Verdict = nil
-	if res != want {
+	if !reflect.DeepEqual(res, want) {
 		t.Fatalf("registry -> layout: %+v, want %+v", res, want)
 	}
 	layout, err := oci.New(layoutDir)
@@ -191,7 +192,7 @@ func TestMirrorAcrossTheGap(t *testing.T) {
 
 	// Mirroring again changes nothing and counts the same.
 	again := mirrorOK(t, "tar:"+tarFile, "oci://"+dst.Repo("mirror/app"), plainHTTP)
-	if again != res {
+	if !reflect.DeepEqual(again, res) {
 		t.Fatalf("second mirror: %+v, first %+v", again, res)
 	}
 	checkVerifies(t, "destination registry, mirrored twice", dstRepo, desc, legacyKey, bundleKey)

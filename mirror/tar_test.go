@@ -120,7 +120,7 @@ func TestCheckLayoutTar(t *testing.T) {
 		"blob as directory":   {with(tarEntry{name: "blobs/sha256/" + digest.FromString("x").Encoded() + "/", typeflag: tar.TypeDir}), errdef.ErrUnsafePath},
 		"duplicate":           {with(valid[0]), errdef.ErrUnsafePath},
 		"duplicate by clean":  {with(tarEntry{name: "./oci-layout", body: []byte("{}")}), errdef.ErrUnsafePath},
-		"oversized blob":      {with(tarEntry{name: "blobs/sha256/" + digest.FromString("b").Encoded(), size: limits.MaxLayerBytes + 1}), errdef.ErrSizeExceedsLimit},
+		"oversized blob":      {with(tarEntry{name: "blobs/sha256/" + digest.FromString("b").Encoded(), size: limits.MaxImageBlobBytes + 1}), errdef.ErrSizeExceedsLimit},
 		"oversized index":     {append([]tarEntry{valid[0]}, tarEntry{name: "index.json", size: limits.MaxManifestBytes + 1}), errdef.ErrSizeExceedsLimit},
 		"index entry too big": {replaceIndex(indexJSON(t, big)), errdef.ErrSizeExceedsLimit},
 		"index size lies":     {replaceIndex(indexJSON(t, wrongSize)), errdef.ErrSizeMismatch},

@@ -57,6 +57,11 @@ func classify(err error) error {
 		sentinel = errdef.ErrUnauthorized
 	case errors.Is(err, oraserrdef.ErrNotFound):
 		sentinel = errdef.ErrNotFound
+	case errors.As(err, &resp) && hasCode(resp, errcode.ErrorCodeDigestInvalid):
+		// A destination registry found an upload's bytes do not match
+		// their digest, before the verifying reader's own check reached
+		// the caller: the same finding, whichever side saw it first.
+		sentinel = errdef.ErrDigestMismatch
 	case errors.Is(err, orascontent.ErrMismatchedDigest), errors.Is(err, oraserrdef.ErrInvalidDigest):
 		sentinel = errdef.ErrDigestMismatch
 	case errors.Is(err, orascontent.ErrTrailingData), errors.Is(err, orascontent.ErrInvalidDescriptorSize):
@@ -69,6 +74,16 @@ func classify(err error) error {
 		return err
 	}
 	return &classified{sentinel: sentinel, err: err}
+}
+
+// hasCode reports whether a registry's error response carries code.
+func hasCode(resp *errcode.ErrorResponse, code string) bool {
+	for _, e := range resp.Errors {
+		if e.Code == code {
+			return true
+		}
+	}
+	return false
 }
 
 // classified is err, also matching a sealift sentinel; it prints as err.

@@ -10,6 +10,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/registry"
 
 	"github.com/sealift-dev/sealift/errdef"
 	"github.com/sealift-dev/sealift/internal/limits"
@@ -24,11 +25,16 @@ type FetchOptions struct {
 	// MaxBytes caps the bytes one fetch copies, all blobs of the graph
 	// together; 0 means limits.MaxFetchBytes.
 	MaxBytes int64
+	// MaxBlobBytes caps one blob other than a manifest or index (a layer,
+	// a config); 0 means limits.MaxLayerBytes. Copying container images
+	// raises it (limits.MaxImageBlobBytes).
+	MaxBlobBytes int64
 }
 
 // Fetch copies the graph desc roots (a manifest with its config and layers,
 // or an index with its manifests and theirs) from src into dst, then tags dst
-// with the digest string so dst can resolve it. Subjects a manifest refers to
+// with the digest string so dst can resolve it (a registry resolves digests
+// by itself and is not asked to). Subjects a manifest refers to
 // are not followed. Every blob is verified against its descriptor while it
 // streams; manifests, layer sizes, layer counts and the whole graph's bytes
 // (opts.MaxBytes) are capped (see the package limits), and an index may not
@@ -45,10 +51,10 @@ func Fetch(ctx context.Context, src oras.ReadOnlyTarget, desc ocispec.Descriptor
 	if kindOf(desc.MediaType) == kindOther {
 		return fail(fmt.Errorf("%w: %q is not a manifest or index", errdef.ErrUnsupportedMediaType, desc.MediaType))
 	}
-	if err := checkBlobSize(desc); err != nil {
+	b := newByteBudget(opts.MaxBytes, opts.MaxBlobBytes)
+	if err := b.checkBlobSize(desc); err != nil {
 		return fail(err)
 	}
-	b := newByteBudget(opts.MaxBytes)
 	if err := b.announce(desc); err != nil {
 		return fail(err)
 	}
@@ -60,6 +66,11 @@ func Fetch(ctx context.Context, src oras.ReadOnlyTarget, desc ocispec.Descriptor
 	}
 	if err := oras.CopyGraph(ctx, verifiedStorage{src, b}, dst, desc, copyOpts); err != nil {
 		return fail(classify(err))
+	}
+	if _, isRegistry := dst.(registry.Repository); isRegistry {
+		// A registry resolves a manifest by its digest once it holds it;
+		// "tagging" it with the digest would fetch and put it again.
+		return nil
 	}
 	if err := dst.Tag(ctx, desc, desc.Digest.String()); err != nil {
 		return fail(fmt.Errorf("tag destination: %w", err))
@@ -73,18 +84,23 @@ func Fetch(ctx context.Context, src oras.ReadOnlyTarget, desc ocispec.Descriptor
 // reader that yields more than its descriptors promised gets past it.
 type byteBudget struct {
 	limit int64
-	read  atomic.Int64
+	// blobLimit caps one blob that is not a manifest or index.
+	blobLimit int64
+	read      atomic.Int64
 
 	mu        sync.Mutex
 	announced int64
 	seen      map[digest.Digest]bool
 }
 
-func newByteBudget(limit int64) *byteBudget {
+func newByteBudget(limit, blobLimit int64) *byteBudget {
 	if limit <= 0 {
 		limit = limits.MaxFetchBytes
 	}
-	return &byteBudget{limit: limit, seen: map[digest.Digest]bool{}}
+	if blobLimit <= 0 {
+		blobLimit = limits.MaxLayerBytes
+	}
+	return &byteBudget{limit: limit, blobLimit: blobLimit, seen: map[digest.Digest]bool{}}
 }
 
 // announce counts descriptors about to be fetched.
@@ -113,9 +129,9 @@ func (b *byteBudget) consume(n int) error {
 }
 
 // checkBlobSize caps manifests and indexes at limits.MaxManifestBytes and
-// every other blob at limits.MaxLayerBytes.
-func checkBlobSize(d ocispec.Descriptor) error {
-	limit := limits.MaxLayerBytes
+// every other blob at the budget's blob limit.
+func (b *byteBudget) checkBlobSize(d ocispec.Descriptor) error {
+	limit := b.blobLimit
 	if kindOf(d.MediaType) != kindOther {
 		limit = limits.MaxManifestBytes
 	}
@@ -148,7 +164,7 @@ func (w *graphWalker) successors(ctx context.Context, fetcher content.Fetcher, d
 		}
 		next = append(next, doc.Config)
 		for _, l := range doc.Layers {
-			if err := checkBlobSize(l); err != nil {
+			if err := w.budget.checkBlobSize(l); err != nil {
 				return nil, err
 			}
 			next = append(next, l)
@@ -167,7 +183,7 @@ func (w *graphWalker) successors(ctx context.Context, fetcher content.Fetcher, d
 		if kindOf(m.MediaType) == kindOther {
 			return nil, fmt.Errorf("%w: index %s lists %q", errdef.ErrUnsupportedMediaType, d.Digest, m.MediaType)
 		}
-		if err := checkBlobSize(m); err != nil {
+		if err := w.budget.checkBlobSize(m); err != nil {
 			return nil, err
 		}
 		w.underIndex[m.Digest] = true

@@ -28,7 +28,7 @@ func TestByteBudget(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			bb := newByteBudget(tc.limit)
+			bb := newByteBudget(tc.limit, 0)
 			err := bb.announce(tc.announce...)
 			for _, n := range tc.read {
 				if err == nil {

@@ -13,6 +13,14 @@
 // confined renderer, and packed as the single file manifests.yaml. Paths can
 // be left out with .gitignore-style patterns (Options.Ignore).
 //
+// With Options.ImagesLock, the packed content is rendered the way the
+// engine renders it (at the root or Options.ImagesPaths), the images its
+// objects run are locked by the caller's function (package imagelock finds
+// and resolves them), and the lock is packed as .sealift/images.yaml in the
+// same reproducible layer, at the place a walk of the tree would put it, so
+// the artifact's digest, and any signature over it, covers the image
+// digests. A tree that holds .sealift itself is refused then.
+//
 // Push owns packing, pushing and tagging. Blobs a destination reports it
 // already holds are not uploaded again. It does not sign (the cosign formats
 // live elsewhere and run on the digest Push returns), resolve references or

@@ -57,14 +57,13 @@ func Kustomize(ctx context.Context, dir string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// archiveKustomization packs the build of dir's kustomization as the single
-// file RenderedFile.
-func archiveKustomization(ctx context.Context, dir string) ([]byte, error) {
-	data, err := Kustomize(ctx, dir)
-	if err != nil {
-		return nil, err
-	}
+// archiveRendered packs the output of a kustomize build as the single file
+// RenderedFile, with extra (when not nil) in its place.
+func archiveRendered(data []byte, extra *extraFile) ([]byte, error) {
 	return writeArchive(func(tw *tar.Writer) error {
+		if err := extra.writeBefore(tw, RenderedFile); err != nil {
+			return err
+		}
 		if err := writeHeader(tw, RenderedFile, false, false, int64(len(data))); err != nil {
 			return err
 		}

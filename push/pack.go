@@ -17,12 +17,14 @@ import (
 
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	oraserrdef "oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 
 	"github.com/sealift-dev/sealift/errdef"
+	"github.com/sealift-dev/sealift/imagelock"
 	"github.com/sealift-dev/sealift/internal/fsutil"
 	"github.com/sealift-dev/sealift/internal/limits"
 )
@@ -79,6 +81,16 @@ type Options struct {
 	// dir, as the engine builds one) and packs the result as the single
 	// file RenderedFile instead of packing the tree.
 	Kustomize bool
+	// ImagesLock, when set, locks the container images the artifact runs:
+	// it is called with the objects the packed content renders to (see
+	// ImagesPaths) and the lock it returns is packed as imagelock.Path, in
+	// the reproducible layer, so the artifact's signature covers the image
+	// digests. The tree must not hold that path itself.
+	ImagesLock func(ctx context.Context, objs []*unstructured.Unstructured) (*imagelock.Lock, error)
+	// ImagesPaths are the directories inside the packed content rendered
+	// for ImagesLock, as a Sync's spec.path would render them; empty means
+	// the root. Objects found under several paths are locked once.
+	ImagesPaths []string
 }
 
 // MediaTypeOCILayer is the plain OCI tar+gzip layer media type.
@@ -94,57 +106,76 @@ type Result struct {
 	Size   int64    `json:"size"`
 	// DryRun is set when nothing was pushed.
 	DryRun bool `json:"dryRun,omitempty"`
+	// Images are the entries of the images lock packed, with
+	// Options.ImagesLock.
+	Images []imagelock.Image `json:"images,omitempty"`
 }
 
 // Pack archives dir (a directory, or a single file packed as the only file
 // of the tree) into a reproducible layer, builds the config and manifest,
 // pushes all three into dst and returns the manifest descriptor.
 func Pack(ctx context.Context, dir string, opts Options, dst content.Pusher) (ocispec.Descriptor, error) {
+	desc, _, err := PackLocked(ctx, dir, opts, dst)
+	return desc, err
+}
+
+// PackLocked is Pack that also returns the images lock packed (nil without
+// opts.ImagesLock).
+func PackLocked(ctx context.Context, dir string, opts Options, dst content.Pusher) (ocispec.Descriptor, *imagelock.Lock, error) {
 	a, err := build(ctx, dir, opts)
 	if err != nil {
-		return ocispec.Descriptor{}, err
+		return ocispec.Descriptor{}, nil, err
 	}
 	if err := a.pushBlobs(ctx, dst); err != nil {
-		return ocispec.Descriptor{}, err
+		return ocispec.Descriptor{}, nil, err
 	}
 	if err := pushBlob(ctx, dst, a.manifest, a.manifestJSON); err != nil {
-		return ocispec.Descriptor{}, err
+		return ocispec.Descriptor{}, nil, err
 	}
-	return a.manifest, nil
+	return a.manifest, a.lock, nil
 }
 
 // Push packs dir into dst and tags the manifest with tag. A registry gets
 // the manifest by tag in one request, as `oras push` does.
 func Push(ctx context.Context, dir string, dst oras.Target, tag string, opts Options) (ocispec.Descriptor, error) {
+	desc, _, err := PushLocked(ctx, dir, dst, tag, opts)
+	return desc, err
+}
+
+// PushLocked is Push that also returns the images lock packed (nil without
+// opts.ImagesLock).
+func PushLocked(ctx context.Context, dir string, dst oras.Target, tag string, opts Options) (ocispec.Descriptor, *imagelock.Lock, error) {
 	if tag == "" {
-		return ocispec.Descriptor{}, fmt.Errorf("%w: push needs a tag", errdef.ErrInvalidReference)
+		return ocispec.Descriptor{}, nil, fmt.Errorf("%w: push needs a tag", errdef.ErrInvalidReference)
 	}
 	a, err := build(ctx, dir, opts)
 	if err != nil {
-		return ocispec.Descriptor{}, err
+		return ocispec.Descriptor{}, nil, err
 	}
 	if err := a.pushBlobs(ctx, dst); err != nil {
-		return ocispec.Descriptor{}, err
+		return ocispec.Descriptor{}, nil, err
 	}
 	if rp, ok := dst.(registry.ReferencePusher); ok {
 		if err := rp.PushReference(ctx, a.manifest, bytes.NewReader(a.manifestJSON), tag); err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("push manifest %s as %q: %w", a.manifest.Digest, tag, err)
+			return ocispec.Descriptor{}, nil, fmt.Errorf("push manifest %s as %q: %w", a.manifest.Digest, tag, err)
 		}
-		return a.manifest, nil
+		return a.manifest, a.lock, nil
 	}
 	if err := pushBlob(ctx, dst, a.manifest, a.manifestJSON); err != nil {
-		return ocispec.Descriptor{}, err
+		return ocispec.Descriptor{}, nil, err
 	}
 	if err := dst.Tag(ctx, a.manifest, tag); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("tag %s as %q: %w", a.manifest.Digest, tag, err)
+		return ocispec.Descriptor{}, nil, fmt.Errorf("tag %s as %q: %w", a.manifest.Digest, tag, err)
 	}
-	return a.manifest, nil
+	return a.manifest, a.lock, nil
 }
 
 // artifact is a packed tree: its layer, config and manifest.
 type artifact struct {
 	layer, config, manifest ocispec.Descriptor
 	layerData, manifestJSON []byte
+	// lock is the images lock packed, or nil.
+	lock *imagelock.Lock
 }
 
 // build packs dir as opts say, in memory.
@@ -163,22 +194,55 @@ func build(ctx context.Context, dir string, opts Options) (*artifact, error) {
 	}
 	var layer []byte
 	var err error
+	var rendered []byte
 	if opts.Kustomize {
 		if len(opts.Ignore) > 0 {
 			return nil, errors.New("ignore patterns do not apply to a kustomization: exclude files in the kustomization instead")
 		}
-		layer, err = archiveKustomization(ctx, dir)
+		if rendered, err = Kustomize(ctx, dir); err != nil {
+			return nil, err
+		}
+		layer, err = archiveRendered(rendered, nil)
 	} else {
-		layer, err = archive(ctx, dir, opts.Ignore)
+		layer, err = archive(ctx, dir, opts.Ignore, nil)
 	}
 	if err != nil {
 		return nil, err
 	}
+	var lock *imagelock.Lock
+	if opts.ImagesLock != nil {
+		// The lock is made from what is packed (after ignore patterns, the
+		// kustomize build), then packed with it.
+		var lockFile *extraFile
+		lock, lockFile, err = lockImages(ctx, layer, opts)
+		if err != nil {
+			return nil, err
+		}
+		if opts.Kustomize {
+			layer, err = archiveRendered(rendered, lockFile)
+		} else {
+			layer, err = archive(ctx, dir, opts.Ignore, lockFile)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	a, err := assemble(layerType, layer, opts)
+	if err != nil {
+		return nil, err
+	}
+	a.lock = lock
+	return a, nil
+}
+
+// assemble builds the config and manifest around layer.
+func assemble(layerType string, layer []byte, opts Options) (*artifact, error) {
 	a := &artifact{
 		layer:     content.NewDescriptorFromBytes(layerType, layer),
 		config:    content.NewDescriptorFromBytes(MediaTypeFluxConfig, configJSON),
 		layerData: layer,
 	}
+	var err error
 	manifest := ocispec.Manifest{
 		Versioned:   specs.Versioned{SchemaVersion: 2},
 		MediaType:   ocispec.MediaTypeImageManifest,
@@ -246,10 +310,12 @@ func annotations(opts Options) map[string]string {
 // Archive returns the reproducible tar+gzip of dir, or of a single file
 // packed as the only file under the root.
 func Archive(ctx context.Context, dir string) ([]byte, error) {
-	return archive(ctx, dir, nil)
+	return archive(ctx, dir, nil, nil)
 }
 
-func archive(ctx context.Context, dir string, ignore []string) ([]byte, error) {
+// archive packs dir, leaving out what ignore matches, with extra (when not
+// nil) at the place the walk would have found it.
+func archive(ctx context.Context, dir string, ignore []string, extra *extraFile) ([]byte, error) {
 	rules, err := parseIgnore(ignore)
 	if err != nil {
 		return nil, err
@@ -261,12 +327,21 @@ func archive(ctx context.Context, dir string, ignore []string) ([]byte, error) {
 	return writeArchive(func(tw *tar.Writer) error {
 		switch {
 		case info.Mode().IsRegular():
-			return writeFile(tw, dir, filepath.Base(dir), info)
+			name := filepath.Base(dir)
+			if err := extra.writeBefore(tw, name); err != nil {
+				return err
+			}
+			if err := writeFile(tw, dir, name, info); err != nil {
+				return err
+			}
 		case info.IsDir():
-			return walk(ctx, tw, dir, rules)
+			if err := walk(ctx, tw, dir, rules, extra); err != nil {
+				return err
+			}
 		default:
 			return fmt.Errorf("%w %q: only regular files and directories can be packed", errdef.ErrUnsafePath, dir)
 		}
+		return extra.writeBefore(tw, "")
 	})
 }
 
@@ -294,8 +369,9 @@ func writeArchive(body func(*tar.Writer) error) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// walk writes dir's tree in lexical order, leaving out what rules ignore.
-func walk(ctx context.Context, tw *tar.Writer, dir string, rules []ignoreRule) error {
+// walk writes dir's tree in lexical order, leaving out what rules ignore,
+// with extra (when not nil) among the top-level entries in its place.
+func walk(ctx context.Context, tw *tar.Writer, dir string, rules []ignoreRule, extra *extraFile) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -316,6 +392,11 @@ func walk(ctx context.Context, tw *tar.Writer, dir string, rules []ignoreRule) e
 				return filepath.SkipDir
 			}
 			return nil // a .git file (a worktree or submodule pointer), or ignored
+		}
+		if !strings.Contains(name, "/") {
+			if err := extra.writeBefore(tw, name); err != nil {
+				return err
+			}
 		}
 		switch t := d.Type(); {
 		case t.IsDir():

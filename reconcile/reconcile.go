@@ -137,6 +137,9 @@ type Outcome struct {
 	Inventory []string `json:"inventory,omitempty"`
 	// Changes is the apply change set.
 	Changes []deploy.Change `json:"changes"`
+	// Images are the image references rewritten by spec.images.mirrors
+	// (relocated to a mirror, or pinned to the images lock's digest).
+	Images []render.Relocation `json:"images,omitempty"`
 
 	// verdictTime is when a cached verdict was made, kept when it is
 	// recorded again so that reusing it never makes it younger.
@@ -227,7 +230,7 @@ func (r *Engine) reconcile(ctx context.Context, s *sealiftv1.Sync) (Outcome, err
 			return res, nil
 		}
 	}
-	inventory, changes, err := r.apply(ctx, s, desc)
+	inventory, changes, err := r.apply(ctx, s, desc, true, &res)
 	res.Changes, res.Inventory = changes, inventory
 	if err != nil {
 		return res, err
@@ -295,7 +298,8 @@ func (r *Engine) Plan(ctx context.Context, s *sealiftv1.Sync) (Outcome, []deploy
 	if err != nil {
 		return res, nil, err
 	}
-	objs, err := r.render(ctx, s, v.desc)
+	objs, images, err := r.render(ctx, s, v.desc)
+	res.Images = images
 	if err != nil {
 		return res, nil, err
 	}
@@ -333,9 +337,9 @@ func (r *Engine) planObjects(ctx context.Context, s *sealiftv1.Sync, objs []*uns
 
 // drift lists the objects whose live state differs from revision desc.
 func (r *Engine) drift(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]string, error) {
-	objs, err := r.render(ctx, s, desc)
+	objs, _, err := r.render(ctx, s, desc)
 	if err != nil {
-		return nil, WithReason(sealiftv1.ReasonArtifactFailed, err)
+		return nil, err
 	}
 	mgr, err := r.manager(s)
 	if err != nil {
@@ -493,7 +497,9 @@ func (r *Engine) reconcileOffline(ctx context.Context, s *sealiftv1.Sync) (Outco
 	if err := r.cachedRevisionAllowed(ctx, s, rev); err != nil {
 		return res, err
 	}
-	inventory, changes, err := r.apply(ctx, s, rev.Manifest)
+	// Offline, the images are not looked for in their mirror: the revision
+	// ran before, and an outage must not stop drift correction.
+	inventory, changes, err := r.apply(ctx, s, rev.Manifest, false, &res)
 	res.Changes, res.Inventory = changes, inventory
 	if err != nil {
 		return res, err
@@ -549,12 +555,20 @@ func (r *Engine) cachedRevisionAllowed(ctx context.Context, s *sealiftv1.Sync, r
 }
 
 // apply extracts the artifact from the cache (every blob re-checked on read),
-// renders it, applies it in stages, prunes what left it, records the
-// inventory in the cluster and waits for health, as the Sync asks.
-func (r *Engine) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]string, []deploy.Change, error) {
-	objs, err := r.render(ctx, s, desc)
+// renders it (relocating images), checks that every relocated image is in
+// its mirror (preflight), applies it in stages, prunes what left it,
+// records the inventory in the cluster and waits for health, as the Sync
+// asks. res.Images receives the relocations.
+func (r *Engine) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor, preflight bool, res *Outcome) ([]string, []deploy.Change, error) {
+	objs, images, err := r.render(ctx, s, desc)
+	res.Images = images
 	if err != nil {
-		return nil, nil, WithReason(sealiftv1.ReasonArtifactFailed, err)
+		return nil, nil, err
+	}
+	if preflight {
+		if err := r.preflightImages(ctx, s, images); err != nil {
+			return nil, nil, WithReason(sealiftv1.ReasonImagesUnavailable, err)
+		}
 	}
 	mgr, err := r.manager(s)
 	if err != nil {
@@ -612,11 +626,27 @@ func (r *Engine) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Desc
 }
 
 // render extracts revision desc from the cache (every blob re-checked on
-// read) into a scratch directory and renders its objects.
-func (r *Engine) render(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]*unstructured.Unstructured, error) {
-	return render.FromArtifact(ctx, r.Cache, desc, render.ArtifactOptions{
-		Render: render.Options{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace},
-	})
+// read) into a scratch directory and renders its objects as RenderOptions
+// says, returning the image references it relocated. Its errors carry their
+// reason: an invalid spec.images, an image nobody locked
+// (VerificationFailed), or a broken artifact.
+func (r *Engine) render(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Descriptor) ([]*unstructured.Unstructured, []render.Relocation, error) {
+	opts, err := RenderOptions(s)
+	if err != nil {
+		return nil, nil, WithReason(sealiftv1.ReasonInvalidSpec, err)
+	}
+	var images []render.Relocation
+	if opts.Images != nil {
+		opts.Images.OnRelocate = func(rel render.Relocation) { images = append(images, rel) }
+	}
+	objs, err := render.FromArtifact(ctx, r.Cache, desc, render.ArtifactOptions{Render: opts})
+	switch {
+	case errors.Is(err, errdef.ErrImageNotLocked):
+		return nil, images, WithReason(sealiftv1.ReasonVerificationFailed, err)
+	case err != nil:
+		return nil, images, WithReason(sealiftv1.ReasonArtifactFailed, err)
+	}
+	return objs, images, nil
 }
 
 // previousInventory is what the Sync applied before: the cluster's record,

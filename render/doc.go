@@ -2,8 +2,19 @@
 // artifact's content layers from any content fetcher (the cache, a registry,
 // an OCI layout) into a directory, and renders a directory into validated
 // objects, from plain YAML or JSON manifests or by building a kustomization.
-// Post-render transforms (Options.Transforms; image relocation plugs in
-// here) run on the result.
+// Post-render transforms run on the result: image relocation
+// (Options.Images) first, then the caller's (Options.Transforms).
+//
+// Image relocation reads the images lock the artifact's root holds
+// (imagelock.Path) and rewrites every image reference package imagelock
+// finds: one the lock pins becomes name@digest, at the mirror the longest
+// matching rule names (ImageOptions.Mirrors) or else at its own repository,
+// so what runs is exactly what was locked, and signed, at push time. With
+// ImageOptions.RequireLocked (mode enforce) a reference the lock does not
+// pin refuses the whole render, naming every such object, field and image
+// at once (*ImagesNotLockedError, errdef.ErrImageNotLocked): a manifest
+// change cannot smuggle in an image nobody signed for. Without it such a
+// reference keeps its tag, moved to a mirror when a rule matches.
 //
 // Extract writes the layers of an artifact manifest; the manifest itself is
 // read through pull.ReadArtifact and every blob through pull.OpenBlob, so

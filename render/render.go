@@ -43,8 +43,11 @@ type Options struct {
 	// every file of the root for a kustomize build; zero means
 	// limits.MaxRenderFiles.
 	MaxFiles int
-	// Transforms run in order on the rendered objects (image relocation,
-	// for one). Their output is validated again like rendered objects.
+	// Images, when set, relocates image references by the images lock the
+	// root holds (imagelock.Path, whatever Path is), before Transforms run.
+	Images *ImageOptions
+	// Transforms run in order on the rendered objects. Their output is
+	// validated again like rendered objects.
 	Transforms []Transform
 }
 
@@ -108,7 +111,15 @@ func Render(ctx context.Context, root string, opts Options) ([]*unstructured.Uns
 	if err != nil {
 		return nil, err
 	}
-	return transform(ctx, objs, opts.Transforms)
+	ts := opts.Transforms
+	if opts.Images != nil {
+		lock, err := readImagesLock(r)
+		if err != nil {
+			return nil, err
+		}
+		ts = append([]Transform{relocator{opts: *opts.Images, lock: lock}}, ts...)
+	}
+	return transform(ctx, objs, ts)
 }
 
 // cleanSubPath checks that p names a directory inside the root.

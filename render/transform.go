@@ -37,7 +37,11 @@ func transform(ctx context.Context, objs []*unstructured.Unstructured, ts []Tran
 		}
 		var err error
 		if objs, err = t.Transform(ctx, objs); err != nil {
-			return nil, fmt.Errorf("transform %d: %w", i+1, err)
+			name := fmt.Sprintf("transform %d", i+1)
+			if n, ok := t.(interface{ Name() string }); ok {
+				name = n.Name()
+			}
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	seen := map[object.Key]string{}

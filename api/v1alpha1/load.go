@@ -32,6 +32,11 @@ const urlScheme = "oci://"
 var (
 	digestPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[a-f0-9]{64}$`) })
 	tagPattern    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`) })
+	// mirrorPattern is the schema's pattern of an image mirror's from and
+	// to: a registry host with its port, then an optional path prefix.
+	mirrorPattern = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]+)?(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*$`)
+	})
 	verifyModes   = []VerifyMode{VerifyEnforce, VerifyAudit}
 	driftModes    = []DriftMode{DriftCorrect, DriftDetect}
 	adoptPolicies = []AdoptPolicy{AdoptAlways, AdoptNever}
@@ -163,7 +168,32 @@ func (s *Sync) Validate() error {
 			return bad(fmt.Sprintf("spec.dependsOn[%d].name", i), "required")
 		}
 	}
+	if spec.Images != nil {
+		froms := map[string]bool{}
+		for i, m := range spec.Images.Mirrors {
+			for _, f := range []struct{ name, v string }{{"from", m.From}, {"to", m.To}} {
+				if !validMirrorPrefix(f.v) {
+					return bad(fmt.Sprintf("spec.images.mirrors[%d].%s", i, f.name), "must be a registry host (with a '.' or ':', or localhost), optionally followed by a repository path, e.g. docker.io or mirror.internal:5000/hub; got %q", f.v)
+				}
+			}
+			if froms[m.From] {
+				return bad(fmt.Sprintf("spec.images.mirrors[%d].from", i), "%q is given twice", m.From)
+			}
+			froms[m.From] = true
+		}
+	}
 	return nil
+}
+
+// validMirrorPrefix checks an image mirror's from or to: the schema's
+// pattern, and a first element that names a registry host, as image
+// references read it.
+func validMirrorPrefix(p string) bool {
+	if !mirrorPattern().MatchString(p) {
+		return false
+	}
+	host, _, _ := strings.Cut(p, "/")
+	return strings.ContainsAny(host, ".:") || host == "localhost"
 }
 
 // validate checks that exactly one of tag, semver and digest is set, in its

@@ -96,6 +96,23 @@ func TestValidate(t *testing.T) {
 		{"negative timeout", func(s *sealiftv1.Sync) { s.Spec.Timeout = &metav1.Duration{Duration: -time.Second} }, "spec.timeout"},
 		{"negative retry interval", func(s *sealiftv1.Sync) { s.Spec.RetryInterval = &metav1.Duration{Duration: -time.Second} }, "spec.retryInterval"},
 		{"dependency without name", func(s *sealiftv1.Sync) { s.Spec.DependsOn = []sealiftv1.LocalObjectReference{{}} }, "spec.dependsOn[0].name"},
+		{"image mirrors", func(s *sealiftv1.Sync) {
+			s.Spec.Images = &sealiftv1.Images{Mirrors: []sealiftv1.ImageMirror{
+				{From: "docker.io", To: "mirror.internal:5000"}, {From: "docker.io/library", To: "localhost/hub"}, {From: "[::1]:5000/a", To: "127.0.0.1:5000/b/c"},
+			}}
+		}, ""},
+		{"image mirror without host", func(s *sealiftv1.Sync) {
+			s.Spec.Images = &sealiftv1.Images{Mirrors: []sealiftv1.ImageMirror{{From: "library", To: "mirror.internal"}}}
+		}, "spec.images.mirrors[0].from"},
+		{"image mirror with a scheme", func(s *sealiftv1.Sync) {
+			s.Spec.Images = &sealiftv1.Images{Mirrors: []sealiftv1.ImageMirror{{From: "docker.io", To: "https://mirror.internal"}}}
+		}, "spec.images.mirrors[0].to"},
+		{"image mirror with a tag", func(s *sealiftv1.Sync) {
+			s.Spec.Images = &sealiftv1.Images{Mirrors: []sealiftv1.ImageMirror{{From: "docker.io/library/nginx:1", To: "m.internal"}}}
+		}, "spec.images.mirrors[0].from"},
+		{"image mirror from twice", func(s *sealiftv1.Sync) {
+			s.Spec.Images = &sealiftv1.Images{Mirrors: []sealiftv1.ImageMirror{{From: "ghcr.io", To: "a.internal"}, {From: "ghcr.io", To: "b.internal"}}}
+		}, "spec.images.mirrors[1].from"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,10 @@ const (
 	// ReasonRollbackRefused: the tag or range would move the Sync back (or a
 	// mirror alone would move a tag); pin spec.source.ref.digest to roll back.
 	ReasonRollbackRefused = "RollbackRefused"
+	// ReasonImagesUnavailable: images relocated by spec.images.mirrors are
+	// missing from their mirror; nothing was applied. Mirror them and the
+	// next reconcile applies.
+	ReasonImagesUnavailable = "ImagesUnavailable"
 )
 
 // ReconcileRequestAnnotation, set on a Sync to a new value (`sealift
@@ -169,6 +173,41 @@ type SyncSpec struct {
 	// ServiceAccountName to impersonate when applying.
 	// +optional
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// Images relocates container image references to mirrors at render
+	// time, by the digests of the artifact's images lock.
+	// +optional
+	Images *Images `json:"images,omitempty"`
+}
+
+// Images configures render-time image relocation.
+type Images struct {
+	// Mirrors rewrite image references: a reference whose normalised
+	// repository (docker.io/library/nginx for "nginx") is From, or starts
+	// with From and "/", is pulled from To followed by the rest of its
+	// path, by the digest the artifact's images lock (.sealift/images.yaml)
+	// records for it. The longest matching From wins. With mirrors set,
+	// every image reference is pinned to its locked digest, and in mode
+	// enforce an object whose image is not in the lock is refused; before
+	// anything is applied, every relocated image must exist in its mirror.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Mirrors []ImageMirror `json:"mirrors,omitempty"`
+}
+
+// ImageMirror is one relocation rule.
+type ImageMirror struct {
+	// From is a registry host (with its port), optionally followed by a
+	// repository path prefix: docker.io, docker.io/library, ghcr.io/acme.
+	// +kubebuilder:validation:Pattern=`^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]+)?(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*$`
+	From string `json:"from"`
+	// To is the mirror's registry host, optionally followed by a path
+	// prefix: mirror.internal:5000, mirror.internal:5000/hub.
+	// +kubebuilder:validation:Pattern=`^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]+)?(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*$`
+	To string `json:"to"`
+	// Insecure reaches To over plain HTTP when checking that the images
+	// exist there (loopback, tests).
+	// +optional
+	Insecure bool `json:"insecure,omitempty"`
 }
 
 // PruneBudget is the safety rail of prune.

@@ -39,7 +39,12 @@ Without --dir, the Sync's artifact is resolved, its signatures checked against t
 policy and its content fetched into the cache, exactly as sync would, before the diff; an
 artifact that fails verification is never diffed. --dir diffs rendered manifests from a local
 directory instead (the Sync's path and targetNamespace still apply); no registry is reached.
-Both read the cache (--cache-dir) for the inventory.`,
+Both read the cache (--cache-dir) for the inventory.
+
+With spec.images.mirrors, the image references are rewritten first, as sync rewrites them (to
+the mirror, by the digest of the artifact's images lock), and each rewrite is listed before the
+objects. With --dir, digests come from DIR/.sealift/images.yaml when it exists, and images it
+does not pin keep their tag instead of being refused.`,
 		Example: `  sealift diff -f sync.yaml
   sealift diff -f sync.yaml --dir ./rendered
   sealift diff -f sync.yaml --dir ./rendered -o json`,
@@ -108,7 +113,7 @@ func (o *diffOptions) planArtifact(cmd *cobra.Command, s *sealiftv1.Sync, restCf
 	if err != nil {
 		return withHint(err, "%s", syncHint(err))
 	}
-	return o.print(cmd, s, res.Digest, diffs)
+	return o.print(cmd, s, res.Digest, res.Images, diffs)
 }
 
 // planDir diffs the manifests under --dir, rendered with the Sync's path
@@ -118,7 +123,18 @@ func (o *diffOptions) planArtifact(cmd *cobra.Command, s *sealiftv1.Sync, restCf
 // the cache's.
 func (o *diffOptions) planDir(cmd *cobra.Command, s *sealiftv1.Sync, restCfg *rest.Config) error {
 	ctx := cmd.Context()
-	objs, err := render.Render(ctx, filepath.Clean(o.dir), render.Options{Path: s.Spec.Path, TargetNamespace: s.Spec.TargetNamespace})
+	opts, err := reconcile.RenderOptions(s)
+	if err != nil {
+		return withHint(err, "fix spec.images.mirrors in %s", o.file)
+	}
+	var images []render.Relocation
+	if opts.Images != nil {
+		// A directory has no images lock unless one was written into it:
+		// preview the relocation rather than refuse what push would lock.
+		opts.Images.RequireLocked = false
+		opts.Images.OnRelocate = func(rel render.Relocation) { images = append(images, rel) }
+	}
+	objs, err := render.Render(ctx, filepath.Clean(o.dir), opts)
 	if err != nil {
 		return withHint(err, "fix the manifests under %s", o.dir)
 	}
@@ -132,19 +148,24 @@ func (o *diffOptions) planDir(cmd *cobra.Command, s *sealiftv1.Sync, restCfg *re
 	if err != nil {
 		return withHint(err, "check that the API server is reachable and that the objects are valid")
 	}
-	return o.print(cmd, s, "", diffs)
+	return o.print(cmd, s, "", images, diffs)
 }
 
-func (o *diffOptions) print(cmd *cobra.Command, s *sealiftv1.Sync, digest string, diffs []deploy.ObjectDiff) error {
+func (o *diffOptions) print(cmd *cobra.Command, s *sealiftv1.Sync, digest string, images []render.Relocation, diffs []deploy.ObjectDiff) error {
 	if o.output.json() {
 		return writeJSON(cmd.OutOrStdout(), struct {
 			Sync    string              `json:"sync"`
 			Digest  string              `json:"digest,omitempty"`
+			Images  []render.Relocation `json:"images,omitempty"`
 			Objects []deploy.ObjectDiff `json:"objects"`
-		}{s.Key(), digest, diffs})
+		}{s.Key(), digest, images, diffs})
 	}
+	w := cmd.OutOrStdout()
 	if digest != "" {
-		fmt.Fprintf(cmd.OutOrStdout(), "sync %s: verified %s\n", s.Key(), digest)
+		fmt.Fprintf(w, "sync %s: verified %s\n", s.Key(), digest)
+	}
+	for _, rel := range images {
+		fmt.Fprintf(w, "%-9s %s %s: %s -> %s\n", "image", rel.Object, rel.Field, rel.From, rel.To)
 	}
 	printDiffs(cmd, s, diffs)
 	return nil

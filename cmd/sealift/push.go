@@ -10,10 +10,13 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"oras.land/oras-go/v2/content/memory"
 	orasremote "oras.land/oras-go/v2/registry/remote"
 
 	"github.com/sealift-dev/sealift/errdef"
+	"github.com/sealift-dev/sealift/imagelock"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/push"
 )
@@ -32,6 +35,7 @@ type pushOptions struct {
 	dryRun      bool
 	tags        []string
 	layerType   string
+	images      pushImagesOptions
 	remote      remoteOptions
 	output      outputOptions
 }
@@ -48,13 +52,23 @@ Unix epoch unless --created is given. Prints the manifest digest.
 
 --kustomize builds the kustomization in DIR first (plugins off, remote bases refused, confined
 to DIR) and pushes the result as one manifests.yaml. --dry-run computes the digest without
-contacting the registry, to tell whether anything changed.`,
+contacting the registry, to tell whether anything changed.
+
+--images-lock renders what is packed (at the root, or at each --images-path), finds every
+container image its objects run (containers, initContainers and ephemeralContainers of Pods,
+workload templates and custom resources embedding a pod spec), resolves each to a digest
+(a multi-platform index stays an index) and packs the list as .sealift/images.yaml inside the
+artifact, so the signature covers the image digests. Registries are reached with the same
+credentials and TLS flags; plain HTTP (--insecure) applies to images on the artifact's registry
+only. A reference that cannot be resolved fails the push, naming it and its objects, unless
+--allow-unresolved records it as written.`,
 		Example: `  sealift push ./rendered oci://registry.example.com/team/app:1.4.2 \
       --source "$(git remote get-url origin)" --revision "main@sha1:$(git rev-parse HEAD)"
   sealift push ./rendered oci://127.0.0.1:5000/app:dev --insecure -o json
   sealift push ./overlays/prod oci://registry.example.com/team/app:1.4.2 --kustomize --tag latest
   sealift push ./rendered oci://registry.example.com/team/app:1.4.2 --dry-run --ignore '*.md'
-  COSIGN_PASSWORD=... sealift push ./rendered oci://registry.example.com/team/app:1.4.2 --sign --key cosign.key`,
+  COSIGN_PASSWORD=... sealift push ./rendered oci://registry.example.com/team/app:1.4.2 --sign --key cosign.key
+  sealift push ./rendered oci://registry.example.com/team/app:1.4.2 --images-lock --sign --key cosign.key`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPush(cmd, args[0], args[1], &o)
@@ -74,6 +88,7 @@ contacting the registry, to tell whether anything changed.`,
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the digest the push would produce without pushing")
 	fs.StringArrayVar(&o.tags, "tag", nil, "extra tag for the pushed artifact (repeatable)")
 	fs.StringVar(&o.layerType, "layer-media-type", "flux", "content layer media type: flux, oci (plain OCI tar+gzip, readable by more tools) or a full media type ending in tar+gzip")
+	o.images.addFlags(fs)
 	o.remote.addFlags(fs)
 	o.output.addFlags(fs)
 	return cmd
@@ -94,6 +109,9 @@ func (o *pushOptions) packOptions() (push.Options, error) {
 	}
 	if o.kustomize && len(o.ignore) > 0 {
 		return opts, withHint(errors.New("--ignore does not apply with --kustomize"), "the kustomization chooses its resources; drop --ignore")
+	}
+	if err := o.images.validate(o.kustomize); err != nil {
+		return opts, err
 	}
 	if o.created != "" {
 		t, err := time.Parse(time.RFC3339, o.created)
@@ -156,13 +174,15 @@ func runPush(cmd *cobra.Command, dir, target string, o *pushOptions) error {
 		}
 	}
 	ctx := cmd.Context()
+	o.images.apply(&opts, &o.remote, ref)
 	res := push.Result{Repository: ref.Repo(), Tag: ref.Tag, Tags: o.tags, DryRun: o.dryRun}
 	if o.dryRun {
-		desc, err := push.Pack(ctx, dir, opts, memory.New())
+		desc, lock, err := push.PackLocked(ctx, dir, opts, memory.New())
 		if err != nil {
 			return packHint(err)
 		}
 		res.Digest, res.Size = desc.Digest.String(), desc.Size
+		res.Images = lockedImages(lock)
 		return o.print(cmd, res)
 	}
 	repo, err := o.remote.repository(ref)
@@ -174,10 +194,12 @@ func runPush(cmd *cobra.Command, dir, target string, o *pushOptions) error {
 		prog = startProgress(cmd.ErrOrStderr(), "pushing")
 	}
 	prog.trackUploads(repo)
-	desc, err := push.Push(ctx, dir, repo, ref.Tag, opts)
+	desc, lock, err := push.PushLocked(ctx, dir, repo, ref.Tag, opts)
 	prog.finish()
 	if err != nil {
-		if errors.Is(err, errdef.ErrUnsafePath) || errors.Is(err, errdef.ErrInvalidObject) || errors.Is(err, os.ErrNotExist) {
+		var unresolved *imagelock.UnresolvedError
+		if errors.Is(err, errdef.ErrUnsafePath) || errors.Is(err, errdef.ErrInvalidObject) || errors.Is(err, os.ErrNotExist) ||
+			errors.Is(err, os.ErrExist) || errors.As(err, &unresolved) {
 			return packHint(err)
 		}
 		return withHint(err, "check that the registry is reachable and that you may push to %s (--creds, docker login, --insecure for plain HTTP)", ref.Repo())
@@ -188,6 +210,7 @@ func runPush(cmd *cobra.Command, dir, target string, o *pushOptions) error {
 		}
 	}
 	res.Digest, res.Size = desc.Digest.String(), desc.Size
+	res.Images = lockedImages(lock)
 	if o.sign {
 		if err := o.signPushed(ctx, repo, desc, ref); err != nil {
 			return withHint(fmt.Errorf("pushed %s but signing failed: %w", desc.Digest, err),
@@ -214,6 +237,12 @@ func packHint(err error) error {
 		return withHint(err, "replace symlinks and special files with regular files before pushing")
 	case errors.Is(err, errdef.ErrInvalidObject):
 		return withHint(err, "fix the kustomization or manifests; sealift builds with plugins off and local resources only")
+	case errors.Is(err, os.ErrExist):
+		return withHint(err, "the images lock is generated: remove .sealift from DIR, or leave out --images-lock to pack the tree as it is")
+	}
+	var unresolved *imagelock.UnresolvedError
+	if errors.As(err, &unresolved) {
+		return withHint(err, "push the missing images, fix the references, or pass --allow-unresolved to record them as written")
 	}
 	return withHint(err, "check the directory, --ignore patterns and --kustomize")
 }
@@ -230,4 +259,57 @@ func (o *pushOptions) signPushed(ctx context.Context, repo *orasremote.Repositor
 	}
 	var res signResult
 	return signWith(ctx, sigRepo, desc, ref.Repo(), signer, o.signFormat, &res)
+}
+
+// pushImagesOptions are push's images lock flags.
+type pushImagesOptions struct {
+	lock            bool
+	allowUnresolved bool
+	paths           []string
+}
+
+func (o *pushImagesOptions) addFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.lock, "images-lock", false, "resolve every container image the manifests run to a digest and pack the list as .sealift/images.yaml (covered by the signature)")
+	fs.BoolVar(&o.allowUnresolved, "allow-unresolved", false, "with --images-lock, record an image that cannot be resolved as written instead of failing")
+	fs.StringArrayVar(&o.paths, "images-path", nil, "with --images-lock, a directory inside DIR rendered to find images, as a Sync's spec.path (repeatable; default: DIR's root)")
+}
+
+func (o *pushImagesOptions) validate(kustomize bool) error {
+	if !o.lock && (o.allowUnresolved || len(o.paths) > 0) {
+		return withHint(errors.New("--allow-unresolved and --images-path are used with --images-lock"), "add --images-lock")
+	}
+	if kustomize && len(o.paths) > 0 {
+		return withHint(errors.New("--images-path does not apply with --kustomize"), "the build is packed as one file; drop --images-path")
+	}
+	return nil
+}
+
+// apply sets opts to lock images as the flags ask, resolving them with the
+// remote flags: static credentials stay with the artifact's registry, and
+// plain HTTP (--insecure) is used for images on that registry only.
+func (o *pushImagesOptions) apply(opts *push.Options, remote *remoteOptions, ref pull.Reference) {
+	if !o.lock {
+		return
+	}
+	resolver := imagelock.RegistryResolver{Remote: remote.pullOptions().BindCredentials(ref.Registry)}
+	if remote.Insecure {
+		resolver.PlainHTTP = []string{ref.Registry}
+	}
+	build := imagelock.BuildOptions{AllowUnresolved: o.allowUnresolved}
+	opts.ImagesPaths = o.paths
+	opts.ImagesLock = func(ctx context.Context, objs []*unstructured.Unstructured) (*imagelock.Lock, error) {
+		uses, err := imagelock.Find(objs)
+		if err != nil {
+			return nil, err
+		}
+		return imagelock.Build(ctx, uses, resolver, build)
+	}
+}
+
+// lockedImages lists the entries of lock, nil without one.
+func lockedImages(lock *imagelock.Lock) []imagelock.Image {
+	if lock == nil {
+		return nil
+	}
+	return lock.Images
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"text/tabwriter"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -19,6 +22,8 @@ import (
 
 type verifyOptions struct {
 	keys        []string
+	pins        []string
+	withImages  bool
 	identity    verify.Identity
 	trustedRoot string
 	threshold   int
@@ -41,10 +46,18 @@ API, or the sha256-<hex> referrers tag on registries without it). Exit 0 only wh
 An OCI layout directory or tar file (what 'sealift mirror' writes) is verified in place, with
 no network: check an artifact on the air-gapped side before importing it. There, every blob the
 signed manifest reaches (config, layers, an index's manifests) is also read and checked against
-its digest: "Verified" means the whole artifact in the file is the one that was signed.`,
+its digest: "Verified" means the whole artifact in the file is the one that was signed.
+
+A layout or tar holding a release ('sealift mirror -f LIST tar:FILE') is checked whole: every
+artifact must verify and hold exactly the signed bytes, and, with --with-images, every image that
+carries signatures must verify too (unsigned images are listed as such); a table says which.
+Keys and a trusted_root.json the file carries are used only when --trust-fingerprint pins their
+fingerprint (sha256:..., as verify prints signers, or the sha256 of trusted_root.json); anything
+else the file carries is ignored with a warning.`,
 		Example: `  sealift verify oci://registry.example/team/app:1.4.2 --key cosign.pub
   sealift verify oci://registry.example/team/app@sha256:... --key a.pub --key b.pub --threshold 2 -o json
-  sealift verify tar:app.tar --key cosign.pub`,
+  sealift verify tar:app.tar --key cosign.pub
+  sealift verify tar:release.tar --trust-fingerprint sha256:4c1f... --with-images`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(); err != nil {
@@ -63,6 +76,8 @@ its digest: "Verified" means the whole artifact in the file is the one that was 
 	fs.StringVar(&o.identity.WorkflowRef, "certificate-workflow-ref", "", "keyless: the CI workflow ref claim, exactly (optional)")
 	fs.StringVar(&o.trustedRoot, "trusted-root", "", "keyless: pinned trusted_root.json the certificates and log entries are checked against (no network)")
 	fs.IntVar(&o.threshold, "threshold", 1, "number of distinct keys (and the identity, if given) that must have signed")
+	fs.StringArrayVar(&o.pins, "trust-fingerprint", nil, "use a key or trusted_root.json a layout or tar carries only when its fingerprint is this one (repeatable)")
+	fs.BoolVar(&o.withImages, "with-images", false, "for a release layout or tar, also verify every image that carries signatures")
 	o.sigs.addFlags(fs)
 	o.remote.addFlags(fs)
 	o.output.addFlags(fs)
@@ -78,7 +93,7 @@ func (o *verifyOptions) validate() error {
 	signers := len(o.keys)
 	if o.keyless() {
 		signers++
-		if o.trustedRoot == "" {
+		if o.trustedRoot == "" && len(o.pins) == 0 {
 			return withHint(errors.New("keyless verification needs --trusted-root"),
 				"pass the trusted_root.json of the signing authority, e.g. from 'cosign trusted-root create'")
 		}
@@ -87,6 +102,10 @@ func (o *verifyOptions) validate() error {
 				"name who must have signed, e.g. --certificate-identity https://ci.example/org/repo/.ci/release.yml@refs/heads/main --certificate-oidc-issuer https://token.ci.example")
 		}
 	}
+	if o.keyless() && o.trustedRoot == "" && len(o.pins) > 0 {
+		signers++ // the trusted root may come pinned from the file
+	}
+	signers += len(o.pins)
 	if signers == 0 {
 		return withHint(errors.New("--key is required"), "pass the public key that signed the artifact: --key cosign.pub (or, keyless, --certificate-identity, --certificate-oidc-issuer and --trusted-root)")
 	}
@@ -119,13 +138,49 @@ func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 	if err != nil {
 		return err
 	}
-	if o.keyless() {
-		root, err := readTrustedRoot(o.trustedRoot)
+	var carriedRoot []byte
+	if len(o.pins) > 0 {
+		_, loc, _ := parseVerifyTarget(arg)
+		if loc == nil {
+			return withHint(errors.New("--trust-fingerprint pins what a layout or tar carries"), "pass the keys with --key")
+		}
+		keys, root, err := pinnedTrust(cmd, *loc, o.remote.pullOptions(), o.pins)
 		if err != nil {
 			return err
 		}
+		for _, k := range keys {
+			policy.Keys = append(policy.Keys, k)
+			names[cosignfmt.Fingerprint(k)] = "carried, pinned"
+		}
+		carriedRoot = root
+	}
+	if o.keyless() {
+		root := carriedRoot
+		if o.trustedRoot != "" {
+			if root, err = readTrustedRoot(o.trustedRoot); err != nil {
+				return err
+			}
+		}
+		if root == nil {
+			return withHint(errors.New("keyless verification needs a trusted root: none given, and none carried and pinned"), "pass --trusted-root, or pin the carried one with --trust-fingerprint")
+		}
 		policy.Identities = []verify.Identity{o.identity}
 		policy.TrustedRoot = root
+	}
+	if len(policy.Keys) == 0 && len(policy.Identities) == 0 {
+		return withHint(errors.New("no key to verify with: the pinned fingerprints match nothing the file carries"), "check --trust-fingerprint, or pass --key")
+	}
+	if _, loc, _ := parseVerifyTarget(arg); loc != nil {
+		target, entries, release, err := mirror.OpenRelease(ctx, *loc, o.remote.pullOptions())
+		if err != nil {
+			return err
+		}
+		isRelease := slices.ContainsFunc(entries, func(e mirror.ReleaseEntry) bool { return e.Kind == mirror.EntryArtifact })
+		if isRelease {
+			defer release()
+			return o.verifyRelease(cmd, *loc, target, entries, policy)
+		}
+		release()
 	}
 	src, name, desc, check, release, err := o.open(ctx, arg)
 	if err != nil {
@@ -244,4 +299,116 @@ func readTrustedRoot(path string) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// pinnedTrust reads the trust material the layout or tar at loc carries and
+// keeps what pins name; everything else it carries is ignored, with a
+// warning on stderr, as is a pin that matches nothing carried.
+func pinnedTrust(cmd *cobra.Command, loc mirror.Location, remote pull.RemoteOptions, pins []string) ([]crypto.PublicKey, []byte, error) {
+	ctx := cmd.Context()
+	target, entries, release, err := mirror.OpenRelease(ctx, loc, remote)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	keys, root, ignored, err := mirror.PinnedTrust(ctx, target, entries, pins)
+	if err != nil {
+		return nil, nil, withHint(err, "the trust material %s carries is damaged; verify with --key and --trusted-root from a source you trust", loc)
+	}
+	w := cmd.ErrOrStderr()
+	for _, ig := range ignored {
+		fmt.Fprintf(w, "Warning: %s carries %s, which no --trust-fingerprint pins: ignored\n", loc, ig)
+	}
+	matched := map[string]bool{}
+	for _, k := range keys {
+		matched[cosignfmt.Fingerprint(k)] = true
+	}
+	if root != nil {
+		matched[mirror.TrustFingerprint(root)] = true
+	}
+	for _, p := range pins {
+		if !matched[p] {
+			fmt.Fprintf(w, "Warning: --trust-fingerprint %s matches nothing %s carries\n", p, loc)
+		}
+	}
+	return keys, root, nil
+}
+
+// releaseRow is one line of the table verify prints for a release.
+type releaseRow struct {
+	Kind    string   `json:"kind"`
+	Name    string   `json:"name"`
+	Digest  string   `json:"digest"`
+	Result  string   `json:"result"`
+	Signers []string `json:"signers,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
+	ok      bool
+}
+
+// verifyRelease checks every artifact a release layout or tar holds (its
+// signatures against policy, then every blob against its digest) and,
+// with --with-images, every image that carries signatures, and prints a
+// table (-o json: the rows). It fails when any check fails.
+func (o *verifyOptions) verifyRelease(cmd *cobra.Command, loc mirror.Location, target oras.ReadOnlyTarget, entries []mirror.ReleaseEntry, policy verify.Policy) error {
+	ctx := cmd.Context()
+	var rows []releaseRow
+	failed := 0
+	for _, e := range entries {
+		if e.Kind == mirror.EntryTrust || (e.Kind == mirror.EntryImage && !o.withImages) {
+			continue
+		}
+		row := releaseRow{Kind: e.Kind, Name: e.Name, Digest: e.Descriptor.Digest.String()}
+		desc := e.Descriptor
+		desc.Annotations = nil
+		check := true
+		if e.Kind == mirror.EntryImage {
+			sigs, err := verify.Discover(ctx, target, desc)
+			if err == nil && len(sigs.Legacy) == 0 && !slices.ContainsFunc(sigs.Referrers, verify.Referrer.Valid) {
+				row.Result, row.ok, check = "unsigned", true, false
+			}
+		}
+		if check {
+			v, err := verify.Verify(ctx, target, desc, policy)
+			if err == nil && v.Verified {
+				err = mirror.CheckContent(ctx, target, loc, desc)
+			}
+			switch {
+			case err != nil:
+				row.Result, row.Reason = "FAILED", err.Error()
+			case !v.Verified:
+				row.Result, row.Reason = "FAILED", v.Reason
+			default:
+				row.Result, row.Signers, row.ok = "verified", v.Signers, true
+			}
+		}
+		if !row.ok {
+			failed++
+		}
+		rows = append(rows, row)
+	}
+	out := cmd.OutOrStdout()
+	if o.output.json() {
+		if err := writeJSON(out, rows); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KIND\tNAME\tDIGEST\tRESULT")
+		for _, r := range rows {
+			res := r.Result
+			if len(r.Signers) > 0 {
+				res += " (" + strings.Join(r.Signers, ", ") + ")"
+			}
+			if r.Reason != "" {
+				res += ": " + r.Reason
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Kind, r.Name, r.Digest, res)
+		}
+		_ = tw.Flush()
+	}
+	if failed > 0 {
+		return withHint(fmt.Errorf("%s: %d of %d entries failed verification: %w", loc, failed, len(rows), errdef.ErrPolicyViolation),
+			"do not import this file: mirror the release again from its origin, and check --key / --trust-fingerprint")
+	}
+	return nil
 }

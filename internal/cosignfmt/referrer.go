@@ -110,41 +110,52 @@ func signedBy(ctx context.Context, f content.Fetcher, subject, m ocispec.Descrip
 // errdef.ErrInvalidManifest; failures to reach the registry are returned
 // as they are.
 func ListBundleReferrers(ctx context.Context, src content.ReadOnlyStorage, subject ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	list, err := ListReferrers(ctx, src, subject, BundleMediaType, func(d ocispec.Descriptor) bool { return d.ArtifactType == BundleMediaType }, limits.MaxSignatures)
+	if errors.Is(err, errdef.ErrSizeExceedsLimit) {
+		return nil, fmt.Errorf("%w: more than %d signature bundles refer to %s", errdef.ErrSizeExceedsLimit, limits.MaxSignatures, subject.Digest)
+	}
+	return list, err
+}
+
+// ListReferrers lists the manifests in src whose subject is subject, the
+// way ListBundleReferrers does, asking for artifactType ("" for all) and
+// keeping those keep accepts, at most limit of them: more wraps
+// errdef.ErrSizeExceedsLimit. What it returns are claims about manifests
+// that must still be fetched and checked.
+func ListReferrers(ctx context.Context, src content.ReadOnlyStorage, subject ocispec.Descriptor, artifactType string, keep func(ocispec.Descriptor) bool, limit int) ([]ocispec.Descriptor, error) {
 	var out []ocispec.Descriptor
-	keep := func(list []ocispec.Descriptor) error {
+	add := func(list []ocispec.Descriptor) error {
 		for _, d := range list {
-			if d.ArtifactType != BundleMediaType {
+			if !keep(d) {
 				continue
 			}
 			out = append(out, d)
-			if len(out) > limits.MaxSignatures {
+			if len(out) > limit {
 				return errEnough
 			}
 		}
 		return nil
 	}
-	tooMany := fmt.Errorf("%w: more than %d signature bundles refer to %s",
-		errdef.ErrSizeExceedsLimit, limits.MaxSignatures, subject.Digest)
 	var err error
 	switch s := src.(type) {
 	case registry.ReferrerLister:
-		err = s.Referrers(ctx, subject, BundleMediaType, keep)
+		err = s.Referrers(ctx, subject, artifactType, add)
 	case content.ReadOnlyGraphStorage:
 		var list []ocispec.Descriptor
-		list, err = registry.Referrers(ctx, s, subject, BundleMediaType)
+		list, err = registry.Referrers(ctx, s, subject, artifactType)
 		if err == nil {
-			err = keep(list)
+			err = add(list)
 		}
 	default:
 		var list []ocispec.Descriptor
 		list, err = fetchReferrersTag(ctx, src, subject.Digest)
 		if err == nil {
-			err = keep(list)
+			err = add(list)
 		}
 	}
 	switch {
 	case errors.Is(err, errEnough):
-		return nil, tooMany
+		return nil, fmt.Errorf("%w: more than %d referrers of %s", errdef.ErrSizeExceedsLimit, limit, subject.Digest)
 	case errors.Is(err, oraserr.ErrNotFound):
 		return out, nil
 	case err != nil:

@@ -14,11 +14,11 @@ const module = "github.com/sealift-dev/sealift"
 // API types must not depend on any of them.
 var stages = []string{
 	module + "/push", module + "/pull", module + "/verify", module + "/cache", module + "/render",
-	module + "/deploy", module + "/reconcile", module + "/mirror",
+	module + "/deploy", module + "/reconcile", module + "/mirror", module + "/imagelock",
 }
 
 // testHelpers are packages only tests may link.
-var testHelpers = []string{module + "/internal/registrytest", module + "/internal/kubetest", module + "/internal/contenttest", module + "/internal/signtest"}
+var testHelpers = []string{module + "/internal/registrytest", module + "/internal/kubetest", module + "/internal/contenttest", module + "/internal/signtest", module + "/internal/imagetest"}
 
 const (
 	clientGo          = "k8s.io/client-go"
@@ -49,6 +49,8 @@ var rules = []struct {
 		forbid: []string{clientGo, controllerRuntime, module + "/deploy", module + "/reconcile", module + "/verify", module + "/push"}},
 	{pkgs: module + "/pull", why: "pull fetches; it decides no trust and touches no cluster",
 		forbid: []string{clientGo, module + "/verify", module + "/cache", module + "/deploy", module + "/reconcile", module + "/render"}},
+	{pkgs: module + "/imagelock", why: "the images lock is a format and a lookup: no trust, no cluster, no packing",
+		forbid: []string{clientGo, module + "/verify", module + "/cache", module + "/deploy", module + "/reconcile", module + "/render", module + "/push", module + "/mirror"}},
 	{pkgs: module + "/verify", why: "verify decides trust; it fetches no content for apply and touches no cluster",
 		forbid: []string{clientGo, module + "/cache", module + "/deploy", module + "/reconcile", module + "/render", module + "/push"}},
 	{pkgs: module + "/cache", why: "the cache stores; it reaches no registry and no cluster",

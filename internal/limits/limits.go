@@ -84,3 +84,35 @@ const (
 	// that; the controller's --max-api-requests overrides it).
 	MaxAPIRequestsInFlight = 64
 )
+
+const (
+	// MaxImagesLockBytes caps an artifact's images lock (.sealift/images.yaml):
+	// an entry is about 200 bytes, so a mebibyte holds thousands, far more
+	// than any application runs.
+	MaxImagesLockBytes int64 = 1 << 20
+	// MaxLockedImages caps the entries of one images lock, and the distinct
+	// image references one push resolves.
+	MaxLockedImages = 5_000
+	// MaxObjectDepth caps how deep image discovery walks one rendered object
+	// (a CronJob's containers sit 6 levels down). A deeper object is refused
+	// rather than left partly unsearched, so an image cannot hide below the
+	// walk.
+	MaxObjectDepth = 64
+)
+
+const (
+	// MaxImageBlobBytes caps one layer or config of a container image copied
+	// by `sealift mirror --with-images` (16 GiB: the largest layers in
+	// common use, machine-learning runtimes, are a few GiB).
+	MaxImageBlobBytes int64 = 16 << 30
+	// MaxImageBytes caps the bytes of one container image copied, every
+	// platform of an index together (64 GiB).
+	MaxImageBytes int64 = 64 << 30
+	// MaxMirrorListBytes caps a mirror list file (1 MiB).
+	MaxMirrorListBytes int64 = 1 << 20
+	// MaxMirrorListEntries caps the artifacts of one mirror list.
+	MaxMirrorListEntries = 1_000
+	// MaxReferrers caps the referrers other than signature bundles (SBOMs,
+	// attestations) carried for one digest.
+	MaxReferrers = 1_000
+)
