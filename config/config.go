@@ -1,10 +1,3 @@
-// Package config holds sealift's in-cluster install as kustomize
-// directories (crd, rbac, manager, the default base and the lockdown
-// overlay), embedded so that `sealift install` works without the
-// repository, and renders them with an image set.
-//
-// The package renders only: applying, waiting and removing are the CLI's
-// (cmd/sealift install.go), through the deploy package.
 package config
 
 import (

@@ -30,6 +30,9 @@ func newRootCmd() *cobra.Command {
 		newDiffCmd(),
 		newMirrorCmd(),
 		newControllerCmd(),
+		newInstallCmd(),
+		newUninstallCmd(),
+		newCheckCmd(),
 	)
 	return cmd
 }
