@@ -161,8 +161,11 @@ func (b *Builder) binary(ctx context.Context, pkg string, p Platform) (string, e
 	out := filepath.Join(b.scratch, p.OS+"-"+p.Arch, path.Base(pkg))
 	// -trimpath drops local paths, -buildid= the build ID (a hash that
 	// includes the output path); -s -w drop the symbol table and DWARF
-	// (panics still name functions).
-	cmd := exec.CommandContext(ctx, b.opts.Go, "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", out, pkg)
+	// (panics still name functions). -buildvcs=false: whether the go
+	// command stamps the commit depends on the checkout (a clone is
+	// stamped, a git worktree or a source archive is not), which would give
+	// one commit several digests; the image's labels carry the revision.
+	cmd := exec.CommandContext(ctx, b.opts.Go, "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", out, pkg)
 	cmd.Dir = b.opts.Dir
 	cmd.Env = goEnv(p)
 	var stderr bytes.Buffer

@@ -20,9 +20,10 @@
 // # Limits and caveats
 //
 // The Go toolchain decides the binaries' bytes: another Go version gives
-// other digests. Binaries stamp the module's VCS state (revision, commit
-// time, whether the tree was modified), so a dirty tree builds a different
-// image from the clean commit, and the same dirty tree the same one. The CA
+// other digests. Binaries are built with -buildvcs=false (a clone would be
+// stamped with the commit and a git worktree or a source archive not), so
+// their build info names no revision: the image's
+// org.opencontainers.image.revision label does. The CA
 // bundle holds only NSS roots without a distrust-after constraint, since a
 // PEM file cannot carry one. Layers are held in memory while an index is
 // built (a few tens of megabytes per platform).

@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"debug/buildinfo"
 	"debug/elf"
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -389,5 +392,52 @@ func TestBadInput(t *testing.T) {
 	_, err = b.Index(context.Background(), imagebuild.Image{Name: "x", Packages: []string{"./cmd/missing"}})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("./cmd/missing")) {
 		t.Errorf("building a missing package: %v, want an error naming it", err)
+	}
+}
+
+// TestNoVCSStamp: a module inside a git repository builds binaries whose
+// build info names no commit, as one outside does, so a clone, a worktree
+// and a source archive of one commit give the same image.
+func TestNoVCSStamp(t *testing.T) {
+	dir := helloModule(t)
+	for _, args := range [][]string{
+		{"init", "-q"},
+		{"add", "."},
+		{"-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "hello"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	idx := build(t, dir, labelled)
+	im, _ := idx.IndexManifest()
+	img, err := idx.Image(im.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	_, bins := layerEntries(t, layers[1])
+	info, err := buildinfo.Read(bytes.NewReader(bins["usr/local/bin/hello"].data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range info.Settings {
+		if strings.HasPrefix(s.Key, "vcs") {
+			t.Errorf("the binary is stamped with %s=%s", s.Key, s.Value)
+		}
+	}
+	want := map[string]string{"CGO_ENABLED": "0", "-trimpath": "true", "GOAMD64": "v1"}
+	if runtime.GOARCH != "amd64" {
+		delete(want, "GOAMD64")
+	}
+	for _, s := range info.Settings {
+		if v, ok := want[s.Key]; ok && v == s.Value {
+			delete(want, s.Key)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("build settings %v lack %v", info.Settings, want)
 	}
 }
