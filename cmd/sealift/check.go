@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -12,8 +14,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
@@ -73,21 +76,17 @@ func (o *checkOptions) run(cmd *cobra.Command) error {
 	}
 	ctx := cmd.Context()
 	c := &checker{out: cmd.OutOrStdout()}
-	cs, err := kubernetes.NewForConfig(cfg)
+	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
-	if !checkVersion(c, cs) {
+	if !checkVersion(ctx, c, cfg) {
 		// Nothing else can be asked of a server that does not answer.
 		return checkResult(c)
 	}
 	if o.pre {
-		checkAccess(ctx, c, cs, "your user", installRights)
+		checkAccess(ctx, c, dyn, "your user", installRights)
 		return checkResult(c)
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return err
 	}
 	checkCRD(ctx, c, dyn)
 	checkController(ctx, c, dyn)
@@ -104,8 +103,8 @@ func checkResult(c *checker) error {
 		"install or repair with 'sealift install --image REF'")
 }
 
-func checkVersion(c *checker, cs kubernetes.Interface) bool {
-	v, err := cs.Discovery().ServerVersion()
+func checkVersion(ctx context.Context, c *checker, cfg *rest.Config) bool {
+	v, err := serverVersion(ctx, cfg)
 	if err != nil {
 		c.fail("API server: %v", err)
 		return false
@@ -213,17 +212,29 @@ var installRights = []right{
 	{verb: "create", group: "networking.k8s.io", resource: "networkpolicies", namespace: config.Namespace},
 }
 
-// allowed asks the API server whether the caller of cs may do r.
-func allowed(ctx context.Context, cs kubernetes.Interface, r right) (bool, string, error) {
-	review, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authzv1.SelfSubjectAccessReview{
+// ssarGVR is the SelfSubjectAccessReview resource. It is created through
+// the dynamic client: the typed clientset would add ~200 packages to every
+// sealift command's start-up.
+var ssarGVR = authzv1.SchemeGroupVersion.WithResource("selfsubjectaccessreviews")
+
+// allowed asks the API server whether the caller of dyn may do r.
+func allowed(ctx context.Context, dyn dynamic.Interface, r right) (bool, error) {
+	review := &authzv1.SelfSubjectAccessReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: authzv1.SchemeGroupVersion.String(), Kind: "SelfSubjectAccessReview"},
 		Spec: authzv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authzv1.ResourceAttributes{
 			Verb: r.verb, Group: r.group, Resource: strings.Split(r.resource, "/")[0], Subresource: subresource(r.resource), Namespace: r.namespace,
 		}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return false, "", err
 	}
-	return review.Status.Allowed, review.Status.Reason, nil
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(review)
+	if err != nil {
+		return false, err
+	}
+	res, err := dyn.Resource(ssarGVR).Create(ctx, &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{})
+	if err != nil {
+		return false, err
+	}
+	ok, _, err := unstructured.NestedBool(res.Object, "status", "allowed")
+	return ok, err
 }
 
 func subresource(resource string) string {
@@ -232,11 +243,11 @@ func subresource(resource string) string {
 }
 
 // checkAccess reports each of rights for who.
-func checkAccess(ctx context.Context, c *checker, cs kubernetes.Interface, who string, rights []right) bool {
+func checkAccess(ctx context.Context, c *checker, dyn dynamic.Interface, who string, rights []right) bool {
 	all := true
 	var missing []string
 	for _, r := range rights {
-		ok, _, err := allowed(ctx, cs, r)
+		ok, err := allowed(ctx, dyn, r)
 		if err != nil {
 			c.fail("RBAC of %s: %v", who, err)
 			return false
@@ -261,18 +272,18 @@ func checkControllerRBAC(ctx context.Context, c *checker, cfg *rest.Config) {
 	sa := "system:serviceaccount:" + config.Namespace + ":" + config.ServiceAccount
 	as := rest.CopyConfig(cfg)
 	as.Impersonate = rest.ImpersonationConfig{UserName: sa}
-	cs, err := kubernetes.NewForConfig(as)
+	dyn, err := dynamic.NewForConfig(as)
 	if err != nil {
 		c.fail("RBAC: %v", err)
 		return
 	}
 	who := "the controller (" + sa + ")"
-	if _, _, err := allowed(ctx, cs, controllerRights[0]); apierrors.IsForbidden(err) {
+	if _, err := allowed(ctx, dyn, controllerRights[0]); apierrors.IsForbidden(err) {
 		c.fail("RBAC of the controller cannot be checked: you may not impersonate %s (%v)", sa, err)
 		return
 	}
-	checkAccess(ctx, c, cs, who, controllerRights)
-	all, _, err := allowed(ctx, cs, right{verb: "*", group: "*", resource: "*"})
+	checkAccess(ctx, c, dyn, who, controllerRights)
+	all, err := allowed(ctx, dyn, right{verb: "*", group: "*", resource: "*"})
 	if err != nil {
 		c.fail("RBAC of %s: %v", who, err)
 		return
@@ -281,7 +292,7 @@ func checkControllerRBAC(ctx context.Context, c *checker, cfg *rest.Config) {
 		c.ok("RBAC: the controller may apply anything its Syncs hold (cluster-admin)")
 		return
 	}
-	imp, _, err := allowed(ctx, cs, right{verb: "impersonate", resource: "serviceaccounts"})
+	imp, err := allowed(ctx, dyn, right{verb: "impersonate", resource: "serviceaccounts"})
 	if err != nil {
 		c.fail("RBAC of %s: %v", who, err)
 		return
@@ -291,4 +302,34 @@ func checkControllerRBAC(ctx context.Context, c *checker, cfg *rest.Config) {
 		return
 	}
 	c.fail("RBAC: the controller may neither apply everything nor impersonate service accounts, so no Sync can apply")
+}
+
+// serverVersion reads the API server's /version, as discovery does (its
+// client would bring the whole typed scheme into sealift's start-up).
+func serverVersion(ctx context.Context, cfg *rest.Config) (*version.Info, error) {
+	base, _, err := rest.DefaultServerUrlFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.JoinPath("version").String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /version: %s", resp.Status)
+	}
+	var v version.Info
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&v); err != nil {
+		return nil, fmt.Errorf("GET /version: %w", err)
+	}
+	return &v, nil
 }

@@ -11,17 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/util/retry"
 
 	sealiftv1 "github.com/sealift-dev/sealift/api/v1alpha1"
@@ -305,14 +301,13 @@ func (o *uninstallOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
 	for _, stage := range uninstallStages(refs, o.keepNamespace) {
 		for _, r := range stage {
-			if err := deleteRef(ctx, mapper, dyn, r); err != nil {
+			if err := deleteRef(ctx, dyn, r); err != nil {
+				if errors.Is(err, errUnknownKind) {
+					fmt.Fprintf(out, "! left %s in place: %v\n", r, err)
+					continue
+				}
 				return err
 			}
 		}
@@ -481,20 +476,42 @@ func uninstallStages(refs deploy.Inventory, keepNamespace bool) [][]deploy.Objec
 	return [][]deploy.ObjectRef{controller, rest, crd, ns}
 }
 
+// installKinds maps the kinds an install holds to their resources and
+// scope (true: namespaced). A table rather than discovery: client-go's
+// discovery client and REST mapper would add ~100 packages to every sealift
+// command's start-up, and an install holds only these kinds.
+var installKinds = map[schema.GroupKind]struct {
+	resource   schema.GroupVersionResource
+	namespaced bool
+}{
+	{Kind: "Namespace"}:                 {schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, false},
+	{Kind: "ServiceAccount"}:            {schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}, true},
+	{Kind: "ConfigMap"}:                 {schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, true},
+	{Kind: "Service"}:                   {schema.GroupVersionResource{Version: "v1", Resource: "services"}, true},
+	{Kind: "PersistentVolumeClaim"}:     {schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}, true},
+	{Group: "apps", Kind: "Deployment"}: {deploymentsGVR, true},
+	{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}: {crdGVR, false},
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:         {schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"}, false},
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}:  {schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"}, false},
+	{Group: "rbac.authorization.k8s.io", Kind: "Role"}:                {schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"}, true},
+	{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}:         {schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"}, true},
+	{Group: "networking.k8s.io", Kind: "NetworkPolicy"}:               {schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}, true},
+}
+
+// errUnknownKind marks an object of a kind no install of this version
+// holds (one a newer sealift installed).
+var errUnknownKind = errors.New("a kind this sealift does not install")
+
 // deleteRef deletes one object (in the background: dependents go with the
-// garbage collector); one already gone, or of a kind the cluster does not
-// serve, is skipped.
-func deleteRef(ctx context.Context, mapper meta.RESTMapper, dyn dynamic.Interface, r deploy.ObjectRef) error {
-	mapping, err := mapper.RESTMapping(r.GroupKind())
-	if meta.IsNoMatchError(err) {
-		return nil
+// garbage collector); one already gone is skipped.
+func deleteRef(ctx context.Context, dyn dynamic.Interface, r deploy.ObjectRef) error {
+	k, ok := installKinds[r.GroupKind()]
+	if !ok {
+		return fmt.Errorf("uninstall: %s: %w", r, errUnknownKind)
 	}
-	if err != nil {
-		return fmt.Errorf("uninstall: %s: %w", r, err)
-	}
-	var ri dynamic.ResourceInterface = dyn.Resource(mapping.Resource)
-	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-		ri = dyn.Resource(mapping.Resource).Namespace(r.Namespace)
+	var ri dynamic.ResourceInterface = dyn.Resource(k.resource)
+	if k.namespaced {
+		ri = dyn.Resource(k.resource).Namespace(r.Namespace)
 	}
 	bg := metav1.DeletePropagationBackground
 	if err := ri.Delete(ctx, r.Name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
