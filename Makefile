@@ -8,7 +8,7 @@ export KUBEBUILDER_ASSETS ?= $(K8S_BIN)
 # The default suite must stay well inside CI's time; slow suites have their own targets.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop test-conformance test-airgap bench-verify bench-pull bench-apply bench-mirror generate verify-generated
+.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop test-conformance test-airgap bench-verify bench-pull bench-apply bench-mirror generate verify-generated image
 
 # controller-gen is pinned in hack/tools/go.mod (its own module, so its
 # dependencies stay out of sealift's go.mod) and built once into bin/.
@@ -22,6 +22,21 @@ build:
 	$(GO) build -o $(BIN)/sealift ./cmd/sealift
 	$(GO) build -o $(BIN)/sealift-registry ./cmd/sealift-registry
 	$(GO) build -o $(BIN)/sealift-controller ./cmd/sealift-controller
+
+## image: the sealift and sealift-registry images (linux/amd64 + linux/arm64, reproducible) as OCI layouts in bin/image/,
+##        or pushed with IMAGE=host/repo:tag (the registry image to host/repo-registry:tag), signed with KEY=cosign.key;
+##        the last line printed is the sealift image's index digest
+IMAGE            ?=
+REGISTRY_IMAGE   ?=
+KEY              ?=
+PLATFORMS        ?= linux/amd64,linux/arm64
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null)
+IMAGE_VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+image:
+	@$(GO) run ./hack/image -out $(BIN)/image -platforms $(PLATFORMS) -created $(SOURCE_DATE_EPOCH) \
+	  -revision "$(IMAGE_REVISION)" -version "$(IMAGE_VERSION)" \
+	  $(if $(IMAGE),-image $(IMAGE)) $(if $(REGISTRY_IMAGE),-registry-image $(REGISTRY_IMAGE)) $(if $(KEY),-key $(KEY))
 
 ## tools: kube-apiserver, kube-controller-manager and etcd built from their Go modules into bin/k8s (cached)
 tools:

@@ -144,11 +144,15 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
 			return nil, fmt.Errorf("deploy: service account %q: want namespace/name: %w", opts.ServiceAccount, errdef.ErrInvalidObject)
 		}
-		// The groups are those the API server gives a service account's own
-		// token, so bindings to them apply as they would in a pod.
+		// The user name alone: the API server then gives the impersonated
+		// service account the groups its own token carries
+		// (system:serviceaccounts, system:serviceaccounts:<ns>,
+		// system:authenticated), so bindings to them apply as in a pod, and
+		// the engine needs the right to impersonate service accounts only,
+		// not groups (which RBAC cannot narrow to these three, and which
+		// would let it impersonate system:masters).
 		cfg.Impersonate = rest.ImpersonationConfig{
 			UserName: "system:serviceaccount:" + ns + ":" + name,
-			Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
 		}
 	}
 	clientRateLimit(cfg)

@@ -38,6 +38,9 @@ func newRootCmd() *cobra.Command {
 		newTreeCmd(),
 		newEventsCmd(),
 		newVersionCmd(),
+		newInstallCmd(),
+		newUninstallCmd(),
+		newCheckCmd(),
 	)
 	return cmd
 }

@@ -67,7 +67,10 @@ var rules = []struct {
 		why: "shared small pieces sit below every stage", forbid: stages},
 	{pkgs: module + "/", except: testHelpers, why: "only tests link the test fixtures", forbid: testHelpers},
 	{pkgs: module + "/cmd/sealift", why: "the CLI starts lean; the registry server and the controller are binaries of their own",
-		forbid: []string{registryServer, controllerRuntime + "/pkg/manager", "github.com/prometheus/client_golang", module + "/internal/controller"}},
+		forbid: []string{registryServer, controllerRuntime + "/pkg/manager", "github.com/prometheus/client_golang", module + "/internal/controller",
+			// the typed clientset and client-go's discovery bring every
+			// k8s.io/api group (~200 packages); the dynamic client serves.
+			"k8s.io/client-go/kubernetes", "k8s.io/client-go/discovery"}},
 }
 
 func TestImportRules(t *testing.T) {
