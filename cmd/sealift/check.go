@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/version"
+	kversion "k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -306,7 +306,7 @@ func checkControllerRBAC(ctx context.Context, c *checker, cfg *rest.Config) {
 
 // serverVersion reads the API server's /version, as discovery does (its
 // client would bring the whole typed scheme into sealift's start-up).
-func serverVersion(ctx context.Context, cfg *rest.Config) (*version.Info, error) {
+func serverVersion(ctx context.Context, cfg *rest.Config) (*kversion.Info, error) {
 	base, _, err := rest.DefaultServerUrlFor(cfg)
 	if err != nil {
 		return nil, err
@@ -327,7 +327,7 @@ func serverVersion(ctx context.Context, cfg *rest.Config) (*version.Info, error)
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET /version: %s", resp.Status)
 	}
-	var v version.Info
+	var v kversion.Info
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&v); err != nil {
 		return nil, fmt.Errorf("GET /version: %w", err)
 	}
