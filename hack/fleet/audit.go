@@ -21,13 +21,7 @@ type apiCounts struct {
 }
 
 func (a apiCounts) sub(b apiCounts) apiCounts {
-	d := apiCounts{Total: a.Total - b.Total, Reads: a.Reads - b.Reads, Writes: a.Writes - b.Writes, DryRun: a.DryRun - b.DryRun, ByVerb: map[string]int64{}}
-	for k, v := range a.ByVerb {
-		if n := v - b.ByVerb[k]; n != 0 {
-			d.ByVerb[k] = n
-		}
-	}
-	return d
+	return apiCounts{Total: a.Total - b.Total, Reads: a.Reads - b.Reads, Writes: a.Writes - b.Writes, DryRun: a.DryRun - b.DryRun, ByVerb: subMap(a.ByVerb, b.ByVerb)}
 }
 
 func (a apiCounts) add(b apiCounts) apiCounts {

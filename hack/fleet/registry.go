@@ -30,18 +30,7 @@ type regCounts struct {
 }
 
 func (a regCounts) sub(b regCounts) regCounts {
-	d := regCounts{Total: a.Total - b.Total, ByMethod: map[string]int64{}, ByKind: map[string]int64{}}
-	for k, v := range a.ByMethod {
-		if n := v - b.ByMethod[k]; n != 0 {
-			d.ByMethod[k] = n
-		}
-	}
-	for k, v := range a.ByKind {
-		if n := v - b.ByKind[k]; n != 0 {
-			d.ByKind[k] = n
-		}
-	}
-	return d
+	return regCounts{Total: a.Total - b.Total, ByMethod: subMap(a.ByMethod, b.ByMethod), ByKind: subMap(a.ByKind, b.ByKind)}
 }
 
 // serveRegistry is `fleet registry`: the distribution registry sealift's
@@ -163,4 +152,21 @@ func (r *registryProc) stop() {
 		_ = r.cmd.Process.Kill()
 		<-done
 	}
+}
+
+// subMap is a - b, key by key, without the keys that come to zero.
+func subMap(a, b map[string]int64) map[string]int64 {
+	d := map[string]int64{}
+	for k, v := range a {
+		d[k] = v
+	}
+	for k, v := range b {
+		d[k] -= v
+	}
+	for k, v := range d {
+		if v == 0 {
+			delete(d, k)
+		}
+	}
+	return d
 }
