@@ -64,6 +64,9 @@ type Options struct {
 	Concurrent  int
 	MetricsAddr string // "0" turns the metrics endpoint off
 	HealthAddr  string // "0" turns /healthz and /readyz off
+	// PprofAddr serves Go's /debug/pprof/ profiles; empty (the default)
+	// serves none.
+	PprofAddr string
 
 	LeaderElection          bool
 	LeaderElectionNamespace string // default: the Pod's namespace
@@ -99,6 +102,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Concurrent, "concurrent", DefaultConcurrent, "number of Syncs reconciled at once")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "address of the Prometheus /metrics endpoint (0 turns it off)")
 	fs.StringVar(&o.HealthAddr, "health-addr", DefaultHealthAddr, "address of the /healthz and /readyz endpoints (0 turns them off)")
+	fs.StringVar(&o.PprofAddr, "pprof-addr", "", "address of Go's /debug/pprof/ profiles (default: off)")
 	fs.BoolVar(&o.LeaderElection, "enable-leader-election", false, "elect one active replica with a Lease; the others stand by")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the Pod's namespace)")
 	fs.StringVar(&o.WatchNamespace, "watch-namespace", "", "reconcile only the Syncs of this namespace (default: every namespace)")
@@ -235,6 +239,7 @@ func NewManager(o Options, log logr.Logger) (manager.Manager, error) {
 		Cache:                         cacheOpts,
 		Metrics:                       metricsserver.Options{BindAddress: orDefault(o.MetricsAddr, DefaultMetricsAddr)},
 		HealthProbeBindAddress:        orDefault(o.HealthAddr, DefaultHealthAddr),
+		PprofBindAddress:              o.PprofAddr,
 		LeaderElection:                o.LeaderElection,
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
