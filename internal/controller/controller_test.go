@@ -23,6 +23,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -610,5 +611,95 @@ func TestControllerSuspend(t *testing.T) {
 	s = waitReady(t, ns, "suspend", desc.Digest.String())
 	if apimeta.FindStatusCondition(s.Status.Conditions, ConditionSuspended) != nil {
 		t.Errorf("Suspended condition left after resume: %+v", s.Status.Conditions)
+	}
+}
+
+// writeCounter counts the requests a client sends that may change stored
+// state (anything but GET, HEAD and OPTIONS; dry runs excepted), by method
+// and path.
+type writeCounter struct {
+	mu     sync.Mutex
+	writes []string
+}
+
+func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		switch req.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			if !strings.Contains(req.URL.RawQuery, "dryRun=") {
+				w.mu.Lock()
+				w.writes = append(w.writes, req.Method+" "+req.URL.Path)
+				w.mu.Unlock()
+			}
+		}
+		return rt.RoundTrip(req)
+	})
+}
+
+func (w *writeCounter) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.writes
+	w.writes = nil
+	return out
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// TestControllerUnchangedReconcileWritesNothing: once a Sync is Ready, its
+// periodic reconciles of the unchanged digest ask the registry one HEAD
+// each and write nothing to the API server (no Reconciling condition, no
+// unchanged status patch, no event).
+func TestControllerUnchangedReconcileWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	c := setup(t)
+	const ns, appNS = "ctl-quiet", "ctl-quiet-app"
+	createNamespace(t, ns)
+	var access registrytest.Access
+	reg := registrytest.StartWith(t, registrytest.Options{Wrap: access.Wrap})
+	key := newKeyPair(t)
+	v1 := publish(t, reg, "apps/quiet", "stable", app(t, appNS, "one"), time.Time{}, key)
+	var writes writeCounter
+	startController(t, ns, func(o *Options) {
+		cfg := rest.CopyConfig(env.Config)
+		cfg.WrapTransport = writes.wrap
+		o.RestConfig = cfg
+	})
+	if err := c.Create(ctx, newSync(ns, "quiet", "oci://"+reg.Repo("apps/quiet"), "stable", time.Second, key)); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, ns, "quiet", v1.Digest.String())
+	if got := writes.take(); len(got) == 0 {
+		t.Fatal("no writes counted while the Sync was applied: the counter sees nothing")
+	}
+	before := reconciles(t, ns, "quiet", resultSuccess)
+	access.Reset()
+	eventually(t, 30*time.Second, "three more reconciles", func() (bool, string) {
+		n := reconciles(t, ns, "quiet", resultSuccess) - before
+		return n >= 3, fmt.Sprint(n)
+	})
+	// Writes of a reconcile that was under way when counting began would
+	// be the first one's; there are none to allow for, since every
+	// reconcile after Ready is unchanged.
+	if got := writes.take(); len(got) != 0 {
+		t.Errorf("unchanged reconciles wrote to the API server: %v", got)
+	}
+	var heads, others []string
+	for _, r := range access.Requests() {
+		if r.Method == http.MethodHead && strings.Contains(r.Path, "/manifests/") {
+			heads = append(heads, r.Path)
+		} else {
+			others = append(others, r.Method+" "+r.Path)
+		}
+	}
+	if len(heads) < 2 || len(others) != 0 {
+		t.Errorf("registry requests of unchanged reconciles: HEAD %v, others %v; want one manifest HEAD each and nothing else", heads, others)
+	}
+	s := getSync(t, ns, "quiet")
+	if apimeta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionReconciling) != nil {
+		t.Errorf("Reconciling condition on a Ready Sync: %+v", s.Status.Conditions)
 	}
 }

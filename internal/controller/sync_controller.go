@@ -9,6 +9,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -135,10 +136,15 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrlreconcile.Reques
 		return ctrlreconcile.Result{RequeueAfter: jitter(retryCap(&s))}, nil
 	}
 
-	apimeta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{Type: sealiftv1.ConditionReconciling, Status: metav1.ConditionTrue,
-		Reason: ReasonProgressing, Message: fmt.Sprintf("reconciling generation %d", s.Generation), ObservedGeneration: s.Generation})
-	if err := r.patchStatus(ctx, before, &s); err != nil {
-		return ctrlreconcile.Result{}, err
+	// A periodic look at a Sync that is Ready for its generation, with no
+	// reconcile requested, is not announced as Reconciling: it costs no
+	// write unless it changes something (the status is then patched once).
+	if !routine(&s, requested) {
+		apimeta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{Type: sealiftv1.ConditionReconciling, Status: metav1.ConditionTrue,
+			Reason: ReasonProgressing, Message: fmt.Sprintf("reconciling generation %d", s.Generation), ObservedGeneration: s.Generation})
+		if err := r.patchStatus(ctx, before, &s); err != nil {
+			return ctrlreconcile.Result{}, err
+		}
 	}
 	working := s.DeepCopy()
 
@@ -291,8 +297,20 @@ func (r *SyncReconciler) dependenciesReady(ctx context.Context, s *sealiftv1.Syn
 	return "", nil
 }
 
-// patchStatus writes s's status subresource as a merge patch from before.
+// routine tells whether reconciling s is only the periodic look at a Sync
+// that is Ready for its current generation, with no reconcile requested.
+func routine(s *sealiftv1.Sync, requested string) bool {
+	return s.Status.ObservedGeneration == s.Generation && requested == s.Status.LastHandledReconcileAt &&
+		apimeta.IsStatusConditionTrue(s.Status.Conditions, sealiftv1.ConditionReady)
+}
+
+// patchStatus writes s's status subresource as a merge patch from before,
+// unless it is unchanged: an empty patch is still a write the API server
+// handles (and a reconcile of an unchanged Sync must cost none).
 func (r *SyncReconciler) patchStatus(ctx context.Context, before, s *sealiftv1.Sync) error {
+	if equality.Semantic.DeepEqual(before.Status, s.Status) {
+		return nil
+	}
 	if err := r.Status().Patch(ctx, s, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("patch status of %s: %w", s.Key(), err)
 	}
