@@ -58,16 +58,19 @@ type tool interface {
 
 // result is one tool's measurement on one fresh namespace.
 type result struct {
-	Tool      string
-	N         int
-	Create    time.Duration // creating the N objects (or 2N for Flux)
-	Sources   time.Duration // Flux: creation to every OCIRepository Ready
-	Ready     time.Duration // creation to everything Ready
-	Stats     procStats     // at all Ready
-	API       apiCounts     // from creation to all Ready
-	Registry  regCounts
-	Steady    *steady
-	StatsEnd  procStats // at the end of the steady state
+	Tool     string
+	N        int
+	Create   time.Duration // creating the N objects (or 2N for Flux)
+	Sources  time.Duration // Flux: creation to every OCIRepository Ready
+	Ready    time.Duration // creation to everything Ready
+	Stats    procStats     // at all Ready
+	API      apiCounts     // from creation to all Ready
+	Registry regCounts
+	Steady   *steady
+	StatsEnd procStats // at the end of the steady state
+	// ServerCPU is what kube-apiserver and etcd spent from creation to all
+	// Ready (the machine's other load shares the same 2 cores).
+	ServerCPU time.Duration
 	Namespace string
 }
 
@@ -125,6 +128,8 @@ func runPhase(ctx context.Context, e *env, t tool, ns string) (*result, error) {
 	res := &result{Tool: t.Name(), N: n, Namespace: ns}
 
 	// The clock starts with the first object created, controllers running.
+	servers := childrenNamed("kube-apiserver", "etcd")
+	serverCPU0 := cpuOf(servers)
 	start := time.Now()
 	var objs []*unstructured.Unstructured
 	for i := range n {
@@ -150,6 +155,7 @@ func runPhase(ctx context.Context, e *env, t tool, ns string) (*result, error) {
 	if res.Stats, err = sumStats(procs); err != nil {
 		return nil, err
 	}
+	res.ServerCPU = cpuOf(servers) - serverCPU0
 	if r, ok := t.(interface{ atReady(string) }); ok {
 		r.atReady(ns)
 	}
@@ -160,7 +166,7 @@ func runPhase(ctx context.Context, e *env, t tool, ns string) (*result, error) {
 		return nil, err
 	}
 	res.Registry = regAfter.sub(regBefore)
-	logf("%s: all %d Ready after %s (created in %s), CPU %.1fs, peak RSS %s", t.Name(), n, round(res.Ready), round(res.Create), res.Stats.CPU.Seconds(), mib(res.Stats.PeakRSS))
+	logf("%s: all %d Ready after %s (created in %s), CPU %.1fs, peak RSS %s; kube-apiserver and etcd CPU %.1fs", t.Name(), n, round(res.Ready), round(res.Create), res.Stats.CPU.Seconds(), mib(res.Stats.PeakRSS), res.ServerCPU.Seconds())
 
 	if e.opts.steadyIntervals > 0 {
 		if res.Steady, err = measureSteady(ctx, e, t, ns, procs, readyW, sourcesW); err != nil {

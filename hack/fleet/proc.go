@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -82,11 +83,15 @@ type procStats struct {
 }
 
 func (p *controllerProc) stats() (procStats, error) {
-	var s procStats
 	if p.exited() {
-		return s, fmt.Errorf("%s exited: %v; see %s", p.Name, p.err, p.log)
+		return procStats{}, fmt.Errorf("%s exited: %v; see %s", p.Name, p.err, p.log)
 	}
-	pid := p.cmd.Process.Pid
+	return pidStats(p.cmd.Process.Pid)
+}
+
+// pidStats reads the CPU time and memory of process pid from /proc.
+func pidStats(pid int) (procStats, error) {
+	var s procStats
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return s, err
@@ -150,4 +155,50 @@ func sumStats(procs []*controllerProc) (procStats, error) {
 		sum.PeakRSS += s.PeakRSS
 	}
 	return sum, nil
+}
+
+// childrenNamed returns the pids of this process's children whose command
+// name is one of names (kube-apiserver and etcd, started by envtest).
+func childrenNamed(names ...string) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		open, closing := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		comm := string(stat[open+1 : closing])
+		f := strings.Fields(string(stat[closing+2:]))
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		if ppid == self && slices.Contains(names, comm) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// cpuOf sums the CPU time of pids (those that are gone count nothing).
+func cpuOf(pids []int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		if s, err := pidStats(pid); err == nil {
+			sum += s.CPU
+		}
+	}
+	return sum
 }

@@ -48,7 +48,7 @@ func printEngine(w io.Writer, r *result) {
 	fmt.Fprintf(w, "\n== sealift engine N=%d (namespace %s; sealift-controller with its defaults)\n", n, r.Namespace)
 	fmt.Fprintf(w, "rollout: %d Syncs x %d objects created in %s; all Ready after %s (%.1f Syncs/s)\n",
 		n, objectsPerArtifact, round(r.Create), round(r.Ready), float64(n)/r.Ready.Seconds())
-	fmt.Fprintf(w, "controller: %.1f CPU-s (%.3f per Sync), peak RSS %s\n", r.Stats.CPU.Seconds(), r.Stats.CPU.Seconds()/float64(n), mib(r.Stats.PeakRSS))
+	fmt.Fprintf(w, "controller: %.1f CPU-s (%.3f per Sync), peak RSS %s; kube-apiserver and etcd: %.1f CPU-s\n", r.Stats.CPU.Seconds(), r.Stats.CPU.Seconds()/float64(n), mib(r.Stats.PeakRSS), r.ServerCPU.Seconds())
 	fmt.Fprintf(w, "API requests: %d = %.2f per Sync (reads %.2f, writes %.2f, dry-run %.2f)\n",
 		r.API.Total, perN(r.API.Total, n), perN(r.API.Reads, n), perN(r.API.Writes, n), perN(r.API.DryRun, n))
 	fmt.Fprintf(w, "  per Sync by verb: %s\n", top(r.API.ByVerb, n, 12))
