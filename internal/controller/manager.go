@@ -316,6 +316,9 @@ func NewManager(o Options, log logr.Logger) (manager.Manager, error) {
 	if r.drift, err = newDriftWatches(mgr, o.WatchNamespace, log.WithName("drift")); err != nil {
 		return nil, err
 	}
+	// An unchanged revision whose objects the drift watches saw untouched
+	// is not rendered and applied again at each interval.
+	r.Engine.Untouched = r.drift.untouched
 	ctrl, err := builder.ControllerManagedBy(mgr).
 		Named("sync").
 		For(&sealiftv1.Sync{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

@@ -372,6 +372,7 @@ func (r *SyncReconciler) event(s, before *sealiftv1.Sync, typ, reason, msg strin
 }
 
 func (r *SyncReconciler) forget(key types.NamespacedName) {
+	r.drift.forget(key)
 	r.poller.cancel(key)
 	r.limiter.drop(key)
 	r.metrics.forget(key)
