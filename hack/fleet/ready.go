@@ -15,7 +15,8 @@ import (
 )
 
 // readyWatch follows the objects of one resource in one namespace and
-// records when each first became Ready for its current generation.
+// records when each first became Ready for its current generation (reset
+// forgets it, for a new generation).
 type readyWatch struct {
 	gvr schema.GroupVersionResource
 	ns  string
@@ -62,11 +63,14 @@ func (w *readyWatch) observe(u *unstructured.Unstructured) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	name := u.GetName()
+	// The first time an object is Ready for its generation counts: Flux
+	// marks an object not ready while it reconciles it again, so at a short
+	// interval a fleet is rarely all Ready at one instant.
 	switch {
 	case ready && w.ready[name].IsZero():
 		w.ready[name] = time.Now()
 		delete(w.notReady, name)
-	case !ready:
+	case !ready && w.ready[name].IsZero():
 		w.ready[name] = time.Time{}
 		w.notReady[name] = why
 	}

@@ -156,6 +156,9 @@ func (f *fluxTool) Start(ctx context.Context, e *env, dir string) ([]*controller
 			if err != nil {
 				return fail(err)
 			}
+			if err := os.MkdirAll(filepath.Join(dir, "storage"), 0o755); err != nil {
+				return fail(err)
+			}
 			args = append(args, "--storage-path="+filepath.Join(dir, "storage"),
 				"--storage-addr="+storage, "--storage-adv-addr="+storage)
 			concurrent = f.source
