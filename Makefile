@@ -8,7 +8,7 @@ export KUBEBUILDER_ASSETS ?= $(K8S_BIN)
 # The default suite must stay well inside CI's time; slow suites have their own targets.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop test-conformance test-airgap bench-verify bench-pull bench-apply bench-mirror generate verify-generated image
+.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop test-conformance test-airgap bench-verify bench-pull bench-apply bench-mirror generate verify-generated image bench-engine bench-fleet
 
 # controller-gen is pinned in hack/tools/go.mod (its own module, so its
 # dependencies stay out of sealift's go.mod) and built once into bin/.
@@ -115,6 +115,20 @@ bench-mirror:
 ## bench-apply: sealift vs kubectl apply --server-side of 1 000 objects on the local API server
 bench-apply:
 	@bash hack/bench-apply.sh
+
+# Fleet benchmarks (hack/fleet): a real API server with an audit log, a
+# registry process counting requests, N signed podinfo-shaped artifacts.
+comma := ,
+ROUNDS ?=
+FLEET_FLAGS = -assets $(K8S_BIN) -bin $(BIN)$(if $(ROUNDS), -rounds $(ROUNDS))
+
+## bench-engine: sealift-controller alone on N Syncs (N=100,1000 unless set; BIG=1 adds 10 000): time to all Ready, CPU, peak RSS, API and registry requests per Sync, steady state
+bench-engine: build tools
+	$(GO) run ./hack/fleet engine -n $(or $(N),100$(comma)1000)$(if $(BIG),$(comma)10000) $(FLEET_FLAGS)
+
+## bench-fleet: the same fleet delivered by sealift and by Flux's source- and kustomize-controller (built into bin/flux), side by side (N=100,500,1000 unless set)
+bench-fleet: build tools
+	$(GO) run ./hack/fleet flux -n $(or $(N),100$(comma)500$(comma)1000) $(FLEET_FLAGS)
 
 ## fuzz: run each fuzz target for a short while (FUZZTIME=30s)
 FUZZTIME ?= 30s

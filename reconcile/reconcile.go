@@ -47,6 +47,14 @@ type Engine struct {
 	// discovery per service account) between reconciles and between copies
 	// of the Engine; nil builds a manager per call.
 	Managers *ManagerCache
+
+	// Untouched, when set, tells whether none of the objects of inventory
+	// that Sync sync applied has changed in the cluster since the time given
+	// (the controller's drift watch saw no edit or deletion of them). A reconcile
+	// that resolves to the revision last applied, under the same policy, for
+	// the generation last handled, then neither renders nor applies it (see
+	// Outcome.Unchanged). nil (sync --once) applies at every reconcile.
+	Untouched func(sync string, inventory []string, since time.Time) bool
 }
 
 // ManagerCache holds one apply manager per service account ("" for none),
@@ -140,6 +148,10 @@ type Outcome struct {
 	// Images are the image references rewritten by spec.images.mirrors
 	// (relocated to a mirror, or pinned to the images lock's digest).
 	Images []render.Relocation `json:"images,omitempty"`
+	// Unchanged is true when nothing was rendered or applied: the digest,
+	// the policy and the Sync's generation are those of the last apply, and
+	// Engine.Untouched said the applied objects have not changed since.
+	Unchanged bool `json:"unchanged,omitempty"`
 
 	// verdictTime is when a cached verdict was made, kept when it is
 	// recorded again so that reusing it never makes it younger.
@@ -212,6 +224,13 @@ func (r *Engine) reconcile(ctx context.Context, s *sealiftv1.Sync) (Outcome, err
 		return res, err
 	}
 	desc := v.desc
+	if inv, ok, err := r.unchanged(ctx, s, res, v); err != nil || ok {
+		if err != nil {
+			return res, WithReason(sealiftv1.ReasonArtifactFailed, err)
+		}
+		res.Inventory, res.Unchanged = inv, true
+		return res, nil
+	}
 	if s.Spec.Drift == sealiftv1.DriftDetect {
 		last, ok, err := r.Cache.LastApplied(ctx, s.Key())
 		if err != nil {
@@ -249,6 +268,31 @@ func (r *Engine) reconcile(ctx context.Context, s *sealiftv1.Sync) (Outcome, err
 		return res, WithReason(sealiftv1.ReasonApplyFailed, fmt.Errorf("record applied revision: %w", err))
 	}
 	return res, nil
+}
+
+// unchanged tells whether the revision v, just resolved and verified for s,
+// is the one last applied, under the same policy and selector, for the
+// generation s's status says was handled, with no object touched since
+// (Engine.Untouched): then applying it again would change nothing, and its
+// recorded inventory is returned. Syncs that wait for health (which can
+// change without an edit) or only detect drift are always looked at.
+func (r *Engine) unchanged(ctx context.Context, s *sealiftv1.Sync, res Outcome, v verified) ([]string, bool, error) {
+	if r.Untouched == nil || s.Spec.Wait || s.Spec.Drift == sealiftv1.DriftDetect ||
+		s.Generation == 0 || s.Status.ObservedGeneration != s.Generation || s.Status.LastAppliedDigest != res.Digest {
+		return nil, false, nil
+	}
+	last, ok, err := r.Cache.LastApplied(ctx, s.Key())
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if last.Manifest.Digest != v.desc.Digest || last.Repository != res.Repository || last.Selector != res.selector ||
+		last.Verdict.PolicyHash != v.policyHash || (enforce(s) && !last.Verdict.Verified) {
+		return nil, false, nil
+	}
+	if !r.Untouched(s.Key(), last.Inventory, last.AppliedAt) {
+		return nil, false, nil
+	}
+	return last.Inventory, true, nil
 }
 
 // annotations reads the annotations of the cached manifest desc (re-checked

@@ -731,3 +731,88 @@ func TestAttackCrossRepositoryReplaySync(t *testing.T) {
 		t.Fatalf("team b's Sync without a binding: %+v, %v", res, err)
 	}
 }
+
+// TestReconcileSkipsAnUntouchedRevision: with Engine.Untouched saying the
+// applied objects did not change, a reconcile that resolves to the revision
+// last applied, for the generation handled, renders and applies nothing (a
+// hand edit stays); when Untouched says otherwise, or the Sync's generation
+// moved, the revision is applied again and the edit is corrected.
+func TestReconcileSkipsAnUntouchedRevision(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.Start(t)
+	key := newKeyPair(t)
+	desc := publish(t, reg, "apps/untouched", "1.0.0", app(t, "untouched-app", "hello"), key)
+	c := openCache(t)
+	untouched := true
+	var asked []string
+	r := &reconcile.Engine{Cache: c, RestConfig: env.Config, Untouched: func(sync string, inventory []string, since time.Time) bool {
+		asked = append(asked, fmt.Sprintf("%s %d %v", sync, len(inventory), since.IsZero()))
+		return untouched
+	}}
+	s := newSync("untouched", "oci://"+reg.Repo("apps/untouched"), "1.0.0", key)
+	s.Generation = 1
+	first, err := r.Reconcile(ctx, s)
+	if err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if first.Unchanged || len(asked) != 0 {
+		t.Fatalf("first reconcile: unchanged %v, Untouched asked %v; want a full apply without asking", first.Unchanged, asked)
+	}
+	cs := clientset(t)
+	edit := func(message string) {
+		t.Helper()
+		cm, err := cs.CoreV1().ConfigMaps("untouched-app").Get(ctx, "app-config", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cm.Data["message"] = message
+		if _, err := cs.CoreV1().ConfigMaps("untouched-app").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	message := func() string {
+		t.Helper()
+		cm, err := cs.CoreV1().ConfigMaps("untouched-app").Get(ctx, "app-config", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cm.Data["message"]
+	}
+	edit("edited")
+
+	res, err := r.Reconcile(ctx, s)
+	if err != nil {
+		t.Fatalf("untouched reconcile: %v", err)
+	}
+	want := fmt.Sprintf("%s %d false", s.Key(), len(first.Inventory))
+	if !res.Unchanged || len(res.Changes) != 0 || !slices.Equal(res.Inventory, first.Inventory) || res.Digest != desc.Digest.String() {
+		t.Errorf("untouched reconcile: unchanged %v, changes %v, inventory %v (want %v), digest %s", res.Unchanged, res.Changes, res.Inventory, first.Inventory, res.Digest)
+	}
+	if len(asked) != 1 || asked[0] != want {
+		t.Errorf("Untouched asked %v, want [%s]", asked, want)
+	}
+	if got := message(); got != "edited" {
+		t.Errorf("message %q after an untouched reconcile, want the edit left alone (nothing applied)", got)
+	}
+	if ready := meta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionReady); ready == nil || ready.Status != metav1.ConditionTrue ||
+		s.Status.Inventory == nil || s.Status.Inventory.Count != len(first.Inventory) || len(s.Status.History) != 1 {
+		t.Errorf("status after an untouched reconcile %+v: want it as the apply left it", s.Status)
+	}
+
+	s.Generation = 2 // the spec changed
+	if res, err = r.Reconcile(ctx, s); err != nil || res.Unchanged {
+		t.Fatalf("reconcile of a new generation: unchanged %v, err %v; want a full apply", res.Unchanged, err)
+	}
+	if got := message(); got != "hello" {
+		t.Errorf("message %q after a new generation, want hello", got)
+	}
+
+	edit("edited again")
+	untouched = false
+	if res, err = r.Reconcile(ctx, s); err != nil || res.Unchanged {
+		t.Fatalf("touched reconcile: unchanged %v, err %v; want a full apply", res.Unchanged, err)
+	}
+	if got := message(); got != "hello" {
+		t.Errorf("message %q after a touched reconcile, want hello", got)
+	}
+}

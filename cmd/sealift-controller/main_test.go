@@ -76,14 +76,15 @@ func freeAddr(t *testing.T) string {
 
 // TestRunFindsTheCluster: the controller finds the cluster through
 // --kubeconfig ($KUBECONFIG: internal/controller's TestKubeconfigDiscovery),
-// serves /healthz, /readyz and /metrics, and stops cleanly when its
+// serves /healthz, /readyz, /metrics and (with --pprof-addr) Go's
+// profiles, and stops cleanly when its
 // context ends. (One run per process: controller names are unique.)
 func TestRunFindsTheCluster(t *testing.T) {
 	installCRD(t)
 	for _, how := range []string{"flag"} {
 		t.Run(how, func(t *testing.T) {
-			health, metrics := freeAddr(t), freeAddr(t)
-			args := []string{"--cache-dir", t.TempDir(), "--health-addr", health, "--metrics-addr", metrics,
+			health, metrics, pprof := freeAddr(t), freeAddr(t), freeAddr(t)
+			args := []string{"--cache-dir", t.TempDir(), "--health-addr", health, "--metrics-addr", metrics, "--pprof-addr", pprof,
 				"--watch-namespace", "sealift-cli-" + how, "--log-encoding", "console", "--log-level", "error"}
 			if how == "flag" {
 				args = append(args, "--kubeconfig", env.Kubeconfig)
@@ -109,7 +110,7 @@ func TestRunFindsTheCluster(t *testing.T) {
 					t.Error("the controller did not stop within 30s of its context ending")
 				}
 			}()
-			for _, url := range []string{"http://" + health + "/healthz", "http://" + health + "/readyz", "http://" + metrics + "/metrics"} {
+			for _, url := range []string{"http://" + health + "/healthz", "http://" + health + "/readyz", "http://" + metrics + "/metrics", "http://" + pprof + "/debug/pprof/heap"} {
 				deadline := time.Now().Add(30 * time.Second)
 				for {
 					resp, err := http.Get(url)

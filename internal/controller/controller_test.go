@@ -23,6 +23,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -662,4 +663,120 @@ func TestControllerFollowsSemver(t *testing.T) {
 	if s.Generation != generation {
 		t.Errorf("generation %d, want %d: the Sync was changed", s.Generation, generation)
 	}
+}
+
+// requestCounter records the requests a client sends, by method and path,
+// and which of them may change stored state (anything but GET, HEAD and
+// OPTIONS, dry runs excepted).
+type requestCounter struct {
+	mu          sync.Mutex
+	all, writes []string
+}
+
+func (c *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		line := req.Method + " " + req.URL.Path
+		c.mu.Lock()
+		c.all = append(c.all, line)
+		switch req.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			if !strings.Contains(req.URL.RawQuery, "dryRun=") {
+				c.writes = append(c.writes, line)
+			}
+		}
+		c.mu.Unlock()
+		return rt.RoundTrip(req)
+	})
+}
+
+// take returns what was recorded since the last take and forgets it.
+func (c *requestCounter) take() (all, writes []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	all, writes = c.all, c.writes
+	c.all, c.writes = nil, nil
+	return all, writes
+}
+
+// TestControllerUnchangedReconcileWritesNothing: once a Sync is Ready and
+// the drift watch of its objects has listed them, its periodic reconciles of
+// the unchanged digest ask the registry one HEAD each and neither write to
+// the API server (no Reconciling condition, no unchanged status patch, no
+// event) nor read the applied objects (nothing is rendered or applied again).
+func TestControllerUnchangedReconcileWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	c := setup(t)
+	const ns, appNS = "ctl-quiet", "ctl-quiet-app"
+	createNamespace(t, ns)
+	var access registrytest.Access
+	reg := registrytest.StartWith(t, registrytest.Options{Wrap: access.Wrap})
+	key := newKeyPair(t)
+	v1 := publish(t, reg, "apps/quiet", "stable", app(t, appNS, "one"), time.Time{}, key)
+	var requests requestCounter
+	startController(t, ns, func(o *Options) {
+		cfg := rest.CopyConfig(env.Config)
+		cfg.WrapTransport = requests.wrap
+		o.RestConfig = cfg
+	})
+	if err := c.Create(ctx, newSync(ns, "quiet", "oci://"+reg.Repo("apps/quiet"), "stable", time.Second, key)); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, ns, "quiet", v1.Digest.String())
+	if _, writes := requests.take(); len(writes) == 0 {
+		t.Fatal("no writes counted while the Sync was applied: the counter sees nothing")
+	}
+	// The drift watch starts after the first apply and its first list
+	// counts as a change: the reconcile after it applies in full once more.
+	more := func(n float64) {
+		t.Helper()
+		before := reconciles(t, ns, "quiet", resultSuccess)
+		eventually(t, 30*time.Second, fmt.Sprintf("%v more reconciles", n), func() (bool, string) {
+			got := reconciles(t, ns, "quiet", resultSuccess) - before
+			return got >= n, fmt.Sprint(got)
+		})
+	}
+	more(3)
+	requests.take()
+	access.Reset()
+	more(3)
+	all, writes := requests.take()
+	if len(writes) != 0 {
+		t.Errorf("unchanged reconciles wrote to the API server: %v", writes)
+	}
+	for _, r := range all {
+		if strings.Contains(r, "/namespaces/"+appNS+"/") {
+			t.Errorf("unchanged reconciles read the applied objects: %v", all)
+			break
+		}
+	}
+	var heads, others []string
+	for _, r := range access.Requests() {
+		if r.Method == http.MethodHead && strings.Contains(r.Path, "/manifests/") {
+			heads = append(heads, r.Path)
+		} else {
+			others = append(others, r.Method+" "+r.Path)
+		}
+	}
+	if len(heads) < 2 || len(others) != 0 {
+		t.Errorf("registry requests of unchanged reconciles: HEAD %v, others %v; want one manifest HEAD each and nothing else", heads, others)
+	}
+	s := getSync(t, ns, "quiet")
+	if apimeta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionReconciling) != nil {
+		t.Errorf("Reconciling condition on a Ready Sync: %+v", s.Status.Conditions)
+	}
+
+	// An edit is still seen by the drift watch and corrected.
+	var cm corev1.ConfigMap
+	if err := c.Get(ctx, types.NamespacedName{Namespace: appNS, Name: "app-config"}, &cm); err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["message"] = "edited"
+	if err := c.Update(ctx, &cm); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the edit corrected", func() (bool, string) {
+		msg, _ := configMessage(t, appNS)
+		return msg == "one", msg
+	})
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,12 @@ import (
 // writer costs at most about one reconcile a second.
 const driftDelay = time.Second
 
+// fullApplyInterval is how often a Sync whose objects the drift watches saw
+// unchanged is still applied in full (rendered, its live objects compared):
+// the watches make the periodic apply of an unchanged revision redundant,
+// and this bounds what a missed event could leave uncorrected.
+const fullApplyInterval = time.Hour
+
 // driftWatches watches the metadata of the objects Syncs applied and
 // enqueues the owning Sync (from the ownership labels) when one is edited or
 // deleted, so drift is corrected (or reported) within seconds rather than at
@@ -46,6 +53,12 @@ type driftWatches struct {
 	mu      sync.Mutex
 	ctrl    ctrlcontroller.Controller // set once the controller is built
 	watched map[schema.GroupKind]bool
+	// synced tells whether a kind's watch has delivered its first list.
+	synced map[schema.GroupKind]func() bool
+	// touched is when an object owned by a Sync was last seen edited or
+	// deleted (or listed by a new watch).
+	touched map[types.NamespacedName]time.Time
+	now     func() time.Time
 }
 
 // newDriftWatches builds the metadata cache of the objects sealift applied
@@ -76,7 +89,8 @@ func newDriftWatches(mgr manager.Manager, watchNamespace string, log logr.Logger
 	if err := mgr.Add(c); err != nil {
 		return nil, err
 	}
-	return &driftWatches{cache: c, mapper: mgr.GetRESTMapper(), log: log, watched: map[schema.GroupKind]bool{}}, nil
+	return &driftWatches{cache: c, mapper: mgr.GetRESTMapper(), log: log, watched: map[schema.GroupKind]bool{},
+		synced: map[schema.GroupKind]func() bool{}, touched: map[types.NamespacedName]time.Time{}, now: time.Now}, nil
 }
 
 // setController gives the watches the controller whose queue they feed.
@@ -114,14 +128,69 @@ func (d *driftWatches) ensure(entries []string) {
 		}
 		obj := &metav1.PartialObjectMetadata{}
 		obj.SetGroupVersionKind(m.GroupVersionKind)
-		src := source.Kind(d.cache, obj, driftHandler(gk), driftPredicate{})
+		src := source.Kind(d.cache, obj, driftHandler(gk, d.touch), driftPredicate{})
 		if err := d.ctrl.Watch(src); err != nil {
 			d.log.Error(err, "watch a kind for drift", "kind", gk.String())
 			continue
 		}
 		d.watched[gk] = true
+		if inf, err := d.cache.GetInformer(context.Background(), obj, ctrlcache.BlockUntilSynced(false)); err == nil {
+			d.synced[gk] = inf.HasSynced
+		}
 		d.log.Info("watching applied objects for drift", "kind", m.GroupVersionKind.String())
 	}
+}
+
+// touch records that an object owned by key changed now.
+func (d *driftWatches) touch(key types.NamespacedName) {
+	d.mu.Lock()
+	d.touched[key] = d.now()
+	d.mu.Unlock()
+}
+
+// forget drops what is known of a deleted Sync.
+func (d *driftWatches) forget(key types.NamespacedName) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	delete(d.touched, key)
+	d.mu.Unlock()
+}
+
+// untouched tells whether the objects of inventory that Sync sync
+// ("namespace/name") applied at since are known to be as applied: every
+// kind of inventory is watched and its watch has listed, none of the Sync's
+// objects was edited or deleted since, and since is less than
+// fullApplyInterval ago. It is reconcile.Engine.Untouched.
+func (d *driftWatches) untouched(sync string, inventory []string, since time.Time) bool {
+	if d == nil || since.IsZero() {
+		return false
+	}
+	ns, name, ok := strings.Cut(sync, "/")
+	if !ok {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	if now.Sub(since) >= fullApplyInterval {
+		return false
+	}
+	if t, ok := d.touched[types.NamespacedName{Namespace: ns, Name: name}]; ok && !t.Before(since) {
+		return false
+	}
+	for _, e := range inventory {
+		ref, err := deploy.ParseObjectRef(e)
+		if err != nil {
+			return false
+		}
+		synced := d.synced[ref.GroupKind()]
+		if !d.watched[ref.GroupKind()] || synced == nil || !synced() {
+			return false
+		}
+	}
+	return true
 }
 
 // driftHandler enqueues the Sync named by an object's ownership labels,
@@ -129,9 +198,11 @@ func (d *driftWatches) ensure(entries []string) {
 // the first list of a new watch: an edit made between the apply that named
 // the kind and the end of that list is seen only there. Later creations are
 // the Syncs' own applies.
-func driftHandler(gk schema.GroupKind) handler.TypedEventHandler[*metav1.PartialObjectMetadata, ctrlreconcile.Request] {
+// touch records each such change for the owner before it is enqueued.
+func driftHandler(gk schema.GroupKind, touch func(types.NamespacedName)) handler.TypedEventHandler[*metav1.PartialObjectMetadata, ctrlreconcile.Request] {
 	enqueue := func(obj *metav1.PartialObjectMetadata, q workqueue.TypedRateLimitingInterface[ctrlreconcile.Request]) {
 		if req, ok := ownerRequest(gk, obj); ok {
+			touch(req.NamespacedName)
 			q.AddAfter(req, driftDelay)
 		}
 	}

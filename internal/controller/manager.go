@@ -68,6 +68,9 @@ type Options struct {
 	MaxAPIRequests int
 	MetricsAddr    string // "0" turns the metrics endpoint off
 	HealthAddr     string // "0" turns /healthz and /readyz off
+	// PprofAddr serves Go's /debug/pprof/ profiles; empty (the default)
+	// serves none.
+	PprofAddr string
 
 	LeaderElection          bool
 	LeaderElectionNamespace string // default: the Pod's namespace
@@ -104,6 +107,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.MaxAPIRequests, "max-api-requests", limits.MaxAPIRequestsInFlight, "API requests the engine keeps in flight at most, across every Sync")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "address of the Prometheus /metrics endpoint (0 turns it off)")
 	fs.StringVar(&o.HealthAddr, "health-addr", DefaultHealthAddr, "address of the /healthz and /readyz endpoints (0 turns them off)")
+	fs.StringVar(&o.PprofAddr, "pprof-addr", "", "address of Go's /debug/pprof/ profiles (default: off)")
 	fs.BoolVar(&o.LeaderElection, "enable-leader-election", false, "elect one active replica with a Lease; the others stand by")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the Pod's namespace)")
 	fs.StringVar(&o.WatchNamespace, "watch-namespace", "", "reconcile only the Syncs of this namespace (default: every namespace)")
@@ -173,7 +177,9 @@ func (o *Options) logger() logr.Logger {
 // ~/.kube/config, then the in-cluster service account.
 func (o *Options) restConfig() (*rest.Config, error) {
 	if o.RestConfig != nil {
-		return o.RestConfig, nil
+		cfg := rest.CopyConfig(o.RestConfig)
+		unlimited(cfg)
+		return cfg, nil
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if o.Kubeconfig != "" {
@@ -183,7 +189,22 @@ func (o *Options) restConfig() (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig: %w", err)
 	}
+	unlimited(cfg)
 	return cfg, nil
+}
+
+// unlimited turns client-go's client-side rate limit off for a config that
+// sets none (kubeconfig files and the in-cluster config leave QPS unset,
+// which client-go reads as 5 requests a second, burst 10), as
+// controller-runtime's own config loader and deploy.NewManager do: the API
+// server's Priority and Fairness protects it, and the manager's clients
+// (Sync status, Secrets, events) are bounded by the workers. A fleet of
+// Syncs held to 5 requests a second reconciles at a fraction of the pace the
+// API server allows.
+func unlimited(cfg *rest.Config) {
+	if cfg.RateLimiter == nil && cfg.QPS == 0 {
+		cfg.QPS = -1
+	}
 }
 
 // NewScheme returns a scheme holding the built-in types and Sync.
@@ -243,6 +264,7 @@ func NewManager(o Options, log logr.Logger) (manager.Manager, error) {
 		Cache:                         cacheOpts,
 		Metrics:                       metricsserver.Options{BindAddress: orDefault(o.MetricsAddr, DefaultMetricsAddr)},
 		HealthProbeBindAddress:        orDefault(o.HealthAddr, DefaultHealthAddr),
+		PprofBindAddress:              o.PprofAddr,
 		LeaderElection:                o.LeaderElection,
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
@@ -304,6 +326,9 @@ func NewManager(o Options, log logr.Logger) (manager.Manager, error) {
 	if r.drift, err = newDriftWatches(mgr, o.WatchNamespace, log.WithName("drift")); err != nil {
 		return nil, err
 	}
+	// An unchanged revision whose objects the drift watches saw untouched
+	// is not rendered and applied again at each interval.
+	r.Engine.Untouched = r.drift.untouched
 	ctrl, err := builder.ControllerManagedBy(mgr).
 		Named("sync").
 		For(&sealiftv1.Sync{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sealift-dev/sealift/errdef"
@@ -269,5 +270,26 @@ func TestKubeconfigDiscovery(t *testing.T) {
 	}
 	if got := host(Options{Kubeconfig: elsewhere}); got != "https://elsewhere.invalid:6443" {
 		t.Errorf("--kubeconfig over $KUBECONFIG: host %s", got)
+	}
+}
+
+// TestKubeconfigNotRateLimited: the controller's clients, from a kubeconfig
+// (which cannot set a rate), are not held to client-go's default of 5
+// requests a second; a config handed in with its own rate keeps it.
+func TestKubeconfigNotRateLimited(t *testing.T) {
+	cfg, err := (&Options{Kubeconfig: env.Kubeconfig}).restConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.QPS >= 0 || cfg.RateLimiter != nil {
+		t.Errorf("from a kubeconfig: QPS %v, rate limiter %v; want no client-side limit (QPS < 0)", cfg.QPS, cfg.RateLimiter)
+	}
+	own := rest.CopyConfig(env.Config)
+	own.QPS, own.Burst = 50, 100
+	if cfg, err = (&Options{RestConfig: own}).restConfig(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.QPS != 50 || cfg.Burst != 100 {
+		t.Errorf("a config with its own rate: QPS %v burst %d, want 50 and 100", cfg.QPS, cfg.Burst)
 	}
 }

@@ -299,7 +299,6 @@ func (r *SyncReconciler) dependenciesReady(ctx context.Context, s *sealiftv1.Syn
 	return "", nil
 }
 
-// patchStatus writes s's status subresource as a merge patch from before.
 // routine reports whether this reconcile of s is a look at a Sync that is
 // Ready for its current generation, not asked for by the requested-at
 // annotation: an interval's poll or a drift event.
@@ -377,6 +376,7 @@ func (r *SyncReconciler) event(s, before *sealiftv1.Sync, typ, reason, msg strin
 }
 
 func (r *SyncReconciler) forget(key types.NamespacedName) {
+	r.drift.forget(key)
 	r.poller.cancel(key)
 	r.limiter.drop(key)
 	r.metrics.forget(key)
