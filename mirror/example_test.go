@@ -62,3 +62,29 @@ func ExampleMirror() {
 	// true 1.4.2 1 1
 	// true 2 <nil>
 }
+
+// ExampleParseList reads a mirror list, the release `sealift mirror -f`
+// carries in one transfer, and the destination it goes to.
+func ExampleParseList() {
+	list, err := mirror.ParseList([]byte(`
+apiVersion: sealift.dev/v1alpha1
+kind: MirrorList
+artifacts:
+- {repository: registry.example/team/app, tag: 1.4.2, images: true}
+- {repository: registry.example/team/db, semver: "~2.3"}
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, a := range list.Artifacts {
+		ref, _ := a.Reference()
+		fmt.Println(ref, a.Semver, a.Images)
+	}
+	dst, _ := mirror.ParseDestination("oci://mirror.internal:5000/edge")
+	fmt.Println(dst.Ref.Registry, dst.Ref.Repository)
+	// Output:
+	// registry.example/team/app:1.4.2  true
+	// registry.example/team/db ~2.3 false
+	// mirror.internal:5000 edge
+}

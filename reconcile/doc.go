@@ -3,7 +3,14 @@
 // each stage's options): resolve the reference to a digest (pull), verify its
 // signatures against the Sync's policy (verify), fetch exactly that digest
 // into the cache (pull → cache), render and apply it (deploy), and record the
-// result (cache, status).
+// result (cache, status). With spec.images.mirrors, the render relocates
+// every image reference by the artifact's images lock (RenderOptions:
+// refusing images the lock does not pin in mode enforce, reason
+// VerificationFailed), and before anything is applied every relocated image
+// is looked up (HEAD, by digest) in its mirror; all that are missing are
+// reported at once with reason ImagesUnavailable and nothing is applied.
+// The offline re-apply of a cached revision skips that lookup: the revision
+// ran before, and an outage must not stop drift correction.
 //
 // It is the only package that knows the whole pipeline; every stage it calls
 // knows only its own job. The same Reconcile runs once from the CLI
