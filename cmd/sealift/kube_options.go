@@ -34,5 +34,12 @@ func (o *kubeOptions) restConfig() (*rest.Config, error) {
 	if err != nil {
 		return nil, withHint(fmt.Errorf("load kubeconfig: %w", err), "pass --kubeconfig FILE or set KUBECONFIG")
 	}
+	if cfg.RateLimiter == nil && cfg.QPS == 0 {
+		// No client-side rate limit, as kubectl and deploy.NewManager:
+		// client-go's default of 5 requests a second turns a wait on
+		// many objects into a wait on the token bucket, and the API
+		// server's Priority and Fairness protects it anyway.
+		cfg.QPS = -1
+	}
 	return cfg, nil
 }

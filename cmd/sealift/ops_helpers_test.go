@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,15 +28,12 @@ import (
 // crdDir holds the generated Sync CRD.
 const crdDir = "../../config/crd"
 
-var crdOnce sync.Once
-
-// withCRD installs the Sync CRD on the test API server (once; the test
-// that removes it puts it back).
+// withCRD installs the Sync CRD on the test API server, for every test
+// that needs it: other tests of the package remove it (uninstall, the
+// commands without a CRD), and installing it again is cheap.
 func withCRD(t *testing.T) {
 	t.Helper()
-	var err error
-	crdOnce.Do(func() { err = kubeEnv.InstallCRDs(crdDir) })
-	if err != nil {
+	if err := kubeEnv.InstallCRDs(crdDir); err != nil {
 		t.Fatal(err)
 	}
 }
