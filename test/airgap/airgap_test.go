@@ -31,6 +31,7 @@ import (
 	orasErrdef "oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
 
+	"github.com/sealift-dev/sealift/internal/imagetest"
 	"github.com/sealift-dev/sealift/internal/kubetest"
 	"github.com/sealift-dev/sealift/internal/registrytest"
 	"github.com/sealift-dev/sealift/pull"
@@ -40,8 +41,11 @@ import (
 // test binary again inside the cluster namespace, where the scenario runs
 // against its own API server.
 const (
-	stageEnv = "SEALIFT_AIRGAP_STAGE" // "inside" in the re-run
+	stageEnv = "SEALIFT_AIRGAP_STAGE" // "inside" in the re-run, "image" to build and push the image
 	dirEnv   = "SEALIFT_AIRGAP_DIR"   // the outer run's working directory
+	// imageOutEnv names the file the "image" stage writes the pushed
+	// image's descriptor to (JSON).
+	imageOutEnv = "SEALIFT_AIRGAP_IMAGE_OUT"
 	// BinDirEnv names the directory holding sealift and sealift-registry
 	// (default: <module root>/bin, where make build puts them).
 	BinDirEnv = "SEALIFT_BIN_DIR"
@@ -53,9 +57,15 @@ const (
 	mirrorAddr   = mirrorIP + ":5443"
 	release      = "1.0.0"
 	appNamespace = "airgap-demo"
-	// appImage is the image the release's Deployment runs. Relocating it
-	// to the mirror is not asserted yet (see "images across the gap").
-	appImage                   = "docker.io/library/nginx@sha256:0d17b565c37bcbd895e9d92315a05c1c3c9a29f762b011a10c54a66cd53c9b31"
+	// appRepository is where the test's image lives, on the upstream and,
+	// without the upstream host, on the mirror.
+	appRepository = "library/demo-web"
+	// appImage is the image the release's Deployment runs, as its
+	// manifests write it: a tag on the upstream, which push --images-lock
+	// pins to a digest and the Sync relocates to the mirror.
+	appImage = upstreamAddr + "/" + appRepository + ":1.0"
+	// appLayerBytes is the size of the image's one random layer.
+	appLayerBytes              = 64 << 10
 	mirrorUser, mirrorPassword = "ops", "air-gapped"
 )
 
@@ -69,8 +79,12 @@ func TestMain(m *testing.M) {
 }
 
 func TestAirGap(t *testing.T) {
-	if os.Getenv(stageEnv) == "inside" {
+	switch os.Getenv(stageEnv) {
+	case "inside":
 		scenario(t)
+		return
+	case "image":
+		pushImage(t)
 		return
 	}
 	if os.Geteuid() != 0 {
@@ -144,8 +158,10 @@ type world struct {
 	syncFile                string
 	clientset               *kubernetes.Clientset
 	releaseDigest           digest.Digest
+	image                   ocispec.Descriptor // the image CI built and pushed upstream
 	releaseTar              string
 	tamperedTar, swappedTar string
+	imageTamperedTar        string // the release with a changed image layer
 	swappedKey              string // the key the attacker put in the transfer
 }
 
@@ -167,21 +183,13 @@ func scenario(t *testing.T) {
 		name string
 		run  func(*testing.T, *world)
 	}{
-		{"connected: CI pushes and signs a release and mirrors it to a tar", connectedSide},
+		{"connected: CI builds, pushes and signs an image and a release locking it, and mirrors both to a tar", connectedSide},
 		{"gap: the disconnected side has no route to the upstream", noRoute},
 		{"disconnected: the hardened mirror registry serves", startMirror},
 		{"a changed blob is refused, nothing applied", changedBlobRefused},
+		{"a changed image blob is refused, nothing applied", changedImageBlobRefused},
 		{"a swapped trust root is refused, nothing applied", swappedTrustRootRefused},
-		{"the release crosses with its digest and the Sync applies it from the mirror", releaseApplied},
-		// Images across the gap: when `sealift push --images-lock`,
-		// `sealift mirror --with-images` and spec.images.mirrors exist, the
-		// step that goes here builds a small image with go-containerregistry
-		// on the connected side, pushes and signs it upstream, carries it in
-		// the same tar, and asserts that it lands in the mirror by the same
-		// digest and that the applied Deployment runs
-		// mirrorAddr/library/...@sha256 from the lock. Until then the
-		// Deployment's image (appImage) is applied as pushed, and
-		// releaseApplied checks exactly that.
+		{"the release and its image cross with their digests and the Sync applies it from the mirror, image relocated", releaseApplied},
 	}
 	for _, s := range steps {
 		start := time.Now()
@@ -334,20 +342,100 @@ spec:
 	return dir
 }
 
-// connectedSide: the upstream registry serves, CI pushes and signs the
-// release and mirrors it with its signature into a tar in the shared
-// directory, with the public key beside it for convenience. The attacker's
-// material for the tamper steps is made here too.
+// pushImage is the "image" stage, run in the CI namespace: it builds a
+// small image with go-containerregistry, pushes it to the upstream as
+// appImage and writes its descriptor to $SEALIFT_AIRGAP_IMAGE_OUT.
+func pushImage(t *testing.T) {
+	desc := imagetest.Image(t, appImage, appLayerBytes)
+	b, err := json.Marshal(desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(os.Getenv(imageOutEnv), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// buildImage runs the "image" stage in the CI namespace (the test itself
+// runs on the disconnected side) and returns the pushed image's descriptor.
+func (w *world) buildImage(t *testing.T) ocispec.Descriptor {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outFile := filepath.Join(w.conn, "image.json")
+	cmd := exec.Command("ip", "netns", "exec", nsCI, self, "-test.run", "^TestAirGap$", "-test.timeout", "5m")
+	cmd.Env = append(os.Environ(), stageEnv+"=image", imageOutEnv+"="+outFile)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build and push %s from %s: %v\n%s", appImage, nsCI, err, out)
+	}
+	b, err := os.ReadFile(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var desc ocispec.Descriptor
+	if err := json.Unmarshal(b, &desc); err != nil || desc.Digest.Validate() != nil {
+		t.Fatalf("image descriptor %q: %v", b, err)
+	}
+	return desc
+}
+
+// transfer is what `sealift mirror -o json` prints for a release: the
+// artifacts and images carried.
+type transfer struct {
+	Artifacts []struct {
+		Repository string        `json:"repository"`
+		Digest     digest.Digest `json:"digest"`
+		Tag        string        `json:"tag"`
+	} `json:"artifacts"`
+	Images []struct {
+		Image       string        `json:"image"`
+		Destination string        `json:"destination"`
+		Digest      digest.Digest `json:"digest"`
+		Signatures  int           `json:"signatures"`
+		Referrers   int           `json:"referrers"`
+	} `json:"images"`
+}
+
+func parseTransfer(t *testing.T, out string) transfer {
+	t.Helper()
+	var tr transfer
+	if err := json.Unmarshal([]byte(out), &tr); err != nil {
+		t.Fatalf("mirror -o json printed %q: %v", out, err)
+	}
+	return tr
+}
+
+// connectedSide: the upstream registry serves; CI builds a small image,
+// pushes it upstream and signs it, pushes and signs the release, whose
+// Deployment runs that image, with its images lock, and carries the release
+// (a mirror list of one artifact) with its signature and the image (with
+// the image's signature) into a tar in the shared directory, with the
+// public key beside it for convenience.
+// The attacker's material for the tamper steps is made here too.
 func connectedSide(t *testing.T, w *world) {
 	w.serveIn(t, nsUpstream, "--root", filepath.Join(w.conn, "upstream-root"), "--addr", upstreamAddr)
 	keys := mkdir(t, w.conn, "keys")
 	w.must(t, nsCI, "key", "generate", "--output-dir", keys)
+	w.image = w.buildImage(t)
+	imageRef := "oci://" + upstreamAddr + "/" + appRepository + "@" + w.image.Digest.String()
+	w.must(t, nsCI, "sign", imageRef, "--key", filepath.Join(keys, "cosign.key"), "--insecure")
 	app := manifests(t, mkdir(t, w.conn, "app"), "demo", release)
 	ref := "oci://" + upstreamAddr + "/apps/demo:" + release
-	w.releaseDigest = jsonDigest(t, w.must(t, nsCI, "push", app, ref, "--sign", "--key", filepath.Join(keys, "cosign.key"), "--insecure", "-o", "json"))
+	w.releaseDigest = jsonDigest(t, w.must(t, nsCI, "push", app, ref, "--images-lock", "--sign", "--key", filepath.Join(keys, "cosign.key"), "--insecure", "-o", "json"))
+	list := filepath.Join(w.conn, "release.yaml")
+	writeFile(t, list, fmt.Sprintf("apiVersion: sealift.dev/v1alpha1\nkind: MirrorList\nartifacts:\n  - {repository: %s/apps/demo, tag: %q}\n", upstreamAddr, release))
 	w.releaseTar = filepath.Join(w.shared, "release.tar")
-	if got := jsonDigest(t, w.must(t, nsCI, "mirror", ref, "tar:"+w.releaseTar, "--key", filepath.Join(keys, "cosign.pub"), "--insecure", "-o", "json")); got != w.releaseDigest {
-		t.Fatalf("the tar holds %s, CI pushed %s", got, w.releaseDigest)
+	tr := parseTransfer(t, w.must(t, nsCI, "mirror", "-f", list, "tar:"+w.releaseTar, "--with-images", "--key", filepath.Join(keys, "cosign.pub"), "--insecure", "-o", "json"))
+	if len(tr.Artifacts) != 1 || tr.Artifacts[0].Digest != w.releaseDigest || tr.Artifacts[0].Repository != "apps/demo" {
+		t.Fatalf("the tar holds %+v, CI pushed apps/demo as %s", tr.Artifacts, w.releaseDigest)
+	}
+	if len(tr.Images) != 1 || tr.Images[0].Image != appImage || tr.Images[0].Digest != w.image.Digest || tr.Images[0].Signatures+tr.Images[0].Referrers == 0 {
+		t.Fatalf("the tar carries images %+v; want %s as %s with its signature", tr.Images, appImage, w.image.Digest)
+	}
+	if _, ok := readTarBlobs(t, w.releaseTar)["blobs/sha256/"+w.image.Digest.Encoded()]; !ok {
+		t.Fatalf("the tar has no blob for the image manifest %s", w.image.Digest)
 	}
 	copyFile(t, filepath.Join(keys, "cosign.pub"), filepath.Join(w.shared, "cosign.pub"))
 	// The operator pinned the release key on the disconnected side before,
@@ -359,6 +447,10 @@ func connectedSide(t *testing.T, w *world) {
 	// under its old name.
 	w.tamperedTar = filepath.Join(w.shared, "tampered", "release.tar")
 	flipLayerByte(t, w.releaseTar, w.tamperedTar, w.releaseDigest)
+	// A changed image: the image's layer with one byte flipped; the
+	// artifact and its lock are untouched.
+	w.imageTamperedTar = filepath.Join(w.shared, "image-tampered", "release.tar")
+	flipLayerByte(t, w.releaseTar, w.imageTamperedTar, w.image.Digest)
 
 	// A swapped trust root: other content under the same name, signed with
 	// the attacker's key, whose public half replaces cosign.pub in the
@@ -375,13 +467,14 @@ func connectedSide(t *testing.T, w *world) {
 }
 
 // flipLayerByte copies the layout tar src to dst with one byte of the
-// artifact's content layer changed, keeping every name and size.
-func flipLayerByte(t *testing.T, src, dst string, artifact digest.Digest) {
+// only layer of the manifest named manifest changed, keeping every name and
+// size.
+func flipLayerByte(t *testing.T, src, dst string, manifest digest.Digest) {
 	t.Helper()
 	blobs := readTarBlobs(t, src)
 	var m ocispec.Manifest
-	if err := json.Unmarshal(blobs["blobs/sha256/"+artifact.Encoded()], &m); err != nil || len(m.Layers) != 1 {
-		t.Fatalf("artifact manifest in %s: %v (%d layers)", src, err, len(m.Layers))
+	if err := json.Unmarshal(blobs["blobs/sha256/"+manifest.Encoded()], &m); err != nil || len(m.Layers) != 1 {
+		t.Fatalf("manifest %s in %s: %v (%d layers)", manifest, src, err, len(m.Layers))
 	}
 	target := "blobs/sha256/" + m.Layers[0].Digest.Encoded()
 	in, err := os.Open(src)
@@ -511,14 +604,17 @@ spec:
   path: ./
   prune: true
   wait: false
-`, mirrorAddr, release, w.pinnedKey))
+  images:
+    mirrors:
+      - {from: %q, to: %q}
+`, mirrorAddr, release, w.pinnedKey, upstreamAddr, mirrorAddr))
 	_, err := w.clientset.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "sealift-system"}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	// Wrong credentials are refused by the mirror.
-	if _, err := w.sealift(t, "", "mirror", "tar:"+w.releaseTar, "oci://"+mirrorAddr+"/apps/probe:"+release, "--ca-file", w.cert.CAFile, "--creds", mirrorUser+":wrong"); err == nil {
-		t.Error("the mirror accepted a push with a wrong password")
+	if _, err := w.sealift(t, "", "mirror", "tar:"+w.releaseTar, "oci://"+mirrorAddr+"/probe", "--ca-file", w.cert.CAFile, "--creds", mirrorUser+":wrong"); err == nil || !strings.Contains(strings.ToLower(err.Error()), "unauthorized") {
+		t.Errorf("a push to the mirror with a wrong password: %v, want unauthorized", err)
 	}
 }
 
@@ -526,15 +622,64 @@ spec:
 // not exist.
 func (w *world) mirrorTag(t *testing.T) (ocispec.Descriptor, *remote.Repository, bool) {
 	t.Helper()
-	repo := w.mirrorRepo(t)
-	desc, err := repo.Resolve(context.Background(), release)
+	return w.mirrorResolve(t, "apps/demo", release)
+}
+
+// mirrorImage resolves the test's image in the mirror by its digest, where
+// the transfer places it: the mirror's host, the upstream's repository
+// path; ok is false when it is not there.
+func (w *world) mirrorImage(t *testing.T) (ocispec.Descriptor, *remote.Repository, bool) {
+	t.Helper()
+	return w.mirrorResolve(t, appRepository, w.image.Digest.String())
+}
+
+func (w *world) mirrorResolve(t *testing.T, repository, reference string) (ocispec.Descriptor, *remote.Repository, bool) {
+	t.Helper()
+	repo := w.mirrorRepo(t, repository)
+	desc, err := repo.Resolve(context.Background(), reference)
 	if err != nil {
 		if errors.Is(err, orasErrdef.ErrNotFound) {
 			return ocispec.Descriptor{}, repo, false
 		}
-		t.Fatalf("resolve the mirror's tag: %v", err)
+		t.Fatalf("resolve %s in the mirror's %s: %v", reference, repository, err)
 	}
 	return desc, repo, true
+}
+
+// verifyRow is one row of `sealift verify tar:RELEASE -o json`.
+type verifyRow struct {
+	Kind   string        `json:"kind"`
+	Name   string        `json:"name"`
+	Digest digest.Digest `json:"digest"`
+	Result string        `json:"result"`
+	Reason string        `json:"reason"`
+}
+
+// verifyRelease checks a release tar in place with the pinned key,
+// artifact and image, and returns its rows by kind ("artifact", "image").
+func (w *world) verifyRelease(t *testing.T, tarFile string) (map[string]verifyRow, error) {
+	t.Helper()
+	out, err := w.sealift(t, "", "verify", "tar:"+tarFile, "--key", w.pinnedKey, "--with-images", "-o", "json")
+	var rows []verifyRow
+	if jerr := json.Unmarshal([]byte(out), &rows); jerr != nil {
+		t.Fatalf("verify -o json printed %q: %v (%v)", out, jerr, err)
+	}
+	byKind := map[string]verifyRow{}
+	for _, r := range rows {
+		if _, dup := byKind[r.Kind]; dup {
+			t.Fatalf("verify lists two %ss: %+v", r.Kind, rows)
+		}
+		byKind[r.Kind] = r
+	}
+	return byKind, err
+}
+
+// importRelease carries a release tar (artifact and image) into the
+// mirror: each lands at the mirror's host under its repository path.
+func (w *world) importRelease(t *testing.T, tarFile string, extra ...string) (string, error) {
+	t.Helper()
+	args := append([]string{"mirror", "tar:" + tarFile, "oci://" + mirrorAddr, "--key", w.pinnedKey}, extra...)
+	return w.sealift(t, "", append(args, w.mirrorFlags()...)...)
 }
 
 // nothingApplied checks that the cluster holds none of the release's or
@@ -573,12 +718,11 @@ func (w *world) sync(t *testing.T) (string, error) {
 // verification in place and the import into the mirror, which then has no
 // such tag; the Sync finds nothing to apply.
 func changedBlobRefused(t *testing.T, w *world) {
-	_, err := w.sealift(t, "", "verify", "tar:"+w.tamperedTar, "--key", w.pinnedKey)
-	if err == nil || !strings.Contains(err.Error(), "digest") {
-		t.Errorf("sealift verify of the changed tar: %v, want a digest mismatch", err)
+	rows, err := w.verifyRelease(t, w.tamperedTar)
+	if a := rows["artifact"]; err == nil || a.Result != "FAILED" || !strings.Contains(a.Reason, "digest") {
+		t.Errorf("sealift verify of the changed tar: %v, artifact %+v, want a digest mismatch", err, a)
 	}
-	args := append([]string{"mirror", "tar:" + w.tamperedTar, "oci://" + mirrorAddr + "/apps/demo:" + release, "--key", w.pinnedKey}, w.mirrorFlags()...)
-	_, err = w.sealift(t, "", args...)
+	_, err = w.importRelease(t, w.tamperedTar)
 	if err == nil || !strings.Contains(err.Error(), "digest") {
 		t.Errorf("import of the changed tar: %v, want a digest mismatch", err)
 	}
@@ -587,6 +731,35 @@ func changedBlobRefused(t *testing.T, w *world) {
 	}
 	if _, err := w.sync(t); err == nil {
 		t.Error("the Sync succeeded with nothing in the mirror")
+	}
+	w.nothingApplied(t)
+}
+
+// changedImageBlobRefused: the transfer whose image layer was changed (the
+// artifact, its lock and signatures intact) fails verification with
+// --with-images in place, since the image is signed, and the import, which
+// then leaves neither the image nor the artifact's tag in the mirror; the
+// Sync finds nothing to apply.
+func changedImageBlobRefused(t *testing.T, w *world) {
+	rows, err := w.verifyRelease(t, w.imageTamperedTar)
+	if a := rows["artifact"]; a.Result != "verified" {
+		t.Errorf("the artifact of the tar with a changed image: %+v, want it verified (only the image was changed)", a)
+	}
+	if i := rows["image"]; err == nil || i.Digest != w.image.Digest || i.Result != "FAILED" || !strings.Contains(i.Reason, "digest") {
+		t.Errorf("sealift verify --with-images of the tar with a changed image: %v, image %+v, want a digest mismatch", err, i)
+	}
+	_, err = w.importRelease(t, w.imageTamperedTar)
+	if err == nil || !strings.Contains(err.Error(), "digest") || !strings.Contains(err.Error(), appRepository) {
+		t.Errorf("import of the tar with a changed image: %v, want a digest mismatch naming %s", err, appRepository)
+	}
+	if desc, _, ok := w.mirrorImage(t); ok {
+		t.Errorf("the mirror holds the image %s after a refused import", desc.Digest)
+	}
+	if desc, _, ok := w.mirrorTag(t); ok {
+		t.Errorf("the mirror tags %s after a refused import", desc.Digest)
+	}
+	if _, err := w.sync(t); err == nil {
+		t.Error("the Sync succeeded with nothing tagged in the mirror")
 	}
 	w.nothingApplied(t)
 }
@@ -620,40 +793,47 @@ func swappedTrustRootRefused(t *testing.T, w *world) {
 	w.nothingApplied(t)
 }
 
-// releaseApplied: the genuine transfer verifies against the pinned key and
-// is imported into the mirror by the digest CI pushed; the Sync resolves it
-// there, by that digest, and applies it.
+// releaseApplied: the genuine transfer, artifact and image, verifies
+// against the pinned key and is imported into the mirror by the digests CI
+// pushed: the artifact at apps/demo, the image at the mirror's host under
+// the upstream's repository path, with its signature. The Sync resolves the
+// artifact there, by that digest, and applies it with the Deployment's
+// image relocated to the mirror by the digest the signed lock pins.
 func releaseApplied(t *testing.T, w *world) {
 	ctx := context.Background()
-	w.must(t, "", "verify", "tar:"+w.releaseTar, "--key", w.pinnedKey)
-	args := append([]string{"mirror", "tar:" + w.releaseTar, "oci://" + mirrorAddr + "/apps/demo:" + release, "--key", w.pinnedKey, "-o", "json"}, w.mirrorFlags()...)
-	if got := jsonDigest(t, w.must(t, "", args...)); got != w.releaseDigest {
-		t.Fatalf("imported %s, CI pushed %s", got, w.releaseDigest)
+	rows, err := w.verifyRelease(t, w.releaseTar)
+	if err != nil || rows["artifact"].Result != "verified" || rows["artifact"].Digest != w.releaseDigest ||
+		rows["image"].Result != "verified" || rows["image"].Digest != w.image.Digest {
+		t.Fatalf("sealift verify --with-images of the genuine tar: %v, %+v; want the artifact and the signed image verified", err, rows)
+	}
+	out, err := w.importRelease(t, w.releaseTar, "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirroredImage := mirrorAddr + "/" + appRepository + "@" + w.image.Digest.String()
+	tr := parseTransfer(t, out)
+	if len(tr.Artifacts) != 1 || tr.Artifacts[0].Digest != w.releaseDigest || tr.Artifacts[0].Repository != "apps/demo" {
+		t.Fatalf("imported artifacts %+v, CI pushed apps/demo as %s", tr.Artifacts, w.releaseDigest)
+	}
+	if len(tr.Images) != 1 || tr.Images[0].Digest != w.image.Digest || tr.Images[0].Destination != mirroredImage {
+		t.Fatalf("imported images %+v, want %s", tr.Images, mirroredImage)
 	}
 	desc, repo, ok := w.mirrorTag(t)
 	if !ok || desc.Digest != w.releaseDigest {
 		t.Fatalf("the mirror tags %s, CI pushed %s", desc.Digest, w.releaseDigest)
 	}
 	// The bytes in the mirror hash to the digests that name them.
-	manifest, err := content.FetchAll(ctx, repo, desc)
-	if err != nil {
-		t.Fatal(err)
+	checkGraph(t, repo, desc, w.releaseDigest)
+	img, imgRepo, ok := w.mirrorImage(t)
+	if !ok || img.Digest != w.image.Digest || img.Size != w.image.Size {
+		t.Fatalf("the mirror's %s has %s (%d bytes), CI pushed %s (%d bytes)", appRepository, img.Digest, img.Size, w.image.Digest, w.image.Size)
 	}
-	if digest.FromBytes(manifest) != w.releaseDigest {
-		t.Fatalf("the mirror's manifest hashes to %s, want %s", digest.FromBytes(manifest), w.releaseDigest)
-	}
-	var m ocispec.Manifest
-	if err := json.Unmarshal(manifest, &m); err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
-		b, err := content.FetchAll(ctx, repo, l)
-		if err != nil || digest.FromBytes(b) != l.Digest {
-			t.Errorf("blob %s in the mirror: %v", l.Digest, err)
-		}
-	}
+	checkGraph(t, imgRepo, img, w.image.Digest)
+	// The image's signature came along and verifies there with the pinned
+	// key.
+	w.must(t, "", append([]string{"verify", "oci://" + mirroredImage, "--key", w.pinnedKey}, w.mirrorFlags()...)...)
 
-	out, err := w.sync(t)
+	out, err = w.sync(t)
 	if err != nil {
 		t.Fatalf("sync --once from the mirror: %v", err)
 	}
@@ -679,19 +859,45 @@ func releaseApplied(t *testing.T, w *world) {
 	if dep, err = w.clientset.AppsV1().Deployments(appNamespace).Get(ctx, "demo", metav1.GetOptions{}); err != nil {
 		t.Fatalf("Deployment %s/demo: %v", appNamespace, err)
 	}
-	// Not relocated yet: the image is applied as the release names it.
-	if got := dep.Spec.Template.Spec.Containers[0].Image; got != appImage {
-		t.Errorf("Deployment image %q, want %q as pushed", got, appImage)
+	// Relocated: the mirror's reference, by the digest CI pushed and the
+	// signed lock pins, not the upstream tag the manifests write.
+	if got := dep.Spec.Template.Spec.Containers[0].Image; got != mirroredImage {
+		t.Errorf("Deployment image %q, want %q", got, mirroredImage)
 	}
 	if _, err := w.clientset.CoreV1().ConfigMaps(appNamespace).Get(ctx, "evil", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the attacker's ConfigMap exists: %v", err)
 	}
 }
 
-// mirrorRepo is a client for the mirror's apps/demo repository.
-func (w *world) mirrorRepo(t *testing.T) *remote.Repository {
+// checkGraph fetches the manifest desc names from repo and every blob it
+// lists, and checks each hashes to the digest that names it; the manifest
+// must be want.
+func checkGraph(t *testing.T, repo *remote.Repository, desc ocispec.Descriptor, want digest.Digest) {
 	t.Helper()
-	ref, err := pull.ParseReference("oci://" + mirrorAddr + "/apps/demo:" + release)
+	ctx := context.Background()
+	manifest, err := content.FetchAll(ctx, repo, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if digest.FromBytes(manifest) != want {
+		t.Fatalf("the mirror's manifest hashes to %s, want %s", digest.FromBytes(manifest), want)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+		b, err := content.FetchAll(ctx, repo, l)
+		if err != nil || digest.FromBytes(b) != l.Digest {
+			t.Errorf("blob %s in the mirror: %v", l.Digest, err)
+		}
+	}
+}
+
+// mirrorRepo is a client for a repository of the mirror.
+func (w *world) mirrorRepo(t *testing.T, repository string) *remote.Repository {
+	t.Helper()
+	ref, err := pull.ParseReference("oci://" + mirrorAddr + "/" + repository)
 	if err != nil {
 		t.Fatal(err)
 	}
