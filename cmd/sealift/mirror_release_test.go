@@ -258,3 +258,61 @@ func TestMirrorReleaseAttacks(t *testing.T) {
 		t.Errorf("the attacker's own pin: %v\n%s", err, out)
 	}
 }
+
+// TestVerifyOneArtifactTarWithImages: a tar of one artifact mirrored with
+// its images (mirror SRC tar:FILE --with-images) is verified with its
+// images under --with-images: a signed image whose layer was changed in
+// the file is refused, not passed over.
+func TestVerifyOneArtifactTarWithImages(t *testing.T) {
+	r := newRelease(t, "one")
+	if out, err := runCLI(t, "sign", r.reg.URL("library/web", "1"), "--key", r.key, "--insecure"); err != nil {
+		t.Fatalf("sign the image: %v\n%s", err, out)
+	}
+	ref, repo := r.reg.Repository(t, "library/web", "1")
+	data, err := content.FetchAll(context.Background(), repo, r.web)
+	if err != nil {
+		t.Fatalf("fetch %s: %v", ref, err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(data, &m); err != nil || len(m.Layers) != 1 {
+		t.Fatalf("image manifest: %v (%d layers)", err, len(m.Layers))
+	}
+	work := t.TempDir()
+	genuine := filepath.Join(work, "app.tar")
+	if out, err := runCLI(t, "mirror", r.reg.URL("team/app", "1.0.0"), "tar:"+genuine, "--insecure", "--key", r.pub, "--with-images"); err != nil {
+		t.Fatalf("mirror --with-images: %v\n%s", err, out)
+	}
+	out, err := runCLI(t, "verify", "tar:"+genuine, "--key", r.pub, "--with-images")
+	if err != nil {
+		t.Fatalf("verify the genuine tar: %v\n%s", err, out)
+	}
+	for _, want := range []string{"image     library/web@" + r.web.Digest.String(), "verified (" + r.fingerprint + ")", "unsigned"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("verify table lacks %q:\n%s", want, out)
+		}
+	}
+
+	changed := filepath.Join(work, "changed.tar")
+	layerName := "blobs/sha256/" + m.Layers[0].Digest.Encoded()
+	found := false
+	rewriteTar(t, genuine, changed, func(hdr *tar.Header, body []byte) []byte {
+		if hdr.Name != layerName {
+			return body
+		}
+		found = true
+		body = bytes.Clone(body)
+		body[len(body)-1] ^= 0xff
+		return body
+	})
+	if !found {
+		t.Fatalf("the tar holds no %s", layerName)
+	}
+	out, stderr, err := execute(t, "verify", "tar:"+changed, "--key", r.pub, "--with-images")
+	if err == nil || !strings.Contains(out, "mismatched digest") || !strings.Contains(out, "library/web@"+r.web.Digest.String()) {
+		t.Fatalf("verify --with-images of the tar with a changed image = %v, want a refusal naming the image\n%s%s", err, out, stderr)
+	}
+	// Without --with-images only the artifact is checked, as before.
+	if out, err := runCLI(t, "verify", "tar:"+changed, "--key", r.pub); err != nil {
+		t.Errorf("verify of the artifact alone: %v\n%s", err, out)
+	}
+}

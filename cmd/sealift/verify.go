@@ -51,6 +51,8 @@ its digest: "Verified" means the whole artifact in the file is the one that was 
 A layout or tar holding a release ('sealift mirror -f LIST tar:FILE') is checked whole: every
 artifact must verify and hold exactly the signed bytes, and, with --with-images, every image that
 carries signatures must verify too (unsigned images are listed as such); a table says which.
+So is a tar of one artifact mirrored with its images ('sealift mirror SRC tar:FILE --with-images')
+when --with-images is given.
 Keys and a trusted_root.json the file carries are used only when --trust-fingerprint pins their
 fingerprint (sha256:..., as verify prints signers, or the sha256 of trusted_root.json); anything
 else the file carries is ignored with a warning.`,
@@ -77,7 +79,7 @@ else the file carries is ignored with a warning.`,
 	fs.StringVar(&o.trustedRoot, "trusted-root", "", "keyless: pinned trusted_root.json the certificates and log entries are checked against (no network)")
 	fs.IntVar(&o.threshold, "threshold", 1, "number of distinct keys (and the identity, if given) that must have signed")
 	fs.StringArrayVar(&o.pins, "trust-fingerprint", nil, "use a key or trusted_root.json a layout or tar carries only when its fingerprint is this one (repeatable)")
-	fs.BoolVar(&o.withImages, "with-images", false, "for a release layout or tar, also verify every image that carries signatures")
+	fs.BoolVar(&o.withImages, "with-images", false, "for a layout or tar holding images, also verify every image that carries signatures")
 	o.sigs.addFlags(fs)
 	o.remote.addFlags(fs)
 	o.output.addFlags(fs)
@@ -179,6 +181,19 @@ func (o *verifyOptions) run(cmd *cobra.Command, arg string) error {
 		if isRelease {
 			defer release()
 			return o.verifyRelease(cmd, *loc, target, entries, policy)
+		}
+		if o.withImages && slices.ContainsFunc(entries, func(e mirror.ReleaseEntry) bool { return e.Kind == mirror.EntryImage }) {
+			// One artifact mirrored with its images (mirror SRC tar:FILE
+			// --with-images): checked as a release of that artifact, so
+			// the images are not left unchecked.
+			defer release()
+			_, name, desc, _, releaseOne, err := o.open(ctx, arg)
+			if err != nil {
+				return err
+			}
+			releaseOne()
+			artifact := mirror.ReleaseEntry{Kind: mirror.EntryArtifact, Name: name, Descriptor: desc}
+			return o.verifyRelease(cmd, *loc, target, append([]mirror.ReleaseEntry{artifact}, entries...), policy)
 		}
 		release()
 	}
