@@ -1,0 +1,497 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// Fixed names and ports of the scenario (one node per machine).
+const (
+	// DirEnv overrides where the node keeps its state (default /tmp/sealift-e2e).
+	DirEnv = "SEALIFT_E2E_DIR"
+	// BinDirEnv names the directory holding sealift (default <module root>/bin).
+	BinDirEnv = "SEALIFT_BIN_DIR"
+	// K8sBinEnv names the directory holding the Kubernetes binaries
+	// (default $KUBEBUILDER_ASSETS, else <module root>/bin/k8s).
+	K8sBinEnv = "K8S_BIN"
+
+	registryPort = "15000"
+	appNamespace = "e2e-app"
+	syncName     = "app"
+	keySecret    = "app-keys"
+)
+
+// world is what the scenario's steps share.
+type world struct {
+	root, bin, k8sBin, dir string
+	nodeIP                 string
+	localReg, nodeReg      string // the registry as the host and as Pods see it
+	kubeconfig             string
+	keys                   string
+	registry               *exec.Cmd
+	sealiftImage           string
+	timings                []string
+}
+
+func TestE2E(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the e2e test needs root: it runs a kubelet, containerd and runc; run `make test-e2e` as root")
+	}
+	w := &world{root: moduleRoot(t)}
+	w.bin = envOr(BinDirEnv, filepath.Join(w.root, "bin"))
+	w.k8sBin = envOr(K8sBinEnv, envOr("KUBEBUILDER_ASSETS", filepath.Join(w.root, "bin", "k8s")))
+	w.dir = envOr(DirEnv, "/tmp/sealift-e2e")
+	for _, b := range []string{filepath.Join(w.bin, "sealift"), filepath.Join(w.k8sBin, "kubectl"), filepath.Join(w.k8sBin, "kubelet")} {
+		if _, err := os.Stat(b); err != nil {
+			t.Fatalf("%v: `make test-e2e` builds it (make build, make tools WITH_KUBECTL=1, hack/build-node.sh)", err)
+		}
+	}
+	w.localReg = "127.0.0.1:" + registryPort
+	w.kubeconfig = filepath.Join(w.dir, "admin.kubeconfig")
+	// The registry and the images live outside the node's directory, which
+	// e2e-node.sh removes.
+	work := t.TempDir()
+
+	steps := []struct {
+		name string
+		run  func(*testing.T, *world, string)
+	}{
+		{"registry up, pause and workload images built and pushed", startRegistry},
+		{"node up", nodeUp},
+		{"sealift image built and pushed (make image)", buildSealiftImage},
+		{"sealift install: the controller Pod is Running and Ready", install},
+		{"a signed artifact is applied through sealift create sync, its Pod runs", signedApplied},
+	}
+	for _, s := range steps {
+		start := time.Now()
+		if !t.Run(s.name, func(t *testing.T) { s.run(t, w, work) }) {
+			w.dumpState(t)
+			t.Fatalf("step %q failed; the steps after it depend on it", s.name)
+		}
+		w.timings = append(w.timings, fmt.Sprintf("%-70s %6.1fs", s.name, time.Since(start).Seconds()))
+	}
+	t.Log("timings:\n  " + strings.Join(w.timings, "\n  "))
+}
+
+func startRegistry(t *testing.T, w *world, work string) {
+	// Pods reach it at the node's address (0.0.0.0): a bridge Pod cannot reach the host's loopback.
+	w.registry = exec.Command(filepath.Join(w.bin, "sealift"), "registry", "serve", "--root", filepath.Join(work, "registry"), "--addr", "0.0.0.0:"+registryPort)
+	logf, err := os.Create(filepath.Join(work, "registry.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.registry.Stdout, w.registry.Stderr = logf, logf
+	if err := w.registry.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.registryCleanup(t)
+	waitHTTP(t, "http://"+w.localReg+"/v2/", 10*time.Second)
+
+	bin := buildWaiter(t, work)
+	for _, ref := range []string{w.localReg + "/e2e/pause:1", w.localReg + "/e2e/sleeper:1"} {
+		pushWaiterImage(t, bin, ref)
+	}
+}
+
+// registryCleanup stops the registry when the test ends (unless a step already did).
+func (w *world) registryCleanup(t *testing.T) {
+	cmd := w.registry
+	topCleanup(t, func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+}
+
+var cleanups []func()
+
+func topCleanup(_ *testing.T, f func()) { cleanups = append(cleanups, f) }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	os.Exit(code)
+}
+
+func nodeUp(t *testing.T, w *world, _ string) {
+	script := filepath.Join(w.root, "hack", "e2e-node.sh")
+	topCleanup(t, func() {
+		cmd := exec.Command("bash", script, "down", w.dir)
+		cmd.Env = append(os.Environ(), "K8S_BIN="+w.k8sBin)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: teardown failed: %v\n%s", err, out)
+		}
+	})
+	start := time.Now()
+	cmd := exec.Command("bash", script, "up", w.dir, w.localReg)
+	cmd.Env = append(os.Environ(), "K8S_BIN="+w.k8sBin)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("node bring-up: %v", err)
+	}
+	env, err := os.ReadFile(filepath.Join(w.dir, "env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(env), "\n") {
+		if v, ok := strings.CutPrefix(line, "NODE_IP="); ok {
+			w.nodeIP = v
+		}
+	}
+	if w.nodeIP == "" {
+		t.Fatalf("no NODE_IP in %s/env", w.dir)
+	}
+	w.nodeReg = w.nodeIP + ":" + registryPort
+	t.Logf("TIMING node up (bring-up to Ready and schedulable): %s", time.Since(start).Round(100*time.Millisecond))
+}
+
+func buildSealiftImage(t *testing.T, w *world, _ string) {
+	start := time.Now()
+	cmd := exec.Command("make", "-s", "image", "IMAGE="+w.localReg+"/sealift/sealift:e2e", "PLATFORMS=linux/amd64")
+	cmd.Dir = w.root
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("make image: %v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	digest := strings.TrimSpace(lines[len(lines)-1])
+	if !strings.HasPrefix(digest, "sha256:") {
+		t.Fatalf("make image: last line %q is not a digest\n%s", digest, out.String())
+	}
+	w.sealiftImage = w.localReg + "/sealift/sealift@" + digest
+	size := imageSize(t, w.sealiftImage)
+	t.Logf("TIMING make image (linux/amd64, pushed): %s; image %s, linux/amd64 compressed size %.1f MB", time.Since(start).Round(100*time.Millisecond), w.sealiftImage, float64(size)/1e6)
+}
+
+// imageSize is the linux/amd64 image's config and compressed layers, in bytes.
+func imageSize(t *testing.T, ref string) int64 {
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r, remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
+	if err != nil {
+		t.Fatalf("read %s: %v", ref, err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, l := range layers {
+		s, err := l.Size()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += s
+	}
+	return n
+}
+
+func install(t *testing.T, w *world, _ string) {
+	// The cache's PersistentVolumeClaim needs a volume; a single node has no
+	// provisioner, so the test offers a hostPath one.
+	pv := filepath.Join(w.dir, "cache-pv")
+	if err := os.MkdirAll(pv, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(pv, 65532, 65532); err != nil {
+		t.Fatal(err)
+	}
+	w.kubectlApply(t, fmt.Sprintf(`apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: sealift-e2e-cache
+spec:
+  capacity: {storage: 2Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  hostPath: {path: %q, type: Directory}
+`, pv))
+	start := time.Now()
+	w.sealift(t, "install", "--image", w.sealiftImage, "--timeout", "5m")
+	w.kubectl(t, "-n", "sealift-system", "wait", "pod", "-l", "app.kubernetes.io/name=sealift-controller", "--for=condition=Ready", "--timeout=2m")
+	phase := w.kubectl(t, "-n", "sealift-system", "get", "pod", "-l", "app.kubernetes.io/name=sealift-controller", "-o", "jsonpath={.items[*].status.phase}")
+	if phase != "Running" {
+		t.Fatalf("controller Pod phase %q, want Running", phase)
+	}
+	enforce := w.kubectl(t, "get", "namespace", "sealift-system", "-o", `jsonpath={.metadata.labels.pod-security\.kubernetes\.io/enforce}`)
+	if enforce != "restricted" {
+		t.Fatalf("sealift-system enforces Pod Security %q, want restricted", enforce)
+	}
+	t.Logf("TIMING install to controller Ready: %s", time.Since(start).Round(100*time.Millisecond))
+}
+
+func signedApplied(t *testing.T, w *world, work string) {
+	w.keys = filepath.Join(work, "keys")
+	w.sealift(t, "key", "generate", "--output-dir", w.keys)
+	w.kubectl(t, "create", "namespace", appNamespace)
+	w.kubectl(t, "-n", "sealift-system", "create", "secret", "generic", keySecret, "--from-file=cosign.pub="+filepath.Join(w.keys, "cosign.pub"))
+
+	app := w.writeApp(t, work, "v1", "from-ci-v1")
+	start := time.Now()
+	w.sealift(t, "push", app, "oci://"+w.localReg+"/e2e/app:v1", "--insecure", "--sign", "--key", filepath.Join(w.keys, "cosign.key"))
+	w.sealift(t, "create", "sync", syncName, "-n", "sealift-system", "--url", "oci://"+w.nodeReg+"/e2e/app", "--tag", "v1",
+		"--key-secret", keySecret, "--insecure", "--interval", "30s", "--prune")
+	w.kubectl(t, "-n", "sealift-system", "wait", "--for=condition=Ready", "sync/"+syncName, "--timeout=3m")
+	w.kubectl(t, "-n", appNamespace, "wait", "pod", "-l", "app=sleeper", "--for=condition=Ready", "--timeout=2m")
+	t.Logf("TIMING push to applied (Sync Ready and the workload's Pod Ready): %s", time.Since(start).Round(100*time.Millisecond))
+
+	if got := w.kubectl(t, "-n", appNamespace, "get", "configmap", "app-config", "-o", "jsonpath={.data.message}"); got != "from-ci-v1" {
+		t.Fatalf("configmap app-config message %q, want from-ci-v1", got)
+	}
+	if got := w.kubectl(t, "-n", appNamespace, "get", "pod", "-l", "app=sleeper", "-o", "jsonpath={.items[*].status.phase}"); got != "Running" {
+		t.Fatalf("workload Pod phase %q, want Running", got)
+	}
+	t.Log(w.sealift(t, "get", "syncs", "-n", "sealift-system"))
+}
+
+// writeApp writes the artifact's manifests: the workload Deployment (running
+// the test's own image, from the registry) and a ConfigMap carrying message.
+func (w *world) writeApp(t *testing.T, work, version, message string) string {
+	dir := filepath.Join(work, "app-"+version)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifests := fmt.Sprintf(`apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app-config
+  namespace: %[1]s
+data:
+  message: %[2]q
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: sleeper
+  namespace: %[1]s
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: sleeper}
+  template:
+    metadata:
+      labels: {app: sleeper}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+        - name: sleeper
+          image: %[3]s/e2e/sleeper:1
+          env:
+            - name: MESSAGE
+              valueFrom: {configMapKeyRef: {name: app-config, key: message}}
+`, appNamespace, message, w.localReg)
+	if err := os.WriteFile(filepath.Join(dir, "app.yaml"), []byte(manifests), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func (w *world) sealift(t *testing.T, args ...string) string {
+	t.Helper()
+	return run(t, filepath.Join(w.bin, "sealift"), append(args, w.kubeconfigFlag(args)...), nil)
+}
+
+// kubeconfigFlag is --kubeconfig for the commands that talk to the cluster.
+func (w *world) kubeconfigFlag(args []string) []string {
+	switch args[0] {
+	case "install", "create", "get", "reconcile", "tree", "events", "check", "uninstall", "suspend", "resume":
+		return []string{"--kubeconfig", w.kubeconfig}
+	}
+	return nil
+}
+
+func (w *world) kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	return run(t, filepath.Join(w.k8sBin, "kubectl"), append([]string{"--kubeconfig", w.kubeconfig}, args...), nil)
+}
+
+func (w *world) kubectlApply(t *testing.T, yaml string) {
+	t.Helper()
+	run(t, filepath.Join(w.k8sBin, "kubectl"), []string{"--kubeconfig", w.kubeconfig, "apply", "-f", "-"}, strings.NewReader(yaml))
+}
+
+func run(t *testing.T, bin string, args []string, stdin *strings.Reader) string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD=")
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\nstdout: %s\nstderr: %s", filepath.Base(bin), strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return strings.TrimSpace(stdout.String())
+}
+
+// dumpState logs what helps to understand a failed step.
+func (w *world) dumpState(t *testing.T) {
+	if _, err := os.Stat(w.kubeconfig); err != nil {
+		return
+	}
+	for _, args := range [][]string{
+		{"get", "nodes,pods,pv,pvc", "-A", "-o", "wide"},
+		{"get", "syncs", "-A", "-o", "yaml"},
+		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
+		{"-n", "sealift-system", "logs", "-l", "app.kubernetes.io/name=sealift-controller", "--tail=50"},
+	} {
+		cmd := exec.Command(filepath.Join(w.k8sBin, "kubectl"), append([]string{"--kubeconfig", w.kubeconfig}, args...)...)
+		out, _ := cmd.CombinedOutput()
+		t.Logf("kubectl %s:\n%s", strings.Join(args, " "), out)
+	}
+}
+
+const waiterSource = `// Command waiter waits for SIGTERM or SIGINT: the e2e node's pause image and its workload.
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
+	<-c
+}
+`
+
+// buildWaiter builds the static waiter program and returns its path.
+func buildWaiter(t *testing.T, work string) string {
+	src := filepath.Join(work, "waiter")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module sealift.local/waiter\n\ngo 1.26\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(waiterSource), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(work, "waiter.bin")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the waiter: %v\n%s", err, b)
+	}
+	return out
+}
+
+// pushWaiterImage pushes an image holding only the waiter, as its entrypoint.
+func pushWaiterImage(t *testing.T, bin, ref string) {
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "waiter", Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	layer, err := tarball.LayerFromReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.ConfigFile(img, &v1.ConfigFile{
+		Architecture: "amd64", OS: "linux",
+		Config: v1.Config{Entrypoint: []string{"/waiter"}},
+		RootFS: v1.RootFS{Type: "layers", DiffIDs: diffIDs(t, img)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := remote.Write(r, img, remote.WithContext(ctx)); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+}
+
+func diffIDs(t *testing.T, img v1.Image) []v1.Hash {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cf.RootFS.DiffIDs
+}
+
+func waitHTTP(t *testing.T, url string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not serving after %s (last error: %v)", url, within, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func moduleRoot(t *testing.T) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		if filepath.Dir(dir) == dir {
+			t.Fatalf("no go.mod above %s", wd)
+		}
+	}
+}
