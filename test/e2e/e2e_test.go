@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,6 +80,10 @@ func TestE2E(t *testing.T) {
 		{"sealift image built and pushed (make image)", buildSealiftImage},
 		{"sealift install: the controller Pod is Running and Ready", install},
 		{"a signed artifact is applied through sealift create sync, its Pod runs", signedApplied},
+		{"an unsigned push is refused: Stalled, workload unchanged", unsignedRefused},
+		{"the controller's /metrics, scraped through its Pod, has the reconcile and registry series", metricsScraped},
+		{"registry stopped, controller Pod deleted: the new Pod re-applies from its cache and corrects a hand edit", offlineRestart},
+		{"two replicas: the leader is killed, the other takes over", leaderHandOver},
 	}
 	for _, s := range steps {
 		start := time.Now()
@@ -266,6 +271,200 @@ func signedApplied(t *testing.T, w *world, work string) {
 		t.Fatalf("workload Pod phase %q, want Running", got)
 	}
 	t.Log(w.sealift(t, "get", "syncs", "-n", "sealift-system"))
+}
+
+func unsignedRefused(t *testing.T, w *world, work string) {
+	deployGen := w.kubectl(t, "-n", appNamespace, "get", "deployment", "sleeper", "-o", "jsonpath={.metadata.generation}")
+	cmRV := w.kubectl(t, "-n", appNamespace, "get", "configmap", "app-config", "-o", "jsonpath={.metadata.resourceVersion}")
+	app := w.writeApp(t, work, "v2", "unsigned-v2")
+	w.sealift(t, "push", app, "oci://"+w.localReg+"/e2e/app:v2", "--insecure") // no --sign
+	w.patchSyncTag(t, "v2")
+	w.kubectl(t, "-n", "sealift-system", "wait", "--for=condition=Stalled", "sync/"+syncName, "--timeout=2m")
+	reason := w.kubectl(t, "-n", "sealift-system", "get", "sync", syncName, "-o", `jsonpath={.status.conditions[?(@.type=="Stalled")].reason}`)
+	msg := w.kubectl(t, "-n", "sealift-system", "get", "sync", syncName, "-o", `jsonpath={.status.conditions[?(@.type=="Stalled")].message}`)
+	if reason != "VerificationFailed" {
+		t.Fatalf("Stalled reason %q (%s), want VerificationFailed", reason, msg)
+	}
+	if ready := w.kubectl(t, "-n", "sealift-system", "get", "sync", syncName, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`); ready != "False" {
+		t.Fatalf("Ready is %q while Stalled, want False", ready)
+	}
+	t.Logf("refused: %s: %s", reason, msg)
+	if got := w.kubectl(t, "-n", appNamespace, "get", "configmap", "app-config", "-o", "jsonpath={.data.message}"); got != "from-ci-v1" {
+		t.Fatalf("configmap message %q after the unsigned push, want from-ci-v1", got)
+	}
+	if got := w.kubectl(t, "-n", appNamespace, "get", "configmap", "app-config", "-o", "jsonpath={.metadata.resourceVersion}"); got != cmRV {
+		t.Fatalf("configmap resourceVersion %s after the unsigned push, was %s: it was written", got, cmRV)
+	}
+	if got := w.kubectl(t, "-n", appNamespace, "get", "deployment", "sleeper", "-o", "jsonpath={.metadata.generation}"); got != deployGen {
+		t.Fatalf("deployment generation %s after the unsigned push, was %s", got, deployGen)
+	}
+	// Back to the signed tag for the steps that follow.
+	w.patchSyncTag(t, "v1")
+	w.kubectl(t, "-n", "sealift-system", "wait", "--for=condition=Ready", "sync/"+syncName, "--timeout=2m")
+}
+
+func (w *world) patchSyncTag(t *testing.T, tag string) {
+	t.Helper()
+	w.kubectl(t, "-n", "sealift-system", "patch", "sync", syncName, "--type=merge", "-p", fmt.Sprintf(`{"spec":{"source":{"ref":{"tag":%q}}}}`, tag))
+}
+
+func (w *world) controllerPods(t *testing.T) []string {
+	t.Helper()
+	out := w.kubectl(t, "-n", "sealift-system", "get", "pod", "-l", "app.kubernetes.io/name=sealift-controller", "-o", `jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\n"}{end}`)
+	var live []string // Pods not being deleted
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 1 {
+			live = append(live, f[0])
+		}
+	}
+	return live
+}
+
+func metricsScraped(t *testing.T, w *world, _ string) {
+	pods := w.controllerPods(t)
+	if len(pods) != 1 {
+		t.Fatalf("controller Pods %v, want one", pods)
+	}
+	// Through the API server's proxy to the Pod's metrics port.
+	body := w.kubectl(t, "get", "--raw", "/api/v1/namespaces/sealift-system/pods/"+pods[0]+":8080/proxy/metrics")
+	for _, series := range []string{"sealift_reconcile_total{", "sealift_reconcile_duration_seconds_bucket{", "sealift_registry_requests_total{", "sealift_verify_total{"} {
+		if !strings.Contains(body, series) {
+			t.Errorf("/metrics of %s has no %s series", pods[0], strings.TrimSuffix(series, "{"))
+		}
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "sealift_reconcile_total{") || strings.HasPrefix(line, "sealift_registry_requests_total{") || strings.HasPrefix(line, "sealift_verify_total{") {
+			t.Log(line)
+		}
+	}
+}
+
+func offlineRestart(t *testing.T, w *world, _ string) {
+	if err := w.registry.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.registry.Wait()
+	if resp, err := http.Get("http://" + w.localReg + "/v2/"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the registry still answers at %s after it was stopped", w.localReg)
+	}
+	old := w.controllerPods(t)
+	if len(old) != 1 {
+		t.Fatalf("controller Pods %v, want one", old)
+	}
+	start := time.Now()
+	w.kubectl(t, "-n", "sealift-system", "delete", "pod", old[0], "--wait=true")
+	w.kubectl(t, "-n", appNamespace, "patch", "configmap", "app-config", "--type=merge", "-p", `{"data":{"message":"hand-edited"}}`)
+	var now []string
+	eventually(t, 3*time.Minute, "a new controller Pod", func() bool {
+		now = w.controllerPods(t)
+		return len(now) == 1 && now[0] != old[0]
+	})
+	w.kubectl(t, "-n", "sealift-system", "wait", "pod", now[0], "--for=condition=Ready", "--timeout=2m")
+	var got string
+	eventually(t, 3*time.Minute, "the hand edit corrected", func() bool {
+		got = w.kubectl(t, "-n", appNamespace, "get", "configmap", "app-config", "-o", "jsonpath={.data.message}")
+		return got == "from-ci-v1"
+	})
+	t.Logf("TIMING controller restart to re-applied (Pod deleted, registry down, hand edit corrected by %s): %s", now[0], time.Since(start).Round(100*time.Millisecond))
+	if resp, err := http.Get("http://" + w.localReg + "/v2/"); err == nil {
+		resp.Body.Close()
+		t.Fatal("the registry answered during the offline step")
+	}
+	t.Log(w.sealift(t, "get", "syncs", "-n", "sealift-system"))
+}
+
+func leaderHandOver(t *testing.T, w *world, _ string) {
+	const lease = "sealift-controller-leader-election"
+	w.kubectl(t, "-n", "sealift-system", "scale", "deployment", "sealift-controller", "--replicas=2")
+	var pods []string
+	eventually(t, 3*time.Minute, "two controller Pods", func() bool {
+		pods = w.controllerPods(t)
+		return len(pods) == 2
+	})
+	for _, p := range pods {
+		w.kubectl(t, "-n", "sealift-system", "wait", "pod", p, "--for=condition=Ready", "--timeout=2m")
+	}
+	holder := func() string {
+		return w.kubectl(t, "-n", "sealift-system", "get", "lease", lease, "-o", "jsonpath={.spec.holderIdentity}")
+	}
+	podOf := func(identity string) string {
+		for _, p := range pods {
+			if strings.HasPrefix(identity, p+"_") {
+				return p
+			}
+		}
+		return ""
+	}
+	var leader, first string
+	eventually(t, time.Minute, "a leader among the two Pods", func() bool {
+		first = holder()
+		leader = podOf(first)
+		return leader != ""
+	})
+	other := pods[0]
+	if other == leader {
+		other = pods[1]
+	}
+	duration := w.kubectl(t, "-n", "sealift-system", "get", "lease", lease, "-o", "jsonpath={.spec.leaseDurationSeconds}")
+	// Kill the leader's process (SIGKILL: no lease release), then remove its
+	// Pod so the kubelet does not restart it.
+	pid := managerPID(t, w.kubectl(t, "-n", "sealift-system", "get", "pod", leader, "-o", "jsonpath={.metadata.uid}"))
+	start := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill the leader %s (pid %d): %v", leader, pid, err)
+	}
+	w.kubectl(t, "-n", "sealift-system", "delete", "pod", leader, "--grace-period=0", "--force", "--wait=false")
+	var now string
+	eventually(t, 2*time.Minute, "the other Pod holding the lease", func() bool {
+		now = holder()
+		return podOf(now) == other
+	})
+	t.Logf("TIMING leader hand-over: %s killed, %s holds the lease after %s (leaseDurationSeconds %s)", leader, other, time.Since(start).Round(100*time.Millisecond), duration)
+	// The new leader reconciles: a hand edit is corrected again.
+	w.kubectl(t, "-n", appNamespace, "patch", "configmap", "app-config", "--type=merge", "-p", `{"data":{"message":"hand-edited-again"}}`)
+	w.kubectl(t, "-n", "sealift-system", "annotate", "sync", syncName, "--overwrite", "sealift.dev/reconcile-requested-at="+time.Now().Format(time.RFC3339Nano))
+	eventually(t, 3*time.Minute, "the hand edit corrected by the new leader", func() bool {
+		return w.kubectl(t, "-n", appNamespace, "get", "configmap", "app-config", "-o", "jsonpath={.data.message}") == "from-ci-v1"
+	})
+}
+
+// managerPID finds the sealift-controller process of the Pod with this UID
+// in the kubelet's cgroups (cgroupfs driver).
+func managerPID(t *testing.T, uid string) int {
+	t.Helper()
+	var found int
+	_ = filepath.WalkDir("/sys/fs/cgroup/pids/kubepods", func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "cgroup.procs" || !strings.Contains(p, "pod"+uid) {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		for _, f := range strings.Fields(string(b)) {
+			var pid int
+			if _, err := fmt.Sscan(f, &pid); err != nil {
+				continue
+			}
+			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.HasPrefix(strings.TrimSpace(string(comm)), "sealift-control") {
+				found = pid
+			}
+		}
+		return nil
+	})
+	if found == 0 {
+		t.Fatalf("no sealift-controller process in the cgroups of Pod %s", uid)
+	}
+	return found
+}
+
+func eventually(t *testing.T, within time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %s", what, within)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // writeApp writes the artifact's manifests: the workload Deployment (running
