@@ -136,16 +136,90 @@ func TestMain(m *testing.M) {
 	for i := len(cleanups) - 1; i >= 0; i-- {
 		cleanups[i]()
 	}
+	if code == 0 {
+		code = exitCode
+	}
 	os.Exit(code)
 }
 
+// hostSysctls are the settings the kubelet, the CNI plugins and the node
+// script change; teardown must put them back.
+var hostSysctls = []string{"vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops", "net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet"}
+
+func readSysctls() map[string]string {
+	m := map[string]string{}
+	for _, k := range hostSysctls {
+		b, err := os.ReadFile("/proc/sys/" + k)
+		if err == nil {
+			m[k] = strings.TrimSpace(string(b))
+		}
+	}
+	return m
+}
+
+// hostLeftovers lists what the node left on the host after teardown.
+func hostLeftovers(dir string, before map[string]string) []string {
+	var left []string
+	for k, v := range readSysctls() {
+		if before[k] != v {
+			left = append(left, fmt.Sprintf("sysctl %s is %s, was %s", k, v, before[k]))
+		}
+	}
+	if out, err := exec.Command("iptables-save").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, ":KUBE-") || strings.HasPrefix(line, ":CNI-") || strings.HasPrefix(line, ":SEALIFT-E2E") {
+				left = append(left, "iptables chain "+strings.Fields(line)[0][1:])
+			}
+		}
+	}
+	if _, err := os.Stat("/sys/class/net/cni0"); err == nil {
+		left = append(left, "bridge cni0")
+	}
+	if mounts, err := os.ReadFile("/proc/self/mounts"); err == nil && strings.Contains(string(mounts), dir+"/") {
+		left = append(left, "mounts under "+dir)
+	}
+	if m, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods"); len(m) > 0 {
+		left = append(left, fmt.Sprintf("cgroups %v", m))
+	}
+	if m, _ := filepath.Glob("/var/run/netns/cni-*"); len(m) > 0 {
+		left = append(left, fmt.Sprintf("network namespaces %v", m))
+	}
+	if _, err := os.Stat(dir); err == nil {
+		left = append(left, "directory "+dir)
+	}
+	return left
+}
+
+// exitCode is set to 1 by a cleanup that finds the host not restored.
+var exitCode int
+
 func nodeUp(t *testing.T, w *world, _ string) {
 	script := filepath.Join(w.root, "hack", "e2e-node.sh")
-	topCleanup(t, func() {
+	down := func() error {
 		cmd := exec.Command("bash", script, "down", w.dir)
 		cmd.Env = append(os.Environ(), "K8S_BIN="+w.k8sBin)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: teardown failed: %v\n%s", err, out)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+		return nil
+	}
+	// What an earlier crashed run left goes first, so the host's own
+	// settings are the ones recorded.
+	if err := down(); err != nil {
+		t.Fatalf("remove what an earlier run left: %v", err)
+	}
+	before := readSysctls()
+	topCleanup(t, func() {
+		if err := down(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: teardown failed: %v\n", err)
+			exitCode = 1
+		}
+		if left := hostLeftovers(w.dir, before); len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "e2e: FAIL: teardown left on the host: %s\n", strings.Join(left, "; "))
+			exitCode = 1
+		} else {
+			fmt.Fprintln(os.Stderr, "e2e: teardown restored the host (sysctls, iptables chains, bridge, mounts, cgroups, netns)")
 		}
 	})
 	start := time.Now()
@@ -370,6 +444,14 @@ func offlineRestart(t *testing.T, w *world, _ string) {
 	if resp, err := http.Get("http://" + w.localReg + "/v2/"); err == nil {
 		resp.Body.Close()
 		t.Fatal("the registry answered during the offline step")
+	}
+	msg := w.kubectl(t, "-n", "sealift-system", "get", "sync", syncName, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].message}`)
+	if !strings.Contains(msg, "cached revision") {
+		t.Fatalf("Sync Ready message %q does not say the cached revision was applied", msg)
+	}
+	entries, err := os.ReadDir(filepath.Join(w.dir, "cache-pv"))
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("the cache volume %s is empty (%v): the cache is not on the volume", filepath.Join(w.dir, "cache-pv"), err)
 	}
 	t.Log(w.sealift(t, "get", "syncs", "-n", "sealift-system"))
 }
