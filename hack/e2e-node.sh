@@ -32,7 +32,7 @@ pids_under() {
   local p
   for p in /proc/[0-9]*; do
     [ "${p#/proc/}" = "$$" ] && continue
-    tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF -- "$D/" && echo "${p#/proc/}"
+    { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep -qF -- "$D/" && echo "${p#/proc/}"
   done
   return 0
 }

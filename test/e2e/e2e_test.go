@@ -97,8 +97,17 @@ func TestE2E(t *testing.T) {
 }
 
 func startRegistry(t *testing.T, w *world, work string) {
+	// The registry's root is at a fixed place beside the node's directory,
+	// so a registry left by a run that was killed outright (it holds a
+	// fixed port) is found by its command line and stopped.
+	root := w.dir + "-registry"
+	stopUnder(root)
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	topCleanup(t, func() { stopUnder(root); _ = os.RemoveAll(root) })
 	// Pods reach it at the node's address (0.0.0.0): a bridge Pod cannot reach the host's loopback.
-	w.registry = exec.Command(filepath.Join(w.bin, "sealift"), "registry", "serve", "--root", filepath.Join(work, "registry"), "--addr", "0.0.0.0:"+registryPort)
+	w.registry = exec.Command(filepath.Join(w.bin, "sealift"), "registry", "serve", "--root", filepath.Join(root, "data"), "--addr", "0.0.0.0:"+registryPort)
 	logf, err := os.Create(filepath.Join(work, "registry.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +122,22 @@ func startRegistry(t *testing.T, w *world, work string) {
 	bin := buildWaiter(t, work)
 	for _, ref := range []string{w.localReg + "/e2e/pause:1", w.localReg + "/e2e/sleeper:1"} {
 		pushWaiterImage(t, bin, ref)
+	}
+}
+
+// stopUnder kills the processes whose command line names a path under dir
+// (processes an earlier run of this test started).
+func stopUnder(dir string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), dir+"/") {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscan(filepath.Base(filepath.Dir(p)), &pid); err == nil && pid != os.Getpid() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
 
@@ -490,8 +515,16 @@ func leaderHandOver(t *testing.T, w *world, _ string) {
 	}
 	duration := w.kubectl(t, "-n", "sealift-system", "get", "lease", lease, "-o", "jsonpath={.spec.leaseDurationSeconds}")
 	// Kill the leader's process (SIGKILL: no lease release), then remove its
-	// Pod so the kubelet does not restart it.
+	// Pod so the kubelet does not restart it. The controller manager is
+	// paused meanwhile: a replacement Pod from the ReplicaSet would compete
+	// for the lease with the other replica, and this step is about the other
+	// replica taking over.
 	pid := managerPID(t, w.kubectl(t, "-n", "sealift-system", "get", "pod", leader, "-o", "jsonpath={.metadata.uid}"))
+	kcm := processWith(t, w.dir+"/kcm.kubeconfig")
+	if err := syscall.Kill(kcm, syscall.SIGSTOP); err != nil {
+		t.Fatalf("pause kube-controller-manager (pid %d): %v", kcm, err)
+	}
+	defer func() { _ = syscall.Kill(kcm, syscall.SIGCONT) }()
 	start := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill the leader %s (pid %d): %v", leader, pid, err)
@@ -503,12 +536,36 @@ func leaderHandOver(t *testing.T, w *world, _ string) {
 		return podOf(now) == other
 	})
 	t.Logf("TIMING leader hand-over: %s killed, %s holds the lease after %s (leaseDurationSeconds %s)", leader, other, time.Since(start).Round(100*time.Millisecond), duration)
+	if err := syscall.Kill(kcm, syscall.SIGCONT); err != nil {
+		t.Fatalf("resume kube-controller-manager: %v", err)
+	}
 	// The new leader reconciles: a hand edit is corrected again.
 	w.kubectl(t, "-n", appNamespace, "patch", "configmap", "app-config", "--type=merge", "-p", `{"data":{"message":"hand-edited-again"}}`)
 	w.kubectl(t, "-n", "sealift-system", "annotate", "sync", syncName, "--overwrite", "sealift.dev/reconcile-requested-at="+time.Now().Format(time.RFC3339Nano))
 	eventually(t, 3*time.Minute, "the hand edit corrected by the new leader", func() bool {
 		return w.kubectl(t, "-n", appNamespace, "get", "configmap", "app-config", "-o", "jsonpath={.data.message}") == "from-ci-v1"
 	})
+}
+
+// processWith is the pid of the one process whose command line holds s.
+func processWith(t *testing.T, s string) int {
+	t.Helper()
+	var found []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), s) {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscan(filepath.Base(filepath.Dir(p)), &pid); err == nil && pid != os.Getpid() {
+			found = append(found, pid)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("processes with %q in their command line: %v, want one", s, found)
+	}
+	return found[0]
 }
 
 // managerPID finds the sealift-controller process of the Pod with this UID
