@@ -8,7 +8,7 @@ export KUBEBUILDER_ASSETS ?= $(K8S_BIN)
 # The default suite must stay well inside CI's time; slow suites have their own targets.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop test-conformance test-airgap bench-verify bench-pull bench-apply bench-mirror generate verify-generated image bench-engine bench-fleet
+.PHONY: all build tools test vet fmt-check unit demo bench fuzz clean test-crash test-interop test-conformance test-airgap bench-verify bench-pull bench-apply bench-mirror generate verify-generated image bench-engine bench-fleet test-e2e
 
 # controller-gen is pinned in hack/tools/go.mod (its own module, so its
 # dependencies stay out of sealift's go.mod) and built once into bin/.
@@ -94,6 +94,18 @@ AIRGAP_TIMEOUT ?= 20m
 test-airgap: build tools
 	@command -v ip >/dev/null 2>&1 || apt-get install -y iproute2 || { apt-get update && apt-get install -y iproute2; }
 	$(GO) test -tags airgap -count=1 -v -timeout $(AIRGAP_TIMEOUT) ./test/airgap/
+
+## test-e2e: a real single-node cluster (kubelet, containerd, runc, CNI; needs root and fixed ports): make image,
+##           sealift install, the controller as a Pod applying a signed artifact (installs the Debian packages when missing)
+E2E_TIMEOUT ?= 30m
+E2E_DEBS := containerd runc containernetworking-plugins iptables conntrack iproute2 openssl
+test-e2e: build
+	@for b in etcd kube-apiserver kube-controller-manager kubectl; do [ -x "$(KUBEBUILDER_ASSETS)/$$b" ] || { WITH_KUBECTL=1 bash hack/build-k8s.sh; break; }; done
+	@K8S_BIN=$(KUBEBUILDER_ASSETS) bash hack/build-node.sh
+	@missing=""; for c in containerd runc iptables conntrack ip openssl; do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	[ -x /usr/lib/cni/bridge ] || missing=1; \
+	[ -z "$$missing" ] || apt-get install -y $(E2E_DEBS) || { apt-get update && apt-get install -y $(E2E_DEBS); }
+	K8S_BIN=$(KUBEBUILDER_ASSETS) $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/
 
 ## bench-verify: sealift verify vs cosign verify, side by side
 bench-verify:
