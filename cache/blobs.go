@@ -188,8 +188,10 @@ func (c *Cache) pushFile(ctx context.Context, desc ocispec.Descriptor, r io.Read
 		return err
 	}
 
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	// Pushes of the same digest write the same content: they need not
+	// exclude each other, only eviction and GC.
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if err := os.Rename(tmp, c.blobPath(desc.Digest)); err != nil {
 		return err
 	}
@@ -198,7 +200,7 @@ func (c *Cache) pushFile(ctx context.Context, desc ocispec.Descriptor, r io.Read
 		return err
 	}
 	rec := blobRecord{Size: desc.Size, MediaType: desc.MediaType, Added: c.now().UTC()}
-	if err := c.db.Update(func(tx *bolt.Tx) error {
+	if err := c.commitTx(func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(bucketBlobs), []byte(desc.Digest.String()), rec)
 	}); err != nil {
 		return err
@@ -222,7 +224,7 @@ func (c *Cache) Tag(ctx context.Context, desc ocispec.Descriptor, reference stri
 	if !exists {
 		return &BlobError{Op: "tag", Digest: desc.Digest, Err: notFound{"blob"}}
 	}
-	return c.db.Update(func(tx *bolt.Tx) error {
+	return c.commitTx(func(tx *bolt.Tx) error {
 		if err := putJSON(tx.Bucket(bucketTags), []byte(reference), desc); err != nil {
 			return err
 		}

@@ -100,9 +100,11 @@ type Cache struct {
 	blobs string // dir/blobs/sha256
 
 	// mu orders the steps that move blob files against each other: a push's
-	// rename and index record, an eviction's check and removal, and GC's
-	// removal of files it unindexed.
-	mu sync.Mutex
+	// rename and index record (read-locked: pushes do not exclude each
+	// other, so concurrent pushes share one index transaction), an
+	// eviction's check and removal, and GC's removal of files it unindexed
+	// (each write-locked).
+	mu sync.RWMutex
 
 	// touched records when each blob was last found present (by Exists or
 	// Fetch), so that GC keeps content a pull in flight decided not to copy

@@ -120,7 +120,7 @@ func (c *Cache) RecordVerdict(ctx context.Context, v Verdict) error {
 	if v.Time.IsZero() {
 		v.Time = c.now().UTC()
 	}
-	return c.db.Update(func(tx *bolt.Tx) error {
+	return c.commitTx(func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(bucketVerdicts), verdictKey(v.Digest, v.PolicyHash), v)
 	})
 }
@@ -267,8 +267,10 @@ func (c *Cache) required(ctx context.Context, root ocispec.Descriptor) ([]ocispe
 	return out, nil
 }
 
-// commitTx runs fn in a write transaction shared with concurrent Commits
-// (one fsync for all of them), or alone when batching is off.
+// commitTx runs fn in a write transaction shared with concurrent Commits,
+// blob records, tags and verdicts (one fsync for all of them), or alone
+// when batching is off. fn may run more than once (bbolt retries a batch's
+// functions alone when one fails), so it must be idempotent.
 func (c *Cache) commitTx(fn func(*bolt.Tx) error) error {
 	if c.opts.CommitBatchDelay < 0 {
 		return c.db.Update(fn)

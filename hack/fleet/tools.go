@@ -70,8 +70,10 @@ func (s *sealiftTool) Start(ctx context.Context, e *env, dir string) ([]*control
 	if err != nil {
 		return nil, err
 	}
+	// Scoped to the phase's namespace, as Flux's controllers are: objects
+	// of earlier phases (still reconciled every 10s) must not load this one.
 	args := []string{"--kubeconfig", kc, "--metrics-addr", metrics, "--health-addr", health,
-		"--cache-dir", filepath.Join(dir, "cache")}
+		"--cache-dir", filepath.Join(dir, "cache"), "--watch-namespace", filepath.Base(dir)}
 	if s.pprofAddr != "" {
 		args = append(args, "--pprof-addr", s.pprofAddr)
 	}
@@ -148,8 +150,10 @@ func (f *fluxTool) Start(ctx context.Context, e *env, dir string) ([]*controller
 		if err != nil {
 			return fail(err)
 		}
+		// Scoped to the phase's namespace (RUNTIME_NAMESPACE), as sealift's
+		// controller is.
 		args := []string{"--metrics-addr=" + metrics, "--health-addr=" + health,
-			"--enable-leader-election=false", "--watch-all-namespaces=true", "--log-level=info"}
+			"--enable-leader-election=false", "--watch-all-namespaces=false", "--log-level=info"}
 		concurrent := f.kustomize
 		if c.Name == "source-controller" {
 			storage, err := freeAddr()
@@ -166,7 +170,7 @@ func (f *fluxTool) Start(ctx context.Context, e *env, dir string) ([]*controller
 		if concurrent > 0 {
 			args = append(args, fmt.Sprintf("--concurrent=%d", concurrent))
 		}
-		env := []string{"KUBECONFIG=" + kc, "RUNTIME_NAMESPACE=flux-system"}
+		env := []string{"KUBECONFIG=" + kc, "RUNTIME_NAMESPACE=" + filepath.Base(dir)}
 		p, err := startProc(c.Name, filepath.Join(dir, c.Name+".log"), env, fluxBin(f.binDir, c), args...)
 		if err != nil {
 			return fail(err)
