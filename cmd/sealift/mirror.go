@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -403,28 +402,7 @@ func (p *mirrorProgress) attach(opts *mirror.Options) {
 	}
 }
 
-func (p *mirrorProgress) run() {
-	defer close(p.done)
-	delay := time.NewTimer(progressDelay)
-	defer delay.Stop()
-	select {
-	case <-p.stop:
-		return
-	case <-delay.C:
-	}
-	tick := time.NewTicker(progressInterval)
-	defer tick.Stop()
-	for {
-		p.draw()
-		select {
-		case <-p.stop:
-			p.draw()
-			fmt.Fprintln(p.w)
-			return
-		case <-tick.C:
-		}
-	}
-}
+func (p *mirrorProgress) run() { drawUntil(p.w, p.stop, p.done, p.draw) }
 
 func (p *mirrorProgress) draw() {
 	fmt.Fprintf(p.w, "\rmirroring %d artifact(s), %d image(s), %s read   ", p.artifacts.Load(), p.images.Load(), mb(p.bytes.n.Load()))

@@ -52,23 +52,28 @@ func newProgress(w io.Writer, verb string) *progress {
 	return p
 }
 
-func (p *progress) run() {
-	defer close(p.done)
+func (p *progress) run() { drawUntil(p.w, p.stop, p.done, p.draw) }
+
+// drawUntil draws a progress line every progressInterval, starting after
+// progressDelay (a quick command prints nothing), until stop is closed;
+// then it draws the last state, ends the line and closes done.
+func drawUntil(w io.Writer, stop <-chan struct{}, done chan<- struct{}, draw func()) {
+	defer close(done)
 	delay := time.NewTimer(progressDelay)
 	defer delay.Stop()
 	select {
-	case <-p.stop:
+	case <-stop:
 		return
 	case <-delay.C:
 	}
 	tick := time.NewTicker(progressInterval)
 	defer tick.Stop()
 	for {
-		p.draw()
+		draw()
 		select {
-		case <-p.stop:
-			p.draw()
-			fmt.Fprintln(p.w)
+		case <-stop:
+			draw()
+			fmt.Fprintln(w)
 			return
 		case <-tick.C:
 		}
