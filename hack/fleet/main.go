@@ -304,8 +304,12 @@ func runFleet(ctx context.Context, o options) error {
 		cleanup()
 		lines = append(lines, printFleet(os.Stdout, n, order, byTool, st.Name(), fluxes[0].Name()))
 	}
-	for _, l := range lines {
-		fmt.Println(l)
+	if len(lines) > 1 {
+		// One line per size, together at the end.
+		fmt.Println()
+		for _, l := range lines {
+			fmt.Println(l)
+		}
 	}
 	return nil
 }
