@@ -155,7 +155,7 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 			UserName: "system:serviceaccount:" + ns + ":" + name,
 		}
 	}
-	clientRateLimit(cfg)
+	NoClientRateLimit(cfg)
 	// One HTTP client, so reads and writes share its connection (HTTP/2
 	// multiplexes the requests in flight over it).
 	hc, err := rest.HTTPClientFor(cfg)
@@ -224,7 +224,8 @@ func (m *Manager) mapping(ctx context.Context, gvk schema.GroupVersionKind) (*me
 	return m.mapper.RESTMapping(ctx, gvk.GroupKind(), gvk.Version)
 }
 
-// clientRateLimit decides cfg's client-side rate limit. A rate limiter or a
+// NoClientRateLimit decides cfg's client-side rate limit, for every client
+// sealift builds (the CLI, the controller's manager, apply managers). A rate limiter or a
 // positive QPS the caller chose is kept. Otherwise (kubeconfig files and the
 // in-cluster config leave QPS unset, which client-go reads as 5 requests a
 // second, burst 10) client-side rate limiting is turned off, as
@@ -240,7 +241,7 @@ func (m *Manager) mapping(ctx context.Context, gvk schema.GroupVersionKind) (*me
 //     a token bucket on top only adds latency once its burst is spent (a
 //     1 000-object apply at 50 requests a second takes 19 s, four times as
 //     long as kubectl, while the server sits mostly idle).
-func clientRateLimit(cfg *rest.Config) {
+func NoClientRateLimit(cfg *rest.Config) {
 	if cfg.RateLimiter != nil || cfg.QPS > 0 {
 		return
 	}

@@ -24,7 +24,7 @@ func TestClientRateLimit(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			cfg := tc.in
-			clientRateLimit(&cfg)
+			NoClientRateLimit(&cfg)
 			if cfg.QPS != tc.wantQPS || cfg.Burst != tc.wantBurst || (cfg.RateLimiter != nil) != tc.wantLimiter {
 				t.Errorf("QPS %v, burst %d, rate limiter %v; want %v, %d, %v", cfg.QPS, cfg.Burst, cfg.RateLimiter != nil, tc.wantQPS, tc.wantBurst, tc.wantLimiter)
 			}

@@ -6,6 +6,8 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sealift-dev/sealift/deploy"
 )
 
 // kubeOptions selects the cluster: --kubeconfig, else $KUBECONFIG, else
@@ -34,12 +36,8 @@ func (o *kubeOptions) restConfig() (*rest.Config, error) {
 	if err != nil {
 		return nil, withHint(fmt.Errorf("load kubeconfig: %w", err), "pass --kubeconfig FILE or set KUBECONFIG")
 	}
-	if cfg.RateLimiter == nil && cfg.QPS == 0 {
-		// No client-side rate limit, as kubectl and deploy.NewManager:
-		// client-go's default of 5 requests a second turns a wait on
-		// many objects into a wait on the token bucket, and the API
-		// server's Priority and Fairness protects it anyway.
-		cfg.QPS = -1
-	}
+	// client-go's default of 5 requests a second would turn a wait on many
+	// objects into a wait on the token bucket.
+	deploy.NoClientRateLimit(cfg)
 	return cfg, nil
 }

@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/sealift-dev/sealift/cache"
+	"github.com/sealift-dev/sealift/deploy"
 	"github.com/sealift-dev/sealift/internal/limits"
 	"github.com/sealift-dev/sealift/pull"
 	"github.com/sealift-dev/sealift/reconcile"
@@ -178,7 +179,7 @@ func (o *Options) logger() logr.Logger {
 func (o *Options) restConfig() (*rest.Config, error) {
 	if o.RestConfig != nil {
 		cfg := rest.CopyConfig(o.RestConfig)
-		unlimited(cfg)
+		deploy.NoClientRateLimit(cfg)
 		return cfg, nil
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -189,22 +190,8 @@ func (o *Options) restConfig() (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig: %w", err)
 	}
-	unlimited(cfg)
+	deploy.NoClientRateLimit(cfg)
 	return cfg, nil
-}
-
-// unlimited turns client-go's client-side rate limit off for a config that
-// sets none (kubeconfig files and the in-cluster config leave QPS unset,
-// which client-go reads as 5 requests a second, burst 10), as
-// controller-runtime's own config loader and deploy.NewManager do: the API
-// server's Priority and Fairness protects it, and the manager's clients
-// (Sync status, Secrets, events) are bounded by the workers. A fleet of
-// Syncs held to 5 requests a second reconciles at a fraction of the pace the
-// API server allows.
-func unlimited(cfg *rest.Config) {
-	if cfg.RateLimiter == nil && cfg.QPS == 0 {
-		cfg.QPS = -1
-	}
 }
 
 // NewScheme returns a scheme holding the built-in types and Sync.
