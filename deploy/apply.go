@@ -63,6 +63,7 @@ type planned struct {
 	source     string // the object's ID as given, for error messages
 	known      bool   // live was listed: nil means the object does not exist
 	live       *unstructured.Unstructured
+	presumeNew bool   // not in the set's previous inventory: dry-run before any read
 
 	// Set by previewOne, read by writeOne.
 	change   Change // the outcome once written
@@ -120,10 +121,33 @@ type planned struct {
 // a caller keeping an inventory must record those objects too, or a failed
 // apply orphans what it created.
 func (m *Manager) ApplyAllStaged(ctx context.Context, objs []*unstructured.Unstructured) (*ChangeSet, error) {
+	return m.applyAllStaged(ctx, objs, nil)
+}
+
+// ApplyAllStagedOver is ApplyAllStaged for a set whose previous apply
+// recorded the inventory previous (nil when the set was never applied).
+// An object previous does not list is presumed new: it is validated with a
+// dry-run apply before any read, and read only when that shows it exists.
+// A new object then costs a dry run and a write instead of a read, a dry
+// run and a write; an object presumed new wrongly (adopted, or its
+// inventory lost) costs one request more, and is handled as any existing
+// object, adoption policy included. The outcome is the same either way.
+func (m *Manager) ApplyAllStagedOver(ctx context.Context, objs []*unstructured.Unstructured, previous Inventory) (*ChangeSet, error) {
+	return m.applyAllStaged(ctx, objs, func(r ObjectRef) bool { return !previous.Contains(r) })
+}
+
+// applyAllStaged is ApplyAllStaged, presuming new the objects presumeNew
+// (when set) says are.
+func (m *Manager) applyAllStaged(ctx context.Context, objs []*unstructured.Unstructured, presumeNew func(ObjectRef) bool) (*ChangeSet, error) {
 	cs := &ChangeSet{}
 	plans, err := m.plan(ctx, objs)
 	if err != nil {
 		return cs, err
+	}
+	if presumeNew != nil {
+		for _, p := range plans {
+			p.presumeNew = presumeNew(RefOf(p.obj))
+		}
 	}
 	var stage1, stage2 []*planned
 	for _, p := range plans {
@@ -415,12 +439,30 @@ func (m *Manager) fanOut(n int, cs *ChangeSet, do func(i int) (Change, error)) e
 
 // previewOne decides how p is applied, asking the API server to validate
 // it with a dry-run apply unless the live object shows nothing would change.
-// A new object is checked with a dry-run create answered with its metadata
+// A new object is checked with a dry-run apply answered with its metadata
 // alone; an existing one with a dry-run apply whose result, compared with
-// the live object, tells whether a write is needed at all.
+// the live object, tells whether a write is needed at all. An object
+// presumed new and not listed is dry-run first and read only if the answer
+// shows it exists.
 func (m *Manager) previewOne(ctx context.Context, p *planned) error {
-	ch := Change{Object: ObjectID(p.obj), Ref: RefOf(p.obj)}
-	p.change, p.body, p.recreate = ch, nil, false
+	p.change, p.body, p.recreate = Change{Object: ObjectID(p.obj), Ref: RefOf(p.obj)}, nil, false
+	if p.presumeNew && !p.known {
+		body, err := p.obj.MarshalJSON()
+		if err != nil {
+			return fmt.Errorf("encode: %w", err)
+		}
+		rv, err := m.writeOpts(ctx, p, body, []string{metav1.DryRunAll})
+		switch {
+		case err == nil && rv == "":
+			// Nothing stored answers a dry-run create: the object is new.
+			p.change.Action = ActionCreated
+			p.body = body
+			return nil
+		case err != nil && len(immutableFields(err)) == 0:
+			return fmt.Errorf("dry run: %w", applyErr(err))
+		}
+		// It exists: read it and decide as for any existing object.
+	}
 	r := m.resource(p)
 	name := p.obj.GetName()
 	live, err := p.live, error(nil)
@@ -435,15 +477,21 @@ func (m *Manager) previewOne(ctx context.Context, p *planned) error {
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
 		}
-		if err := m.writeOpts(ctx, p, body, []string{metav1.DryRunAll}); err != nil {
+		if _, err := m.writeOpts(ctx, p, body, []string{metav1.DryRunAll}); err != nil {
 			return fmt.Errorf("dry run: %w", applyErr(err))
 		}
-		ch.Action = ActionCreated
-		p.change, p.body = ch, body
+		p.change.Action = ActionCreated
+		p.body = body
 		return nil
 	case err != nil:
 		return fmt.Errorf("get: %w", err)
 	}
+	return m.previewExisting(ctx, p, live)
+}
+
+// previewExisting is previewOne for an object whose live copy is live.
+func (m *Manager) previewExisting(ctx context.Context, p *planned, live *unstructured.Unstructured) error {
+	ch := p.change
 	if !m.owner.IsZero() && !m.owner.owns(live) {
 		if err := m.mayAdopt(live, p.namespaced); err != nil {
 			return err
@@ -462,7 +510,7 @@ func (m *Manager) previewOne(ctx context.Context, p *planned) error {
 	}
 	force := true
 	dryRun := metav1.PatchOptions{FieldManager: m.fieldOwner, Force: &force, DryRun: []string{metav1.DryRunAll}}
-	preview, err := r.Patch(ctx, name, types.ApplyPatchType, body, dryRun)
+	preview, err := m.resource(p).Patch(ctx, p.obj.GetName(), types.ApplyPatchType, body, dryRun)
 	if err != nil {
 		if fields := immutableFields(err); len(fields) > 0 {
 			if !m.force {
@@ -508,18 +556,24 @@ func (m *Manager) writeOne(ctx context.Context, p *planned) (Change, error) {
 // field it sets. The response, which no caller reads, is the object's
 // metadata alone.
 func (m *Manager) write(ctx context.Context, p *planned, body []byte) error {
-	return m.writeOpts(ctx, p, body, nil)
+	_, err := m.writeOpts(ctx, p, body, nil)
+	return err
 }
 
-// writeOpts is write, as a dry run when dryRun is set.
-func (m *Manager) writeOpts(ctx context.Context, p *planned, body []byte, dryRun []string) error {
+// writeOpts is write, as a dry run when dryRun is set, returning the
+// resourceVersion of the answer: empty for a dry-run create, which stores
+// nothing.
+func (m *Manager) writeOpts(ctx context.Context, p *planned, body []byte, dryRun []string) (string, error) {
 	var w metadata.ResourceInterface = m.writer.Resource(p.gvr)
 	if p.namespaced {
 		w = m.writer.Resource(p.gvr).Namespace(p.obj.GetNamespace())
 	}
 	force := true
-	_, err := w.Patch(ctx, p.obj.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: m.fieldOwner, Force: &force, DryRun: dryRun})
-	return err
+	out, err := w.Patch(ctx, p.obj.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: m.fieldOwner, Force: &force, DryRun: dryRun})
+	if err != nil {
+		return "", err
+	}
+	return out.GetResourceVersion(), nil
 }
 
 // resource returns the client for p's resource and namespace.

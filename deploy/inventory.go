@@ -238,13 +238,10 @@ func (m *Manager) ReadInventory(ctx context.Context) (inv Inventory, found bool,
 // earlier, and writes unless they are the same: a record changed meanwhile
 // (by hand, or by anything that can write ConfigMaps there) is put back.
 func (m *Manager) WriteInventory(ctx context.Context, inv Inventory) error {
-	if m.owner.IsZero() {
-		return fmt.Errorf("deploy: write inventory: the manager has no owner")
+	entries, err := m.inventoryEntries(inv)
+	if err != nil {
+		return err
 	}
-	if len(inv) > MaxInventoryEntries {
-		return fmt.Errorf("deploy: inventory of %s has %d entries, more than %d: %w", m.owner, len(inv), MaxInventoryEntries, errdef.ErrSizeExceedsLimit)
-	}
-	entries := strings.Join(NewInventory(inv...).Strings(), "\n")
 	live, err := m.client.Resource(configMapGVR).Namespace(m.owner.Namespace).Get(ctx, InventoryName(m.owner.Name), metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -256,6 +253,36 @@ func (m *Manager) WriteInventory(ctx context.Context, inv Inventory) error {
 			return nil
 		}
 	}
+	return m.applyInventory(ctx, entries)
+}
+
+// ReplaceInventory records inv as WriteInventory does, without reading the
+// record first: for a caller that has just read it (ReadInventory) and
+// found none, or one that differs from inv, so that the write is needed
+// and the read would only cost a request.
+func (m *Manager) ReplaceInventory(ctx context.Context, inv Inventory) error {
+	entries, err := m.inventoryEntries(inv)
+	if err != nil {
+		return err
+	}
+	return m.applyInventory(ctx, entries)
+}
+
+// inventoryEntries checks inv against the limits and renders the record's
+// data, one entry a line.
+func (m *Manager) inventoryEntries(inv Inventory) (string, error) {
+	if m.owner.IsZero() {
+		return "", fmt.Errorf("deploy: write inventory: the manager has no owner")
+	}
+	if len(inv) > MaxInventoryEntries {
+		return "", fmt.Errorf("deploy: inventory of %s has %d entries, more than %d: %w", m.owner, len(inv), MaxInventoryEntries, errdef.ErrSizeExceedsLimit)
+	}
+	return strings.Join(NewInventory(inv...).Strings(), "\n"), nil
+}
+
+// applyInventory writes the record holding entries, creating the owner's
+// namespace when it is missing.
+func (m *Manager) applyInventory(ctx context.Context, entries string) error {
 	labels := map[string]any{"app.kubernetes.io/managed-by": "sealift"}
 	for k, v := range m.owner.labels() {
 		labels[k] = v
@@ -275,7 +302,7 @@ func (m *Manager) WriteInventory(ctx context.Context, inv Inventory) error {
 			metav1.ApplyOptions{FieldManager: m.fieldOwner, Force: true})
 		return err
 	}
-	err = apply()
+	err := apply()
 	if apierrors.IsNotFound(err) {
 		// The sync's own namespace is missing (sync --once against a
 		// cluster without the controller): create it, then write.

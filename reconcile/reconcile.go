@@ -618,12 +618,14 @@ func (r *Engine) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Desc
 	if err != nil {
 		return nil, nil, WithReason(sealiftv1.ReasonApplyFailed, err)
 	}
-	old, _, err := r.previousInventory(ctx, s, mgr)
+	old, recorded, err := r.previousInventory(ctx, s, mgr)
 	if err != nil {
 		return nil, nil, WithReason(sealiftv1.ReasonApplyFailed, err)
 	}
 
-	cs, err := mgr.ApplyAllStaged(ctx, objs)
+	// Objects old does not list are presumed new: validated by a dry run
+	// before (instead of) a read.
+	cs, err := mgr.ApplyAllStagedOver(ctx, objs, old)
 	var changes []deploy.Change
 	if cs != nil {
 		changes = cs.Changes
@@ -654,8 +656,13 @@ func (r *Engine) apply(ctx context.Context, s *sealiftv1.Sync, desc ocispec.Desc
 	// Objects that left the artifact but were not pruned (prune off, or a
 	// delete that failed) stay in the inventory for a later prune.
 	next := deploy.NextInventory(old, applied, pruned)
-	// Compared with the record the cluster holds now, not with old.
-	if werr := mgr.WriteInventory(ctx, next); werr != nil {
+	write := mgr.WriteInventory // compared with the record the cluster holds now
+	if !recorded || !slices.Equal(old, next) {
+		// The record read moments ago is missing or differs: the write is
+		// needed, and reading the record again would only cost a request.
+		write = mgr.ReplaceInventory
+	}
+	if werr := write(ctx, next); werr != nil {
 		return nil, changes, WithReason(sealiftv1.ReasonApplyFailed, werr)
 	}
 	if err != nil {

@@ -718,13 +718,27 @@ func TestControllerUnchangedReconcileWritesNothing(t *testing.T) {
 		cfg := rest.CopyConfig(env.Config)
 		cfg.WrapTransport = requests.wrap
 		o.RestConfig = cfg
+		// However slow this machine, the first apply ends before the
+		// Sync would show Reconciling.
+		o.ReconcilingDelay = time.Hour
 	})
 	if err := c.Create(ctx, newSync(ns, "quiet", "oci://"+reg.Repo("apps/quiet"), "stable", time.Second, key)); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, ns, "quiet", v1.Digest.String())
-	if _, writes := requests.take(); len(writes) == 0 {
+	_, writes := requests.take()
+	if len(writes) == 0 {
 		t.Fatal("no writes counted while the Sync was applied: the counter sees nothing")
+	}
+	// A reconcile that ends before the delay writes its outcome alone.
+	var statusWrites []string
+	for _, w := range writes {
+		if strings.HasSuffix(w, "/syncs/quiet/status") {
+			statusWrites = append(statusWrites, w)
+		}
+	}
+	if len(statusWrites) != 1 {
+		t.Errorf("first apply wrote the status %d times (%v); want once, Reconciling not shown before its delay", len(statusWrites), statusWrites)
 	}
 	// The drift watch starts after the first apply and its first list
 	// counts as a change: the reconcile after it applies in full once more.
@@ -737,7 +751,7 @@ func TestControllerUnchangedReconcileWritesNothing(t *testing.T) {
 		})
 	}
 	more(3)
-	requests.take()
+	_, _ = requests.take()
 	access.Reset()
 	more(3)
 	all, writes := requests.take()
@@ -778,5 +792,56 @@ func TestControllerUnchangedReconcileWritesNothing(t *testing.T) {
 	eventually(t, 30*time.Second, "the edit corrected", func() (bool, string) {
 		msg, _ := configMessage(t, appNS)
 		return msg == "one", msg
+	})
+}
+
+// TestControllerShowsReconcilingWhileAChangeIsSlow: a reconcile still at
+// work after the delay shows Reconciling=True for the generation worked on,
+// and the outcome written after it takes the condition away.
+func TestControllerShowsReconcilingWhileAChangeIsSlow(t *testing.T) {
+	ctx := context.Background()
+	c := setup(t)
+	const ns, appNS = "ctl-slow", "ctl-slow-app"
+	createNamespace(t, ns)
+	reg := registrytest.Start(t)
+	key := newKeyPair(t)
+	// A Deployment never becomes available here (no controllers run), so
+	// waiting for it lasts the Sync's whole timeout.
+	dir := app(t, appNS, "one")
+	deployment := fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: never-ready
+  namespace: %s
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: never-ready}}
+  template:
+    metadata: {labels: {app: never-ready}}
+    spec:
+      containers: [{name: app, image: registry.invalid/app:1}]
+`, appNS)
+	if err := os.WriteFile(filepath.Join(dir, "deployment.yaml"), []byte(deployment), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, reg, "apps/slow", "stable", dir, time.Time{}, key)
+	startController(t, ns, func(o *Options) { o.ReconcilingDelay = 200 * time.Millisecond })
+
+	s := newSync(ns, "slow", "oci://"+reg.Repo("apps/slow"), "stable", time.Hour, key)
+	s.Spec.Wait = true
+	s.Spec.Timeout = &metav1.Duration{Duration: 6 * time.Second}
+	if err := c.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "Reconciling=True while the apply waits", func() (bool, string) {
+		s = getSync(t, ns, "slow")
+		r := apimeta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionReconciling)
+		return r != nil && r.Status == metav1.ConditionTrue && r.ObservedGeneration == s.Generation, fmt.Sprint(s.Status.Conditions)
+	})
+	eventually(t, 60*time.Second, "the wait's outcome, without Reconciling", func() (bool, string) {
+		s = getSync(t, ns, "slow")
+		ready := apimeta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionReady)
+		return ready != nil && ready.Reason == sealiftv1.ReasonHealthCheckFailed &&
+			apimeta.FindStatusCondition(s.Status.Conditions, sealiftv1.ConditionReconciling) == nil, fmt.Sprint(s.Status.Conditions)
 	})
 }

@@ -71,11 +71,13 @@ func TestControllerCorrectsDriftBeforeTheInterval(t *testing.T) {
 		return ok && msg == "as shipped", fmt.Sprintf("message %q, exists %v", msg, ok)
 	})
 	// One edit, one deletion: two objects taken back, none reported as
-	// detected.
+	// detected. The metrics are recorded once the reconcile has written
+	// the status, a moment after the object is back.
 	labels := `{name="drift",namespace="ctl-drift-correct"}`
-	if v, ok := scrape(t, run.metricsAddr, "sealift_drift_corrected_total"+labels); !ok || v != "2" {
-		t.Errorf("sealift_drift_corrected_total = %q (found %v), want 2", v, ok)
-	}
+	eventually(t, driftWait, "sealift_drift_corrected_total 2", func() (bool, string) {
+		v, ok := scrape(t, run.metricsAddr, "sealift_drift_corrected_total"+labels)
+		return ok && v == "2", fmt.Sprintf("%q (found %v)", v, ok)
+	})
 	if v, ok := scrape(t, run.metricsAddr, "sealift_drift_detected_total"+labels); ok {
 		t.Errorf("sealift_drift_detected_total = %q with drift: correct, want no series", v)
 	}

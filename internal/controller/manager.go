@@ -83,6 +83,9 @@ type Options struct {
 
 	CacheDir   string
 	GCInterval time.Duration // zero means DefaultGCInterval
+	// ReconcilingDelay is how long a change is worked on before the Sync
+	// shows Reconciling=True; zero means the constant ReconcilingDelay.
+	ReconcilingDelay time.Duration
 
 	DefaultServiceAccount string
 	NoCrossNamespaceRefs  bool
@@ -306,6 +309,10 @@ func NewManager(o Options, log logr.Logger) (manager.Manager, error) {
 		poller:                newStalledPoller(),
 		metrics:               m,
 		now:                   time.Now,
+		reconcilingDelay:      o.ReconcilingDelay,
+	}
+	if r.reconcilingDelay <= 0 {
+		r.reconcilingDelay = ReconcilingDelay
 	}
 	if err := mgr.Add(r.poller); err != nil {
 		return nil, err

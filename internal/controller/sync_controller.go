@@ -46,6 +46,13 @@ const (
 	// applied revision (recorded when the set of drifted objects changes).
 	ReasonDrifted = "Drifted"
 
+	// ReconcilingDelay is, by default, how long a reconcile of a change
+	// works before the Sync shows Reconciling=True. A reconcile that ends sooner (most
+	// do, in well under a second) writes its outcome alone: one status
+	// write instead of two, and kstatus readers see the change in progress
+	// meanwhile from status.observedGeneration lagging metadata.generation.
+	ReconcilingDelay = 2 * time.Second
+
 	// eventAction is the action of every event (events.k8s.io needs one).
 	eventReconcile = "Reconcile"
 	eventFinalize  = "Finalize"
@@ -73,6 +80,8 @@ type SyncReconciler struct {
 	drift   *driftWatches
 	metrics *metrics
 	now     func() time.Time
+	// reconcilingDelay: see Options.ReconcilingDelay.
+	reconcilingDelay time.Duration
 }
 
 // Reconcile implements controller-runtime's reconcile.Reconciler.
@@ -136,19 +145,23 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrlreconcile.Reques
 		return ctrlreconcile.Result{RequeueAfter: jitter(retryCap(&s))}, nil
 	}
 
+	var mark *progressMark
 	if !routine(&s, requested) {
-		// Reconciling=True while a change is worked on. A routine look at
-		// a Ready Sync (its interval, a drift event) skips it: most such
-		// looks change nothing, and then they write nothing at all.
-		apimeta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{Type: sealiftv1.ConditionReconciling, Status: metav1.ConditionTrue,
+		// Reconciling=True while a change is worked on for longer than
+		// r.reconcilingDelay. A routine look at a Ready Sync (its interval, a
+		// drift event) skips it: most such looks change nothing, and then
+		// they write nothing at all.
+		marked := s.DeepCopy()
+		apimeta.SetStatusCondition(&marked.Status.Conditions, metav1.Condition{Type: sealiftv1.ConditionReconciling, Status: metav1.ConditionTrue,
 			Reason: ReasonProgressing, Message: fmt.Sprintf("reconciling generation %d", s.Generation), ObservedGeneration: s.Generation})
-		if err := r.patchStatus(ctx, before, &s); err != nil {
-			return ctrlreconcile.Result{}, err
-		}
+		mark = r.markProgress(ctx, before, marked)
 	}
-	working := s.DeepCopy()
 
 	res, reason, err := r.run(ctx, &s)
+	written := before // the status the cluster holds
+	if mark != nil && mark.stop() {
+		written = mark.marked
+	}
 	s.Status.LastHandledReconcileAt = requested
 	if err == nil {
 		if res.ServedBy != "" {
@@ -156,7 +169,7 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrlreconcile.Reques
 		}
 		s.Status.LastAppliedRevision = revision(res)
 	}
-	if perr := r.patchStatus(ctx, working, &s); perr != nil {
+	if perr := r.patchStatus(ctx, written, &s); perr != nil {
 		return ctrlreconcile.Result{}, errors.Join(err, perr)
 	}
 	r.report(&s, before, res, reason, err)
@@ -307,6 +320,42 @@ func routine(s *sealiftv1.Sync, requested string) bool {
 	return ready != nil && ready.Status == metav1.ConditionTrue &&
 		s.Status.ObservedGeneration == s.Generation && ready.ObservedGeneration == s.Generation &&
 		requested == s.Status.LastHandledReconcileAt
+}
+
+// progressMark writes Reconciling=True on a Sync whose reconcile is still
+// at work after its delay (Options.ReconcilingDelay).
+type progressMark struct {
+	timer  *time.Timer
+	marked *sealiftv1.Sync // the Sync with Reconciling=True, as written
+	done   chan struct{}   // closed once the timer's write returned
+	wrote  bool            // the write succeeded; read after done
+}
+
+// markProgress arranges for marked's status, the Sync as before holds it
+// with Reconciling=True, to be written after r.reconcilingDelay unless the
+// mark is stopped first. Neither before nor marked may be changed until
+// stop returns.
+func (r *SyncReconciler) markProgress(ctx context.Context, before, marked *sealiftv1.Sync) *progressMark {
+	pm := &progressMark{marked: marked, done: make(chan struct{})}
+	pm.timer = time.AfterFunc(r.reconcilingDelay, func() {
+		defer close(pm.done)
+		if err := r.patchStatus(ctx, before, marked); err != nil {
+			ctrllog.FromContext(ctx).V(1).Info("Reconciling condition not written", "error", err.Error())
+			return
+		}
+		pm.wrote = true
+	})
+	return pm
+}
+
+// stop cancels the write if it has not started, else waits for it, and
+// reports whether Reconciling=True was written.
+func (pm *progressMark) stop() bool {
+	if pm.timer.Stop() {
+		return false
+	}
+	<-pm.done
+	return pm.wrote
 }
 
 // patchStatus writes s's status when it differs from before's; an
