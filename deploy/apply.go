@@ -63,7 +63,7 @@ type planned struct {
 	source     string // the object's ID as given, for error messages
 	known      bool   // live was listed: nil means the object does not exist
 	live       *unstructured.Unstructured
-	presumeNew bool   // not in the set's previous inventory: dry-run before any read
+	presumeNew bool // not in the set's previous inventory: dry-run before any read
 
 	// Set by previewOne, read by writeOne.
 	change   Change // the outcome once written
