@@ -47,6 +47,11 @@ func fluxCRDDir(binDir string, c fluxController) string {
 // module cache and built in place, with the replace of its nested api module
 // (not part of the module zip) dropped in favour of the published one.
 func buildFlux(ctx context.Context, binDir string, logf func(string, ...any)) error {
+	// Absolute: each controller is built from its own directory.
+	binDir, err := filepath.Abs(binDir)
+	if err != nil {
+		return err
+	}
 	for _, c := range fluxControllers {
 		bin := fluxBin(binDir, c)
 		stamp := bin + ".version"
