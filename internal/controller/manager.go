@@ -42,9 +42,13 @@ import (
 
 // Defaults of Options, in Flux's conventions.
 const (
-	// DefaultConcurrent Syncs reconcile at once: apply is I/O-bound, and
-	// deploy bounds each apply's requests in flight.
-	DefaultConcurrent  = 4
+	// DefaultConcurrent Syncs reconcile at once. A reconcile is bound by
+	// round trips to the registry and the API server, not by CPU, and the
+	// engine bounds the requests in flight to each (MaxAPIRequests and
+	// the per-registry bound), so more workers cost no more load: 1 000
+	// new Syncs on 2 cores took 33.5 s with 4, 28.4 s with 8 and 27.7 s with
+	// 16 (make bench-engine), at the same peak RSS.
+	DefaultConcurrent  = 8
 	DefaultMetricsAddr = ":8080"
 	DefaultHealthAddr  = ":9440"
 	// DefaultCacheDir is the cache's directory in the controller's Pod.
