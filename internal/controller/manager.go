@@ -46,8 +46,8 @@ const (
 	// round trips to the registry and the API server, not by CPU, and the
 	// engine bounds the requests in flight to each (MaxAPIRequests and
 	// the per-registry bound), so more workers cost no more load: 1 000
-	// new Syncs on 2 cores took 33.5 s with 4, 28.4 s with 8 and 27.7 s with
-	// 16 (make bench-engine), at the same peak RSS.
+	// new Syncs on 2 cores took 35.1 s with 4 and 31.2 s with 8 back to back
+	// (make bench-engine), at the same peak RSS.
 	DefaultConcurrent  = 8
 	DefaultMetricsAddr = ":8080"
 	DefaultHealthAddr  = ":9440"
